@@ -1,0 +1,88 @@
+"""Closed vocabularies shared by every layer: reasons, item types, outcomes, storage kinds.
+
+The string values are part of the audit contract (SPEC §10); never rename them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    KEEP = "keep"
+    DELETE = "delete"
+
+
+class Reason(StrEnum):
+    # keep reasons
+    USED_IN_KUBERNETES = "used-in-kubernetes"
+    GIT_POLICY = "git-policy"
+    BUILT_WITHIN_LAST_N_HOURS = "built-within-last-n-hours"
+    PARENT_OF_KEPT_IMAGE = "parent-of-kept-image"
+    IMPORT_SOURCE = "import-source"
+    USED_BY_CONTAINER = "used-by-container"
+    HIT_COMMIT = "hit-commit"
+    # delete reasons
+    NO_METADATA = "no-metadata"
+    NOT_REACHED_BY_POLICY = "not-reached-by-policy"
+    UNUSED_STAGE = "unused-stage"
+    REJECTED = "rejected"
+    NONEXISTENT_COMMIT = "nonexistent-commit"
+    UNHIT_COMMIT = "unhit-commit"
+    UNUSED_METADATA = "unused-metadata"
+    PURGE = "purge"
+    # host cleaning
+    HOST_CLEANUP = "host-cleanup"
+    STORAGE_VOLUME_USAGE = "storage-volume-usage"
+    # apply re-checks
+    APPLY = "apply"
+
+
+class ItemType(StrEnum):
+    IMAGE_TAG = "image-tag"
+    STAGE = "stage"
+    REJECTED_MARKER = "rejected-marker"
+    IMAGE_METADATA = "image-metadata"
+    MANAGED_IMAGE = "managed-image"
+    LOCAL_IMAGE = "local-image"
+    CONTAINER = "container"
+    CACHE_ENTRY = "cache-entry"
+
+
+class Outcome(StrEnum):
+    KEPT = "kept"
+    WOULD_DELETE = "would-delete"
+    DELETED = "deleted"
+    ALREADY_GONE = "already-gone"
+    FAILED = "failed"
+    BLOCKED = "blocked"
+    SKIPPED = "skipped"
+
+
+class StorageKind(StrEnum):
+    IMAGES_REPO = "images-repo"
+    STAGES_STORAGE = "stages-storage"
+    HOST = "host"
+
+
+class Command(StrEnum):
+    CLEANUP = "cleanup"
+    IMAGES_CLEANUP = "images-cleanup"
+    STAGES_CLEANUP = "stages-cleanup"
+    PURGE = "purge"
+    IMAGES_PURGE = "images-purge"
+    STAGES_PURGE = "stages-purge"
+    HOST_CLEANUP = "host-cleanup"
+    HOST_PURGE = "host-purge"
+    MANAGED_IMAGES_RM = "managed-images-rm"
+    APPLY = "apply"
+
+
+class RefKind(StrEnum):
+    BRANCH = "branch"
+    TAG = "tag"
+
+
+class ImagesRepoMode(StrEnum):
+    MULTIREPO = "multirepo"
+    MONOREPO = "monorepo"
