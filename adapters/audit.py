@@ -1,0 +1,72 @@
+"""The Parquet audit: atomic writes, a writability pre-flight, dataset reads (SPEC §10)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from schemas.errors import AuditError
+from schemas.tables import AUDIT_SCHEMA
+
+
+def audit_root(audit_dir: str) -> Path:
+    return Path(audit_dir).expanduser()
+
+
+def audit_path(audit_dir: str, run_id: str, started_at: datetime) -> Path:
+    """`<audit-dir>/date=YYYY-MM-DD/<run_id>.parquet` (date of the run's start, UTC)."""
+    return audit_root(audit_dir) / f"date={started_at:%Y-%m-%d}" / f"{run_id}.parquet"
+
+
+def check_writable(path: Path) -> None:
+    """Create the partition directory and prove a file can be written there, before any delete."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise AuditError(
+            f"the audit directory {path.parent} is not writable: {exc.strerror or exc}",
+            hint="Pass --audit-dir with a writable directory; nothing was deleted.",
+        ) from exc
+
+
+def write_audit(path: Path, table: pa.Table) -> Path:
+    """Write the audit table to `path` through a temp file and a rename."""
+    table = table.select(AUDIT_SCHEMA.names).cast(AUDIT_SCHEMA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        pq.write_table(table, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_audit(source: str | Path, run_id: str | None = None) -> pa.Table:
+    """Read one audit file or the whole Hive-partitioned directory (optionally one run)."""
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise AuditError(f"no audit at {source}", hint="Pass an audit file or the --audit-dir of earlier runs.")
+    if source.is_file():
+        table = pq.read_table(source, schema=AUDIT_SCHEMA)
+    else:
+        files = sorted(str(p) for p in source.rglob("*.parquet") if not p.name.startswith("."))
+        if not files:
+            return AUDIT_SCHEMA.empty_table()
+        dataset = ds.dataset(files, schema=AUDIT_SCHEMA, format="parquet")
+        table = dataset.to_table()
+    if run_id is not None:
+        table = table.filter(pc.equal(table["run_id"], run_id))
+    return table

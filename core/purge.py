@@ -1,0 +1,70 @@
+"""Manual cleaning decisions (SPEC §7): everything of the project goes, foreign tags stay."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from schemas.tables import DECISIONS_SCHEMA
+from schemas.vocab import Action, ItemType, Reason, StorageKind
+
+
+def _shown(name: str | None) -> str | None:
+    return None if name is None else (name or "~")
+
+
+def purge_images(tags: pa.Table) -> pa.Table:
+    """Delete every werf tag (the table holds only `werf-image=true` tags)."""
+    rows = [
+        {
+            "storage": StorageKind.IMAGES_REPO.value,
+            "repository": r["repository"],
+            "tag": r["tag"],
+            "digest": r["digest"],
+            "item_type": ItemType.IMAGE_TAG.value,
+            "image_name": _shown(r["image_name"]),
+            "signature": r.get("content_signature"),
+            "commit": None,
+            "action": Action.DELETE.value,
+            "reason": Reason.PURGE.value,
+            "detail": None,
+        }
+        for r in sorted(tags.to_pylist(), key=lambda r: (r["repository"], r["tag"]))
+    ]
+    return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)
+
+
+def purge_stages(stages: pa.Table, metadata: pa.Table, managed: pa.Table) -> pa.Table:
+    """Delete every stage and rejected marker, then metadata, then managed-image records."""
+    rows: list[dict] = []
+    markers: list[dict] = []
+
+    def row(item_type: ItemType, r: dict, **kw) -> dict:
+        return {
+            "storage": StorageKind.STAGES_STORAGE.value,
+            "repository": r["repository"],
+            "tag": r["tag"],
+            "digest": r.get("digest"),
+            "item_type": item_type.value,
+            "image_name": None,
+            "signature": None,
+            "commit": None,
+            "action": Action.DELETE.value,
+            "reason": Reason.PURGE.value,
+            "detail": None,
+            **kw,
+        }
+
+    for r in sorted(stages.to_pylist(), key=lambda r: (r["unique_id"], r["tag"])):
+        rows.append(row(ItemType.STAGE, r, signature=r["signature"]))
+        if r.get("rejected") and r.get("rejected_tag"):
+            markers.append(
+                row(ItemType.REJECTED_MARKER, {**r, "tag": r["rejected_tag"], "digest": r.get("rejected_digest")}, signature=r["signature"])
+            )
+    rows += markers
+    for r in sorted(metadata.to_pylist(), key=lambda r: (r["image_name"], r["commit"])):
+        rows.append(
+            row(ItemType.IMAGE_METADATA, r, image_name=_shown(r["image_name"]), signature=r.get("content_signature"), commit=r["commit"])
+        )
+    for r in sorted(managed.to_pylist(), key=lambda r: r["image_name"]):
+        rows.append(row(ItemType.MANAGED_IMAGE, r, image_name=_shown(r["image_name"])))
+    return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)

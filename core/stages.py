@@ -1,0 +1,124 @@
+"""Stages cleanup decisions (SPEC §5): keep what current images need, the grace window, and
+stages used by containers; delete rejected and unused stages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta, timezone
+
+import pyarrow as pa
+
+from schemas.tables import DECISIONS_SCHEMA
+from schemas.vocab import Action, ItemType, Reason, StorageKind
+
+
+def _closure(
+    start: Iterable[str], by_image_id: Mapping[str, dict], first_reason: Reason
+) -> dict[str, tuple[Reason, str]]:
+    """Image ids reached from `start` through parent links and import labels.
+
+    Returns image id -> (reason, detail). The start stages get `first_reason`, stages reached
+    through `config.Image` inherit the reason of the stage that reached them, stages named by a
+    `werf-import-*` label get `import-source`.
+    """
+    reached: dict[str, tuple[Reason, str]] = {}
+    stack: list[tuple[str, Reason, str]] = [(i, first_reason, "") for i in start]
+    while stack:
+        image_id, reason, detail = stack.pop()
+        if image_id in reached or image_id not in by_image_id:
+            continue
+        reached[image_id] = (reason, detail)
+        stage = by_image_id[image_id]
+        parent = stage.get("parent_id")
+        if parent:
+            stack.append((parent, reason, detail or f"parent chain of {stage['tag']}"))
+        for imported in stage.get("import_ids") or ():
+            stack.append((imported, Reason.IMPORT_SOURCE, f"imported by {stage['tag']}"))
+    return reached
+
+
+def decide_stages(
+    stages: pa.Table,
+    images: pa.Table,
+    now: datetime,
+    keep_built_within: timedelta,
+    containers_using: Mapping[str, list[str]] | None = None,
+) -> pa.Table:
+    """Decide every stage (and rejected marker) of the stages storage.
+
+    `stages`: STAGES_SCHEMA. `images`: IMAGE_TAGS_SCHEMA rows of the werf images that stay in
+    the images repo (their `parent_id` is the image id of their last stage).
+    `containers_using`: stage tag -> container names (:local only).
+    """
+    rows = stages.to_pylist()
+    by_image_id = {r["image_id"]: r for r in rows if r.get("image_id")}
+    containers_using = containers_using or {}
+
+    # 1. stages current images point to, with their chains and import sources
+    needed: dict[str, tuple[Reason, str]] = {}
+    for image in sorted(images.to_pylist(), key=lambda r: (r["repository"], r["tag"])):
+        parent = image.get("parent_id")
+        if not parent or parent in needed:
+            continue
+        owner = f"image {image['repository']}:{image['tag']}"
+        for image_id, (reason, detail) in _closure([parent], by_image_id, Reason.PARENT_OF_KEPT_IMAGE).items():
+            needed.setdefault(image_id, (reason, f"{detail}; {owner}" if detail else owner))
+    # 2. the grace window protects builds that may be running right now
+    grace: dict[str, tuple[Reason, str]] = {}
+    if keep_built_within > timedelta(0):
+        cutoff = now - keep_built_within
+        fresh = [r["image_id"] for r in rows if r.get("image_id") and _built_at(r) >= cutoff]
+        window = f"built within the last {keep_built_within.total_seconds() / 3600:g} h"
+        for image_id, (reason, detail) in _closure(fresh, by_image_id, Reason.BUILT_WITHIN_LAST_N_HOURS).items():
+            grace[image_id] = (reason, f"{detail}; {window}" if detail else window)
+
+    out: list[dict] = []
+    markers: list[dict] = []
+    for r in sorted(rows, key=lambda r: (r["unique_id"], r["tag"])):
+        base = {
+            "storage": StorageKind.STAGES_STORAGE.value,
+            "repository": r["repository"],
+            "tag": r["tag"],
+            "digest": r.get("digest"),
+            "item_type": ItemType.STAGE.value,
+            "image_name": None,
+            "signature": r["signature"],
+            "commit": None,
+        }
+        image_id = r.get("image_id") or ""
+        users = containers_using.get(r["tag"])
+        if image_id in needed:
+            # A stage an existing image needs is never deleted, not even a rejected one;
+            # its marker stays with it so builders still see the stage as broken.
+            decision = (Action.KEEP, *needed[image_id])
+        elif r["rejected"]:
+            decision = (Action.DELETE, Reason.REJECTED, None)
+        elif users:
+            decision = (Action.KEEP, Reason.USED_BY_CONTAINER, ", ".join(sorted(users)))
+        elif image_id in grace:
+            decision = (Action.KEEP, *grace[image_id])
+        else:
+            decision = (Action.DELETE, Reason.UNUSED_STAGE, None)
+        action, reason, detail = decision
+        out.append({**base, "action": action.value, "reason": reason.value, "detail": detail})
+        if r["rejected"] and r.get("rejected_tag"):
+            markers.append(
+                {
+                    **base,
+                    "tag": r["rejected_tag"],
+                    "digest": r.get("rejected_digest"),
+                    "item_type": ItemType.REJECTED_MARKER.value,
+                    "action": action.value,
+                    "reason": reason.value,
+                    "detail": detail,
+                }
+            )
+    # markers come last so that a failed stage delete is retried by the next run
+    return pa.Table.from_pylist(out + markers, schema=DECISIONS_SCHEMA)
+
+
+def _built_at(stage: dict) -> datetime:
+    created = stage.get("created")
+    if created is not None:
+        return created
+    return datetime.fromtimestamp(stage["unique_id"] / 1000, tz=timezone.utc)

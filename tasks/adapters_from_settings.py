@@ -1,0 +1,32 @@
+"""Build adapters from settings inside a task (tasks pass settings, never live clients)."""
+
+from __future__ import annotations
+
+from adapters.registry.options import RegistryOptions
+from schemas.settings import CommonSettings
+
+
+def registry_options(settings: CommonSettings) -> RegistryOptions:
+    return RegistryOptions(
+        docker_config=settings.docker_config,
+        insecure_registry=settings.insecure_registry,
+        skip_tls_verify=settings.skip_tls_verify_registry,
+        ca_file=settings.registry_ca_file,
+        parallel=settings.parallel_tasks_limit,
+    )
+
+
+def stages_storage(settings: CommonSettings, project: str):
+    from adapters.storage import open_stages_storage
+
+    return open_stages_storage(
+        settings.stages_storage, project, registry_options(settings), docker_host=settings.docker_host
+    )
+
+
+def images_repo(settings: CommonSettings, project: str):
+    from adapters.storage import open_images_repo
+
+    return open_images_repo(
+        settings.images_repo, project, settings.images_repo_mode.value, registry_options(settings)
+    )

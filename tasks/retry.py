@@ -1,0 +1,34 @@
+"""The one retry layer: Prefect task retries, only for errors that say a retry can help."""
+
+from __future__ import annotations
+
+from prefect.tasks import exponential_backoff
+
+from schemas.errors import StagesweepError
+
+IO_RETRIES = 4
+IO_RETRY_DELAYS = exponential_backoff(backoff_factor=1)
+IO_RETRY_JITTER = 0.5
+
+
+def only_retryable(task, task_run, state) -> bool:
+    """retry_condition_fn: retry retryable registry/network errors; never 401/403/404 or
+    config errors."""
+    try:
+        state.result()
+    except StagesweepError as exc:
+        return bool(getattr(exc, "retryable", False))
+    except (ConnectionError, TimeoutError, OSError):
+        return True
+    except Exception:
+        return False
+    return False
+
+
+def io_task_options() -> dict:
+    return dict(
+        retries=IO_RETRIES,
+        retry_delay_seconds=IO_RETRY_DELAYS,
+        retry_jitter_factor=IO_RETRY_JITTER,
+        retry_condition_fn=only_retryable,
+    )
