@@ -19,6 +19,9 @@ PHASES: tuple[tuple[str, str], ...] = (
     (StorageKind.STAGES_STORAGE.value, ItemType.STAGE.value),
     (StorageKind.STAGES_STORAGE.value, ItemType.REJECTED_MARKER.value),
     (StorageKind.STAGES_STORAGE.value, ItemType.MANAGED_IMAGE.value),
+    (StorageKind.HOST.value, ItemType.CONTAINER.value),
+    (StorageKind.HOST.value, ItemType.LOCAL_IMAGE.value),
+    (StorageKind.HOST.value, ItemType.CACHE_ENTRY.value),
 )
 _PHASE_INDEX = {key: i for i, key in enumerate(PHASES)}
 

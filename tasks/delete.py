@@ -54,11 +54,14 @@ def execute_rows(settings: CommonSettings, project: str, rows: list[dict]) -> li
     if not rows:
         return []
     storage = rows[0]["storage"]
-    store = (
-        build.images_repo(settings, project)
-        if storage == StorageKind.IMAGES_REPO.value
-        else build.stages_storage(settings, project)
-    )
+    if storage == StorageKind.HOST.value:
+        from tasks.host import host_store
+
+        store = host_store(settings, rows[0]["item_type"])
+    elif storage == StorageKind.IMAGES_REPO.value:
+        store = build.images_repo(settings, project)
+    else:
+        store = build.stages_storage(settings, project)
     results = store.delete_items(rows, settings.parallel_tasks_limit)
     by_tag = {(r.tag, getattr(r, "repository", None) or None): r for r in results}
     out = []
