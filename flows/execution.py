@@ -47,7 +47,10 @@ class Run:
         flow_run = ctx.flow_run if ctx else None
         self.run_id = str(flow_run.id) if flow_run else str(uuid.uuid4())
         created = getattr(flow_run, "created", None) if flow_run else None
-        self.started_at = (created or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        # a plain datetime (Prefect hands out pendulum ones), stable across retries of the run
+        self.started_at = (
+            datetime.fromtimestamp(created.timestamp(), tz=timezone.utc) if created else datetime.now(timezone.utc)
+        )
         self.now = self.started_at  # the one `now` every decision of this run uses
         self.command = command
         self.settings = settings

@@ -1,0 +1,158 @@
+"""`stagesweep demo`: a werf world in a temp dir, a dry run, then a real cleanup."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from flows import prefect_env
+
+console = Console()
+
+WERF_YAML = """\
+project: demo
+configVersion: 1
+---
+image: backend
+---
+image: frontend
+"""
+
+
+def build_world(root: Path) -> dict:
+    """Git history over six weeks and the images CI would have published for it."""
+    from adapters.demo_world import GitWorld, utc_now, weeks_ago
+    from adapters.storage import open_images_repo, open_stages_storage
+    from adapters.storage.publisher import Publisher
+
+    now = utc_now()
+    git = GitWorld(root / "git")
+    stages = open_stages_storage(f"oci:{root / 'stages'}", "demo")
+    images = open_images_repo(f"oci:{root / 'images'}", "demo", "multirepo")
+    (git.work / "werf.yaml").write_text(WERF_YAML)
+
+    with Publisher(stages, images) as pub:
+        pub.manage("backend")
+        pub.manage("frontend")
+        last: dict[str, object] = {}
+
+        def ci(branch: str, commit: str, when, *, frontend_changed: bool = True, tags: tuple[str, ...] = ()) -> None:
+            """What CI does for a push: build both images (reusing the cache) and publish
+            the commit tag, the branch tag and any git tags."""
+            for name in ("backend", "frontend"):
+                prev = last.get(name)
+                if name == "frontend" and not frontend_changed and prev is not None:
+                    built = prev
+                else:
+                    built = pub.build(name, built_at=when, n_stages=3, base=prev, reuse=1 if prev else 0)
+                last[name] = built
+                pub.publish(built, commit, commit, tag_strategy="git-commit")
+                pub.publish(built, branch, commit, tag_strategy="git-branch")
+                for tag in tags:
+                    pub.publish(built, tag, commit, tag_strategy="git-tag")
+
+        main = []
+        for i, weeks in enumerate([6, 5, 4, 3]):
+            when = weeks_ago(now, weeks=weeks)
+            main.append(git.commit("main", when, f"main work {i}"))
+            ci("main", main[-1], when, frontend_changed=i % 2 == 0)
+        git.tag("v1.0", main[1], weeks_ago(now, weeks=5))
+        ci("main", main[1], weeks_ago(now, weeks=5), tags=("v1.0",))
+
+        git.branch_from("feature-old", main[0])
+        for d in (40, 38):
+            c = git.commit("feature-old", weeks_ago(now, days=d), f"old experiment {d}")
+            ci("feature-old", c, weeks_ago(now, days=d))
+
+        git.branch_from("hotfix", main[-1])
+        fix = git.commit("hotfix", weeks_ago(now, days=19), "hotfix")
+        ci("hotfix", fix, weeks_ago(now, days=19))
+        merged = git.merge("main", "hotfix", weeks_ago(now, days=18))
+        main.append(merged)
+        ci("main", merged, weeks_ago(now, days=18))
+        git.tag("v1.1", merged, weeks_ago(now, days=18))
+        ci("main", merged, weeks_ago(now, days=18), tags=("v1.1",))
+
+        git.branch_from("feature-login", merged)
+        for d in (6, 4, 2):
+            c = git.commit("feature-login", weeks_ago(now, days=d), f"login {d}")
+            ci("feature-login", c, weeks_ago(now, days=d), frontend_changed=True)
+        for d in (10, 5, 1):
+            main.append(git.commit("main", weeks_ago(now, days=d), f"main work {d}d"))
+            ci("main", main[-1], weeks_ago(now, days=d), frontend_changed=d != 5)
+
+        # a tag pushed by hand, with no metadata record; a broken build; an interrupted one
+        orphan = pub.build("backend", built_at=weeks_ago(now, days=12), n_stages=2)
+        pub.publish(orphan, "experimental", None, tag_strategy="custom")
+        broken = pub.build("backend", built_at=weeks_ago(now, days=9), n_stages=2)
+        pub.reject(broken.stages[-1])
+        pub.build("frontend", built_at=weeks_ago(now, days=20), n_stages=2)
+        pub.build("backend", built_at=weeks_ago(now, hours=0.5), n_stages=2)
+        pub.foreign("backend", "hand-pushed-debug")
+
+    git.push_all()
+    git.delete_origin_branch("feature-old")
+    git.delete_origin_branch("hotfix")
+    return {
+        "dir": str(git.work),
+        "stages": f"oci:{root / 'stages'}",
+        "images": f"oci:{root / 'images'}",
+        "audit": str(root / "audit"),
+    }
+
+
+def run_demo() -> int:
+    from flows.runner import run_command
+    from schemas.settings import CleanupSettings
+
+    started = time.monotonic()
+    api = prefect_env.configure()
+    root = Path(tempfile.mkdtemp(prefix="stagesweep-demo-"))
+    console.print(f"[bold]stagesweep demo[/bold] in {root}")
+    with console.status("building a git repo with an origin and publishing images into OCI layouts"):
+        world = build_world(root)
+    console.print(
+        "  git: branches main, feature-login (origin), feature-old and hotfix deleted from origin; tags v1.0, v1.1\n"
+        f"  images repo: {world['images']}\n  stages storage: {world['stages']}\n"
+        f"  Prefect API: {'ephemeral (set PREFECT_API_URL or start `prefect server start` to keep runs)' if api == 'ephemeral' else api}"
+    )
+    base = dict(
+        images_repo=world["images"],
+        stages_storage=world["stages"],
+        dir=world["dir"],
+        audit_dir=world["audit"],
+        without_kube=True,
+    )
+    console.rule("dry run")
+    code = run_command("cleanup", CleanupSettings(**base, dry_run=True))
+    if code:
+        return code
+    console.rule("cleanup")
+    code = run_command("cleanup", CleanupSettings(**base))
+    _explain(world["audit"])
+    console.print(f"\nAudit dataset: {world['audit']}  (try: stagesweep report {world['audit']})")
+    console.print(f"Done in {time.monotonic() - started:.1f} s.")
+    return code
+
+
+def _explain(audit_dir: str) -> None:
+    import pandas as pd
+
+    from adapters.audit import read_audit
+
+    df = read_audit(audit_dir).to_pandas()
+    real = df[~df["dry_run"]]
+    table = Table(title="what the cleanup kept and deleted, and why", show_lines=False)
+    for col in ("item", "decision", "n", "example (detail)"):
+        table.add_column(col, overflow="fold")
+    for (item, action, reason), group in real.groupby(["item_type", "action", "reason"]):
+        first = group.iloc[0]
+        example = first["tag"] if len(first["tag"]) <= 24 else first["tag"][:21] + "..."
+        if not pd.isna(first["detail"]) and first["detail"]:
+            example += f" ({first['detail'][:60]})"
+        table.add_row(item, f"{action}: {reason}", str(len(group)), example)
+    Console(width=max(console.width, 110)).print(table)
