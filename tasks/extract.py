@@ -1,6 +1,6 @@
 """Extract tasks: read git, the stages storage, the images repo and Kubernetes into tables.
 
-Each is cached per flow run (INPUTS + RUN_ID) so a flow run retried in place plans exactly
+Each is cached per flow run (TASK_SOURCE + INPUTS + RUN_ID) so a flow run retried in place plans exactly
 what it planned the first time and skips the deletion batches it already finished.
 """
 
@@ -10,13 +10,14 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 from prefect import task
-from prefect.cache_policies import INPUTS, RUN_ID
+from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
 
 from schemas.settings import CleanupSettings, CommonSettings
 from tasks import adapters_from_settings as build
 from tasks.retry import io_task_options
 
-PER_RUN = INPUTS + RUN_ID
+#: cache key = which task (its source) + its inputs + the flow run: never shared between tasks
+PER_RUN = TASK_SOURCE + INPUTS + RUN_ID
 
 
 @dataclass

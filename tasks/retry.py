@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 from prefect.tasks import exponential_backoff
 
 from schemas.errors import StagesweepError
 
 IO_RETRIES = 4
-IO_RETRY_DELAYS = exponential_backoff(backoff_factor=1)
+#: base delay of the exponential backoff (seconds); STAGESWEEP_RETRY_DELAY_SECONDS overrides it
+IO_RETRY_BASE = float(os.environ.get("STAGESWEEP_RETRY_DELAY_SECONDS", "1"))
+IO_RETRY_DELAYS = exponential_backoff(backoff_factor=IO_RETRY_BASE)
 IO_RETRY_JITTER = 0.5
 
 

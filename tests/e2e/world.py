@@ -1,0 +1,99 @@
+"""A werf world for end-to-end tests: a git project with an origin, a registry stages storage
+and images repo filled by the publisher, and a CLI runner."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from typer.testing import CliRunner
+
+from adapters.storage import open_images_repo, open_stages_storage
+from adapters.storage.publisher import Publisher
+from flows.cli import app
+
+WERF_YAML = "project: {project}\nconfigVersion: 1\n{extra}---\nimage: app\n"
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def ago(hours: float = 0, days: float = 0) -> dt.datetime:
+    return utcnow() - dt.timedelta(hours=hours, days=days)
+
+
+@dataclass
+class World:
+    git: object  # tests.fixtures.gitrepo.GitProject
+    stages_address: str
+    images_address: str
+    options: object
+    audit_dir: Path
+    project: str = "acme"
+    mode: str = "multirepo"
+    extra_args: list[str] = field(default_factory=list)
+
+    def write_config(self, extra: str = "") -> None:
+        (self.git.work / "werf.yaml").write_text(WERF_YAML.format(project=self.project, extra=extra))
+
+    def stages(self):
+        return open_stages_storage(self.stages_address, self.project, self.options)
+
+    def images(self):
+        return open_images_repo(self.images_address, self.project, self.mode, self.options)
+
+    def publisher(self) -> Publisher:
+        return Publisher(self.stages(), self.images())
+
+    def cli(self, *args: str, env: dict | None = None):
+        """Run `stagesweep ARGS` in-process against this world's storages."""
+        return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
+
+    def cleanup(self, command: str = "cleanup", *args: str, env: dict | None = None):
+        words = command.split()
+        return self.cli(
+            *words,
+            "--images-repo", self.images_address,
+            "--stages-storage", self.stages_address,
+            "--images-repo-mode", self.mode,
+            "--dir", str(self.git.work),
+            "--audit-dir", str(self.audit_dir),
+            *self.extra_args,
+            *args,
+            env=env,
+        )
+
+    def image_tags(self) -> set[str]:
+        return set(self.images().list_image_tags(["app"]).column("tag").to_pylist())
+
+    def stage_tags(self) -> set[str]:
+        return set(self.stages().list_stages().column("tag").to_pylist())
+
+    def metadata_commits(self) -> set[str]:
+        return set(self.stages().list_metadata().column("commit").to_pylist())
+
+    def audits(self) -> list[Path]:
+        return sorted(self.audit_dir.rglob("*.parquet"), key=lambda p: p.stat().st_mtime)
+
+    def last_audit(self):
+        return pq.read_table(self.audits()[-1]).to_pandas()
+
+
+def registry_world(git_project, registry, unique_repo, tmp_path, mode="multirepo", host=None) -> World:
+    host = host or registry.host
+    world = World(
+        git=git_project,
+        stages_address=f"{host}/{unique_repo}/stages",
+        images_address=f"{host}/{unique_repo}/images",
+        options=registry.options(),
+        audit_dir=tmp_path / "audit",
+        mode=mode,
+        extra_args=["--insecure-registry"],
+    )
+    if host != registry.host:
+        world.options = registry.options()
+    world.write_config()
+    return world
