@@ -40,7 +40,7 @@ def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, st
         run.project = settings.project or werf.project
         # 2. stages storage: stages, metadata and managed images
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
-        names = sorted(set(werf.image_names) | set(inventory.managed.column("image_name").to_pylist()))
+        names = sorted(set(werf.images) | set(inventory.managed.column("image_name").to_pylist()))
         publish_counts("stages-storage-inventory", "Stages storage records", _inventory_counts(inventory, stages))
         # 3. images repo tags of those names
         tags = extract_images_repo(settings, run.project, names)

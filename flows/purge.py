@@ -53,7 +53,7 @@ def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
-        names = sorted(set(werf.image_names) | set(inventory.managed.column("image_name").to_pylist()))
+        names = sorted(set(werf.images) | set(inventory.managed.column("image_name").to_pylist()))
         tags = extract_images_repo(settings, run.project, names) if images else None
         publish_counts(
             "purge-inventory",
