@@ -185,10 +185,11 @@ def host_cleanup(
     allowed_local_cache_volume_usage_margin: Annotated[float, o.opt("allowed-local-cache-volume-usage-margin", "Percent.")] = 5,
 ) -> None:
     """Free a build host: werf build containers, dangling and least-recently-used werf images, old cache files."""
+    kw = dict(locals())
     from flows.runner import run_command
     from schemas.settings import HostSettings
 
-    raise typer.Exit(run_command("host-cleanup", HostSettings(**locals())))
+    raise typer.Exit(run_command("host-cleanup", HostSettings(**kw)))
 
 
 @host_app.command("purge")
@@ -200,10 +201,11 @@ def host_purge(
     audit_dir: o.AuditDir = DEFAULT_AUDIT_DIR,
 ) -> None:
     """Remove all werf containers and images of this host and stagesweep's home data."""
+    kw = dict(locals())
     from flows.runner import run_command
     from schemas.settings import HostSettings
 
-    raise typer.Exit(run_command("host-purge", HostSettings(**locals())))
+    raise typer.Exit(run_command("host-purge", HostSettings(**kw)))
 
 
 @managed_app.command("ls")
@@ -214,11 +216,13 @@ def managed_ls(
     docker_config: o.DockerConfig = None,
     insecure_registry: o.Insecure = False,
     skip_tls_verify_registry: o.SkipTls = False,
+    docker_host: o.DockerHost = None,
 ) -> None:
     """List managed images (`~` is the nameless image)."""
+    kw = dict(locals())
     from flows.managed import managed_images_ls
 
-    raise typer.Exit(managed_images_ls(**locals()))
+    raise typer.Exit(managed_images_ls(**kw))
 
 
 @managed_app.command("add")
@@ -230,11 +234,13 @@ def managed_add(
     docker_config: o.DockerConfig = None,
     insecure_registry: o.Insecure = False,
     skip_tls_verify_registry: o.SkipTls = False,
+    docker_host: o.DockerHost = None,
 ) -> None:
     """Add a managed image record."""
+    kw = dict(locals())
     from flows.managed import managed_images_add
 
-    raise typer.Exit(managed_images_add(**locals()))
+    raise typer.Exit(managed_images_add(**kw))
 
 
 @managed_app.command("rm")
@@ -248,17 +254,21 @@ def managed_rm(
     docker_config: o.DockerConfig = None,
     insecure_registry: o.Insecure = False,
     skip_tls_verify_registry: o.SkipTls = False,
+    docker_host: o.DockerHost = None,
 ) -> None:
     """Remove managed image records."""
+    kw = dict(locals())
     from flows.managed import managed_images_rm
 
-    raise typer.Exit(managed_images_rm(**locals()))
+    raise typer.Exit(managed_images_rm(**kw))
 
 
 @app.command("apply")
 def apply(
     audit_file: Annotated[str, typer.Argument(help="Audit Parquet file of the run to apply.")],
     only_failed: Annotated[bool, o.opt("only-failed", "Retry only the failed rows of that run.")] = False,
+    images_repo: Annotated[Optional[str], o.opt("images-repo", "Images repo (default: the audited rows' repositories).")] = None,
+    stages_storage: Annotated[Optional[str], o.opt("stages-storage", "Stages storage (default: as audited; needed for :local).")] = None,
     config: o.Config = "werf.yaml",
     dir: o.Dir = ".",
     dry_run: o.DryRun = False,

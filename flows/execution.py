@@ -125,7 +125,9 @@ class Run:
                 else:
                     exc = state.result(raise_on_failure=False)
                     if not isinstance(exc, BatchFailed):
-                        raise exc if isinstance(exc, BaseException) else DeletionsFailed(str(exc))
+                        # the batch stopped as a whole (e.g. a 401/403 on DELETE): its rows may or
+                        # may not be gone, later batches do not run
+                        self._stop(rows, index, batch, exc)
                     results = exc.results
                 for res in results:
                     i = index[plans.row_key(res)]
@@ -142,6 +144,23 @@ class Run:
                 f"{failed} deletions failed; the audit {self.audit_file} lists them",
                 hint="Rerun the same command, retry the flow run, or `stagesweep apply AUDIT --only-failed`.",
             )
+
+
+    def _stop(self, rows: list[dict], index: dict, batch: list[dict], exc: BaseException) -> None:
+        message = str(exc) if isinstance(exc, BaseException) else str(exc)
+        for r in batch:
+            i = index[plans.row_key(r)]
+            rows[i] = {**rows[i], "outcome": Outcome.FAILED.value, "error": message}
+        self.record(rows)
+        started = any(r["outcome"] in (Outcome.DELETED.value, Outcome.ALREADY_GONE.value) for r in rows)
+        if started:
+            raise DeletionsFailed(
+                f"deletion stopped: {message}",
+                hint="Fix the cause, then rerun the same command or `stagesweep apply AUDIT --only-failed`.",
+            )
+        if isinstance(exc, StagesweepError):
+            raise exc
+        raise DeletionsFailed(f"deletion stopped: {message}")
 
 
 def finish(run: Run, body: Callable[[], None]) -> RunSummary:

@@ -46,7 +46,7 @@ def print_report(source: str, run_id: str | None) -> int:
     if runs.empty:
         console.print(f"no audited runs in {source}")
         return 0
-    outcome_cols = [c for c in ["kept", "would-delete", "deleted", "already-gone", "failed", "blocked", "skipped"] if c in runs]
+    outcome_cols = [c for c in ["kept", "would-delete", "deleted", "already-gone", "failed", "blocked"] if c in runs]
     table = Table(title="runs, newest first")
     for col in ["run_id", "command", "dry_run", "started_at", *outcome_cols]:
         table.add_column(col)

@@ -34,8 +34,8 @@ class Reason(StrEnum):
     # host cleaning
     HOST_CLEANUP = "host-cleanup"
     STORAGE_VOLUME_USAGE = "storage-volume-usage"
-    # apply re-checks
-    APPLY = "apply"
+    # apply re-checks: the tag points to another digest than when the plan was made
+    TAG_MOVED = "tag-moved"
 
 
 class ItemType(StrEnum):
@@ -56,7 +56,6 @@ class Outcome(StrEnum):
     ALREADY_GONE = "already-gone"
     FAILED = "failed"
     BLOCKED = "blocked"
-    SKIPPED = "skipped"
 
 
 class StorageKind(StrEnum):

@@ -16,17 +16,19 @@ def registry_options(settings: CommonSettings) -> RegistryOptions:
     )
 
 
-def stages_storage(settings: CommonSettings, project: str):
+def stages_storage(settings: CommonSettings, project: str, address: str | None = None):
+    """The stages storage of `settings` (or at `address`, e.g. an audited row's repository)."""
     from adapters.storage import open_stages_storage
 
     return open_stages_storage(
-        settings.stages_storage, project, registry_options(settings), docker_host=settings.docker_host
+        settings.stages_storage or address, project, registry_options(settings), docker_host=settings.docker_host
     )
 
 
-def images_repo(settings: CommonSettings, project: str):
+def images_repo(settings: CommonSettings, project: str, address: str | None = None):
+    """The images repo of `settings` (or the repository `address` of an audited row)."""
     from adapters.storage import open_images_repo
 
     return open_images_repo(
-        settings.images_repo, project, settings.images_repo_mode.value, registry_options(settings)
+        settings.images_repo or address, project, settings.images_repo_mode.value, registry_options(settings)
     )

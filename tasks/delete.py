@@ -59,9 +59,9 @@ def execute_rows(settings: CommonSettings, project: str, rows: list[dict]) -> li
 
         store = host_store(settings, rows[0]["item_type"])
     elif storage == StorageKind.IMAGES_REPO.value:
-        store = build.images_repo(settings, project)
+        store = build.images_repo(settings, project, rows[0]["repository"])
     else:
-        store = build.stages_storage(settings, project)
+        store = build.stages_storage(settings, project, rows[0]["repository"])
     results = store.delete_items(rows, settings.parallel_tasks_limit)
     by_tag = {(r.tag, getattr(r, "repository", None) or None): r for r in results}
     out = []

@@ -1,0 +1,52 @@
+"""Re-checking an audited plan at apply time (pure): which rows to run again, and which of
+them must now be kept because the world changed since the plan was made."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+from schemas.tables import DECISIONS_SCHEMA
+from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
+
+TAG_MOVED = Reason.TAG_MOVED.value
+
+
+def rows_to_apply(audit: pa.Table, only_failed: bool) -> list[dict]:
+    """The delete rows of a run's audit to execute: its `failed` rows, or (a reviewed dry run)
+    its `would-delete` and `blocked` rows."""
+    wanted = {Outcome.FAILED.value} if only_failed else {Outcome.WOULD_DELETE.value, Outcome.BLOCKED.value}
+    rows = [r for r in audit.to_pylist() if r["action"] == Action.DELETE and r["outcome"] in wanted]
+    return [{k: r[k] for k in DECISIONS_SCHEMA.names} for r in rows]
+
+
+def recheck(
+    rows: list[dict],
+    current_digests: Mapping[tuple[str, str], str | None],
+    kube_used: Mapping[tuple[str, str], str],
+    needed_stage_tags: Mapping[tuple[str, str], str],
+) -> pa.Table:
+    """Turn rows the world no longer allows deleting into keeps, saying why.
+
+    * `current_digests[(repository, tag)]`: the digest the tag points to now (None: gone).
+    * `kube_used[(repository, tag)]`: a workload uses the tag now (detail).
+    * `needed_stage_tags[(repository, tag)]`: a stage an existing image now needs (detail).
+    A tag that is gone stays a delete row: deleting it again is recorded as `already-gone`.
+    """
+    out = []
+    for r in rows:
+        key = (r["repository"], r["tag"])
+        keep: tuple[str, str] | None = None
+        if r["storage"] == StorageKind.IMAGES_REPO and key in kube_used:
+            keep = (Reason.USED_IN_KUBERNETES.value, f"apply: now used by {kube_used[key]}")
+        elif r["item_type"] == ItemType.STAGE and key in needed_stage_tags:
+            keep = (Reason.PARENT_OF_KEPT_IMAGE.value, f"apply: now needed by {needed_stage_tags[key]}")
+        else:
+            now = current_digests.get(key)
+            if now is not None and r["digest"] and now != r["digest"]:
+                keep = (TAG_MOVED, f"apply: the tag moved from {r['digest']} to {now} since the plan")
+        if keep is not None:
+            r = {**r, "action": Action.KEEP.value, "reason": keep[0], "detail": keep[1]}
+        out.append(r)
+    return pa.Table.from_pylist(out, schema=DECISIONS_SCHEMA)
