@@ -284,10 +284,10 @@ def apply(
 ) -> None:
     """Execute the would-delete rows of a reviewed dry-run audit (or retry the failed rows of a
     run), re-checking every row at apply time."""
+    kw = dict(locals())
     from flows.runner import run_command
     from schemas.settings import ApplySettings
 
-    kw = dict(locals())
     kw["kube_context"] = list(kw.get("kube_context") or [])
     raise typer.Exit(run_command("apply", ApplySettings(**kw)))
 
