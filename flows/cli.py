@@ -303,6 +303,15 @@ def report(
     raise typer.Exit(print_report(source, run))
 
 
+@app.command("serve")
+def serve() -> None:
+    """Serve the deployments of deployments/prefect.yaml (nightly cleanup, ad-hoc purge, ...)
+    from this process, for teams without a work pool and workers."""
+    from flows.serve import serve_deployments
+
+    raise typer.Exit(serve_deployments())
+
+
 @app.command("demo")
 def demo() -> None:
     """Build a temp git repo and OCI-layout stores, run a dry run and a real cleanup, and show
