@@ -16,6 +16,7 @@ from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 PHASES: tuple[tuple[str, str], ...] = (
     (StorageKind.IMAGES_REPO.value, ItemType.IMAGE_TAG.value),
     (StorageKind.STAGES_STORAGE.value, ItemType.IMAGE_METADATA.value),
+    (StorageKind.STAGES_STORAGE.value, ItemType.CONTAINER.value),  # stages purge --force on :local
     (StorageKind.STAGES_STORAGE.value, ItemType.STAGE.value),
     (StorageKind.STAGES_STORAGE.value, ItemType.REJECTED_MARKER.value),
     (StorageKind.STAGES_STORAGE.value, ItemType.MANAGED_IMAGE.value),

@@ -33,9 +33,38 @@ def purge_images(tags: pa.Table) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)
 
 
-def purge_stages(stages: pa.Table, metadata: pa.Table, managed: pa.Table) -> pa.Table:
-    """Delete every stage and rejected marker, then metadata, then managed-image records."""
+def purge_stages(
+    stages: pa.Table,
+    metadata: pa.Table,
+    managed: pa.Table,
+    containers_using: dict[str, list[str]] | None = None,
+    docker_address: str = "docker",
+) -> pa.Table:
+    """Delete every stage and rejected marker, then metadata, then managed-image records.
+
+    `containers_using` (stage tag -> container names, :local with --force): those containers
+    are removed before the stages they use."""
     rows: list[dict] = []
+    users: dict[str, str] = {}
+    for tag, names in sorted((containers_using or {}).items()):
+        for name in names:
+            users.setdefault(name, tag)
+    for name, tag in sorted(users.items()):
+        rows.append(
+            {
+                "storage": StorageKind.STAGES_STORAGE.value,
+                "repository": docker_address,
+                "tag": name,
+                "digest": None,
+                "item_type": ItemType.CONTAINER.value,
+                "image_name": None,
+                "signature": None,
+                "commit": None,
+                "action": Action.DELETE.value,
+                "reason": Reason.PURGE.value,
+                "detail": f"uses stage {tag}",
+            }
+        )
     markers: list[dict] = []
 
     def row(item_type: ItemType, r: dict, **kw) -> dict:

@@ -52,6 +52,7 @@ def cleanup(
     skip_tls_verify_registry: o.SkipTls = False,
     parallel_tasks_limit: o.Parallel = 10,
     max_deletions: o.MaxDeletions = None,
+    docker_host: o.DockerHost = None,
     keep_stages_built_within_last_n_hours: o.KeepHours = 2,
     git_history_synchronization: o.GitSync = False,
     allow_git_shallow_clone: o.AllowShallow = False,
@@ -77,6 +78,7 @@ def images_cleanup(
     skip_tls_verify_registry: o.SkipTls = False,
     parallel_tasks_limit: o.Parallel = 10,
     max_deletions: o.MaxDeletions = None,
+    docker_host: o.DockerHost = None,
     keep_stages_built_within_last_n_hours: o.KeepHours = 2,
     git_history_synchronization: o.GitSync = False,
     allow_git_shallow_clone: o.AllowShallow = False,
@@ -102,6 +104,7 @@ def stages_cleanup(
     skip_tls_verify_registry: o.SkipTls = False,
     parallel_tasks_limit: o.Parallel = 10,
     max_deletions: o.MaxDeletions = None,
+    docker_host: o.DockerHost = None,
     keep_stages_built_within_last_n_hours: o.KeepHours = 2,
 ) -> None:
     """Delete stages that no image in the images repo needs (outside the grace window)."""
@@ -129,6 +132,7 @@ def purge(
     skip_tls_verify_registry: o.SkipTls = False,
     parallel_tasks_limit: o.Parallel = 10,
     max_deletions: o.MaxDeletions = None,
+    docker_host: o.DockerHost = None,
     force: o.Force = False,
 ) -> None:
     """Delete every werf image of the project, then every stage and record. No Kubernetes check."""
@@ -149,6 +153,7 @@ def images_purge(
     skip_tls_verify_registry: o.SkipTls = False,
     parallel_tasks_limit: o.Parallel = 10,
     max_deletions: o.MaxDeletions = None,
+    docker_host: o.DockerHost = None,
 ) -> None:
     """Delete every werf tag of every managed image in the images repo (foreign tags stay)."""
     _purge("images-purge", **locals())
@@ -166,6 +171,7 @@ def stages_purge(
     skip_tls_verify_registry: o.SkipTls = False,
     parallel_tasks_limit: o.Parallel = 10,
     max_deletions: o.MaxDeletions = None,
+    docker_host: o.DockerHost = None,
     force: o.Force = False,
 ) -> None:
     """Delete every stage, rejected marker, metadata and managed-image record."""
@@ -278,6 +284,7 @@ def apply(
     skip_tls_verify_registry: o.SkipTls = False,
     parallel_tasks_limit: o.Parallel = 10,
     max_deletions: o.MaxDeletions = None,
+    docker_host: o.DockerHost = None,
     without_kube: o.WithoutKube = False,
     kube_config: o.KubeConfig = None,
     kube_context: o.KubeContext = None,

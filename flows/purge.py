@@ -30,20 +30,14 @@ def stages_purge(settings: PurgeSettings) -> RunSummary:
 
 
 @task(name="decide_purge", cache_policy=PER_RUN, persist_result=True)
-def decide_purge(tags, inventory, stages: bool):
+def decide_purge(tags, inventory, stages: bool, remove_containers: bool):
     decisions = []
     if tags is not None:
         decisions.append(purge_images(tags))
     if stages:
-        decisions.append(purge_stages(inventory.stages, inventory.metadata, inventory.managed))
+        users = inventory.containers_using if remove_containers else None
+        decisions.append(purge_stages(inventory.stages, inventory.metadata, inventory.managed, users))
     return decisions
-
-
-@task(name="remove_stage_containers")
-def remove_stage_containers(settings: PurgeSettings, project: str, containers: list[str]) -> None:
-    from tasks.adapters_from_settings import stages_storage
-
-    stages_storage(settings, project).remove_containers(containers)
 
 
 def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages: bool) -> RunSummary:
@@ -71,9 +65,8 @@ def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages
                 f"stages in {settings.stages_storage} are used by containers: {', '.join(users)}",
                 hint="Remove those containers, or pass --force to remove them first.",
             )
-        plan = build_deletion_plan(decide_purge(tags, inventory, stages))
-        if users and not settings.dry_run:
-            remove_stage_containers(settings, run.project, users)
+        # with --force the containers are plan rows too: removed (and audited) before the stages
+        plan = build_deletion_plan(decide_purge(tags, inventory, stages, bool(users)))
         run.execute(plan)
 
     return finish(run, body)

@@ -14,7 +14,7 @@ from prefect.context import TaskRunContext
 
 from schemas.errors import RegistryAuthError, StagesweepError
 from schemas.settings import CommonSettings
-from schemas.vocab import Outcome, StorageKind
+from schemas.vocab import ItemType, Outcome, StorageKind
 from tasks import adapters_from_settings as build
 from tasks.extract import PER_RUN
 from tasks.progress import advance
@@ -54,7 +54,7 @@ def execute_rows(settings: CommonSettings, project: str, rows: list[dict]) -> li
     if not rows:
         return []
     storage = rows[0]["storage"]
-    if storage == StorageKind.HOST.value:
+    if storage == StorageKind.HOST.value or rows[0]["item_type"] == ItemType.CONTAINER.value:
         from tasks.host import host_store
 
         store = host_store(settings, rows[0]["item_type"])
