@@ -7,26 +7,12 @@ file per run, `--dry-run` honoured.
 
 from __future__ import annotations
 
-import functools
-
-import pyarrow as pa
-import pyarrow.compute as pc
 import typer
-from pydantic import Field
 from rich.markup import escape
 
 from adapters.storage import codec
 from schemas.errors import StagesweepError
-from schemas.settings import CommonSettings
-from schemas.tables import METADATA_SCHEMA, STAGES_SCHEMA
-
-
-class ManagedImagesRmSettings(CommonSettings):
-    """Settings of `managed-images rm`."""
-
-    names: list[str] = Field(
-        ..., min_length=1, description="Image names whose managed-image records are removed (`~` = nameless image)."
-    )
+from schemas.settings import CommonSettings, ManagedImagesRmSettings
 
 
 def _options(model: type[CommonSettings], kw: dict) -> dict:
@@ -100,71 +86,10 @@ def managed_images_add(name: str, **kw) -> int:
 
 def managed_images_rm(names: list[str], **kw) -> int:
     """Remove the managed-image records of `names` as an audited run; returns the exit code."""
-    from flows import prefect_env
-    from flows.runner import print_summary
+    from flows.runner import run_command
 
-    api = prefect_env.configure()
-    settings = ManagedImagesRmSettings(names=list(names), **_options(ManagedImagesRmSettings, kw))
     try:
-        summary = rm_flow()(settings=settings)
+        settings = ManagedImagesRmSettings(names=list(names), **_options(ManagedImagesRmSettings, kw))
     except StagesweepError as exc:
-        summary = getattr(exc, "summary", None)
-        if summary is not None:
-            print_summary(summary, api)
         return _fail(exc)
-    print_summary(summary, api)
-    return summary.exit_code
-
-
-def decide_managed_images_rm(managed: pa.Table, names: list[str]) -> pa.Table:
-    """Delete rows (reason `purge`) for the managed-image records of `names`."""
-    from core.purge import purge_stages
-
-    chosen = managed.filter(pc.is_in(managed["image_name"], pa.array(names, pa.string())))
-    return purge_stages(STAGES_SCHEMA.empty_table(), METADATA_SCHEMA.empty_table(), chosen)
-
-
-@functools.cache
-def rm_flow():
-    """The Prefect flow `managed_images_rm` (built on first use, so `ls`/`add` never load Prefect)."""
-    from prefect import flow, get_run_logger, task
-
-    from flows.execution import Run, finish
-    from schemas.vocab import Command
-    from tasks.decide import build_deletion_plan
-    from tasks.extract import PER_RUN, read_werf_config
-    from tasks.retry import io_task_options
-
-    @task(name="extract_managed_images", cache_policy=PER_RUN, persist_result=True, **io_task_options())
-    def extract_managed_images(settings: ManagedImagesRmSettings, project: str) -> pa.Table:
-        storage = _open(settings, project)
-        try:
-            return storage.list_managed_images()
-        finally:
-            _close(storage)
-
-    @flow(name="managed_images_rm", description="Remove managed-image records from the stages storage.")
-    def managed_images_rm_flow(settings: ManagedImagesRmSettings):
-        run = Run(Command.MANAGED_IMAGES_RM.value, settings)
-
-        def body() -> None:
-            names = [codec.validate_image_name(name) for name in settings.names]
-            run.project = settings.project or read_werf_config(settings).project
-            managed = extract_managed_images(settings, run.project)
-            missing = sorted(set(names) - set(managed.column("image_name").to_pylist()))
-            if missing:
-                get_run_logger().warning(
-                    "not managed images (nothing to remove): %s",
-                    ", ".join(codec.display_image_name(n) for n in missing),
-                )
-            run.execute(build_deletion_plan([decide_managed_images_rm(managed, names)]))
-
-        return finish(run, body)
-
-    return managed_images_rm_flow
-
-
-def __getattr__(name: str):
-    if name == "managed_images_rm_flow":
-        return rm_flow()
-    raise AttributeError(name)
+    return run_command("managed-images-rm", settings)

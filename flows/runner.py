@@ -29,6 +29,10 @@ def flow_for(command: str):
         from flows import host as m
 
         return {"host-cleanup": m.host_cleanup, "host-purge": m.host_purge}[command]
+    if command == "managed-images-rm":
+        from flows.managed_rm import managed_images_rm
+
+        return managed_images_rm
     if command == "apply":
         from flows import apply as m
 

@@ -76,6 +76,14 @@ class PurgeSettings(CommonSettings):
     force: bool = Field(False, description=":local only: remove containers that use stages first.")
 
 
+class ManagedImagesRmSettings(CommonSettings):
+    """Settings of `managed-images rm`."""
+
+    names: list[str] = Field(
+        ..., min_length=1, description="Image names whose managed-image records are removed (`~` = nameless image)."
+    )
+
+
 class ApplySettings(CommonSettings, KubeSettings):
     """Settings of `apply`: execute a reviewed dry-run audit or retry the failed rows of a run."""
 
