@@ -302,7 +302,7 @@ def apply(
 @app.command("report")
 def report(
     source: Annotated[str, typer.Argument(help="Audit file or audit directory.", envvar="STAGESWEEP_AUDIT_DIR")] = DEFAULT_AUDIT_DIR,
-    run: Annotated[Optional[str], typer.Option("--run", help="Only this run id.")] = None,
+    run: Annotated[Optional[str], o.opt("run", "Only this run id.")] = None,
 ) -> None:
     """Per-run counts by action, reason and outcome, newest run first."""
     from flows.report import print_report

@@ -1,0 +1,32 @@
+"""How to reach registries: the SPEC §9 registry options, as one immutable value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RegistryOptions:
+    """Registry connection options shared by every repository a run touches.
+
+    * ``docker_config`` — Docker config *directory* (holds ``config.json``); ``None`` means
+      ``$DOCKER_CONFIG``, else ``~/.docker``. Credentials never come from anywhere else.
+    * ``insecure_registry`` — talk plain HTTP instead of HTTPS.
+    * ``skip_tls_verify`` — HTTPS without certificate verification.
+    * ``ca_file`` — extra PEM CA bundle to trust (private CAs, tests).
+    * ``parallel`` — worker threads for bulk operations (``--parallel-tasks-limit``).
+    * ``timeout`` — seconds for connecting and for each read from a registry.
+    """
+
+    docker_config: str | None = None
+    insecure_registry: bool = False
+    skip_tls_verify: bool = False
+    ca_file: str | None = None
+    parallel: int = 10
+    timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.parallel < 1:
+            raise ValueError(f"parallel must be at least 1, got {self.parallel}")
+        if self.timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout}")

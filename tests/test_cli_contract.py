@@ -1,0 +1,97 @@
+"""The CLI contract of SPEC §9: commands, options, environment variables, usage errors, and
+that the README documents every command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+COMMON = {
+    "--config", "--dir", "--dry-run", "--audit-dir", "--docker-config", "--insecure-registry",
+    "--skip-tls-verify-registry", "--parallel-tasks-limit", "--max-deletions",
+}
+GIT = {"--git-history-synchronization", "--allow-git-shallow-clone"}
+KUBE = {"--without-kube", "--kube-config", "--kube-context"}
+REPOS = {"--images-repo", "--stages-storage", "--images-repo-mode"}
+
+CONTRACT = {
+    ("cleanup",): COMMON | GIT | KUBE | REPOS | {"--keep-stages-built-within-last-n-hours"},
+    ("images", "cleanup"): COMMON | GIT | KUBE | REPOS,
+    ("stages", "cleanup"): COMMON | REPOS | {"--keep-stages-built-within-last-n-hours"},
+    ("purge",): COMMON | REPOS | {"--force"},
+    ("images", "purge"): COMMON | REPOS,
+    ("stages", "purge"): COMMON | {"--stages-storage", "--force"},
+    ("host", "cleanup"): {
+        "--dry-run", "--home-dir", "--docker-host", "--allowed-docker-storage-volume-usage",
+        "--allowed-docker-storage-volume-usage-margin", "--allowed-local-cache-volume-usage",
+        "--allowed-local-cache-volume-usage-margin",
+    },
+    ("host", "purge"): {"--dry-run", "--force", "--home-dir", "--docker-host"},
+    ("managed-images", "ls"): {"--stages-storage"},
+    ("managed-images", "add"): {"--stages-storage"},
+    ("managed-images", "rm"): {"--stages-storage"},
+    ("apply",): COMMON | KUBE | {"--only-failed"},
+    ("report",): {"--run"},
+    ("demo",): set(),
+    ("serve",): set(),
+}
+
+
+def command(path: tuple[str, ...]):
+    group = typer.main.get_command(app)
+    for word in path:
+        group = group.commands[word]
+    return group
+
+
+@pytest.mark.parametrize("path", sorted(CONTRACT), ids=" ".join)
+def test_command_has_the_options_of_the_contract_each_with_its_environment_variable(path):
+    cmd = command(path)
+    options = {opt: p for p in cmd.params for opt in p.opts if opt.startswith("--")}
+    assert CONTRACT[path] <= set(options)
+    for name in CONTRACT[path]:
+        expected = "STAGESWEEP_" + name[2:].upper().replace("-", "_")
+        assert options[name].envvar == expected, name
+
+
+@pytest.mark.parametrize("path", sorted(CONTRACT), ids=" ".join)
+def test_help_works_for_every_command(path):
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_readme_documents_every_command():
+    readme = (ROOT / "README.md").read_text()
+    for path in CONTRACT:
+        assert f"stagesweep {' '.join(path)}" in readme or f"`{' '.join(path)}`" in readme, path
+
+
+def test_unknown_option_is_a_usage_error_with_exit_code_2():
+    result = CliRunner().invoke(app, ["cleanup", "--no-such-option"])
+    assert result.exit_code == 2
+
+
+def test_missing_required_option_is_a_usage_error_with_exit_code_2():
+    result = CliRunner().invoke(app, ["cleanup", "--stages-storage", "oci:/tmp/x"])
+    assert result.exit_code == 2
+    assert "--images-repo" in result.output
+
+
+def test_options_read_their_environment_variable_and_a_missing_config_stops_with_exit_1(tmp_path, prefect_api):
+    # the images repo and the audit dir come from the environment; the missing werf.yaml stops the run
+    result = CliRunner().invoke(
+        app,
+        ["images", "cleanup", "--stages-storage", f"oci:{tmp_path}/s", "--dir", str(tmp_path), "--without-kube"],
+        env={"STAGESWEEP_IMAGES_REPO": f"oci:{tmp_path}/i", "STAGESWEEP_AUDIT_DIR": str(tmp_path / "audit")},
+    )
+    assert result.exit_code == 1, result.output
+    assert "werf.yaml" in result.output
+    assert len(list((tmp_path / "audit").rglob("*.parquet"))) == 1
