@@ -271,6 +271,26 @@ class RegistryClient:
             return Outcome.ALREADY_GONE
         raise self._fail(f"cannot delete manifest {repo}@{digest}", response)
 
+    def check_delete_permitted(self, repo: str) -> None:
+        """Prove that deletes are allowed in ``repo`` before the first real one: DELETE a digest
+        that cannot exist. 404 (or 202) means deletes work; 405 means the registry has deletes
+        disabled; 401/403 mean the credentials may not delete."""
+        repository = _repository(repo)
+        probe = "sha256:" + "0" * 64
+        response = self._request("DELETE", repository, f"/v2/{repository.path}/manifests/{probe}", "delete")
+        if response.status in (202, 404):
+            return
+        if response.status == 405:
+            raise RegistryError(
+                f"the registry {repository.registry} does not allow deletes in {repo} (405 {parse_error_body(response.body)[0] or 'UNSUPPORTED'})",
+                status=405,
+                code=parse_error_body(response.body)[0],
+                url=response.url,
+                retryable=False,
+                hint="Enable deletes on the registry (Distribution: storage.delete.enabled: true); nothing was deleted.",
+            )
+        raise self._fail(f"the registry refuses deletes in {repo}", response)
+
     def delete_tag(
         self,
         repo: str,
