@@ -1,0 +1,218 @@
+"""werf.yaml: project, image names, keep policies, and the errors users see (SPEC §2)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from schemas.durations import format_go_duration, parse_go_duration
+from schemas.config import (
+    KeepPolicy,
+    Limit,
+    Operator,
+    default_keep_policies,
+    load_werf_config,
+    parse_keep_policies,
+)
+from schemas.errors import ConfigError, InvalidImageName
+from schemas.vocab import RefKind
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "werf.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_reads_project_images_and_keep_policies(tmp_path: Path) -> None:
+    config = load_werf_config(write(tmp_path, """
+project: acme
+configVersion: 1
+cleanup:
+  disableKubernetesBasedPolicy: true
+  keepPolicies:
+  - references: {branch: /^feature-.*/, limit: {last: 10, in: 168h, operator: And}}
+    imagesPerReference: {last: 2, in: 168h, operator: Or}
+  - references: {tag: v1.0}
+gitWorktree:
+  allowFetchOriginBranchesAndTags: false
+---
+image: backend
+from: alpine
+---
+image: ~
+---
+image: [worker, tools/cli]
+---
+artifact: builder
+"""))
+    assert config.project == "acme"
+    assert config.images == ("backend", "", "worker", "tools/cli")
+    assert config.disable_kubernetes_based_policy is True
+    assert config.allow_fetch_origin_branches_and_tags is False
+    assert config.keep_policies_are_default is False
+    first, second = config.keep_policies
+    assert first.references.kind is RefKind.BRANCH
+    assert first.references.limit == Limit(last=10, in_=timedelta(hours=168), operator=Operator.AND)
+    assert first.images_per_reference == Limit(last=2, in_=timedelta(days=7), operator=Operator.OR)
+    assert second.references.kind is RefKind.TAG and second.images_per_reference is None
+
+
+def test_defaults_when_cleanup_section_is_absent(tmp_path: Path) -> None:
+    config = load_werf_config(write(tmp_path, "project: acme\nconfigVersion: 1\n"))
+    assert config.keep_policies == tuple(default_keep_policies())
+    assert config.keep_policies_are_default is True
+    assert config.allow_fetch_origin_branches_and_tags is True
+    assert config.disable_kubernetes_based_policy is False
+    assert config.images == ()
+
+
+def test_empty_keep_policies_give_the_default_set() -> None:
+    assert parse_keep_policies([]) == default_keep_policies()
+    assert parse_keep_policies(None) == default_keep_policies()
+
+
+def test_default_set_is_werfs() -> None:
+    tags, branches, main = default_keep_policies()
+    assert tags.references.kind is RefKind.TAG and tags.references.limit == Limit(last=10)
+    assert tags.images_per_reference is None
+    assert branches.references.limit == Limit(last=10, in_=timedelta(days=7), operator=Operator.AND)
+    assert branches.images_per_reference == Limit(last=2, in_=timedelta(days=7), operator=Operator.AND)
+    assert main.images_per_reference == Limit(last=10)
+    assert [main.references.matches("branch", n) for n in ("main", "master", "staging", "production")] == [True] * 4
+    assert not main.references.matches("branch", "main-old")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("/^feature-.*/", "feature-x", True),
+        ("/feature/", "my-feature-x", False),  # full match, not substring (werf ≥1.2.5)
+        ("/.*feature.*/", "my-feature-x", True),
+        ("main", "main", True),
+        ("main", "maintenance", False),
+        ("release.1", "releaseX1", False),  # literal names are not patterns
+    ],
+)
+def test_reference_names_match_literally_or_by_whole_regex(pattern: str, name: str, matches: bool) -> None:
+    (policy,) = parse_keep_policies([{"references": {"branch": pattern}}])
+    assert policy.references.matches("branch", name) is matches
+    assert policy.references.matches("tag", name) is False
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("168h", timedelta(hours=168)),
+        ("30m", timedelta(minutes=30)),
+        ("1h30m", timedelta(hours=1, minutes=30)),
+        ("1.5h", timedelta(minutes=90)),
+        ("90s", timedelta(seconds=90)),
+        ("250ms", timedelta(milliseconds=250)),
+        ("10us", timedelta(microseconds=10)),
+        ("10µs", timedelta(microseconds=10)),
+        ("2000ns", timedelta(microseconds=2)),
+        ("0", timedelta(0)),
+        ("1h0m0s", timedelta(hours=1)),
+    ],
+)
+def test_parses_go_durations(text: str, expected: timedelta) -> None:
+    assert parse_go_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "7d", "h", "1 h", "1h-30m", "-1h", "1.h.5", "12"])
+def test_refuses_what_go_cannot_parse(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_go_duration(text)
+
+
+def test_formats_durations_like_werf_yaml() -> None:
+    assert [format_go_duration(timedelta(hours=h)) for h in (168, 1.5)] == ["168h", "1h30m"]
+    assert format_go_duration(timedelta(seconds=90)) == "1m30s"
+
+
+@pytest.mark.parametrize(
+    ("policy", "path", "message"),
+    [
+        ({"references": {"branch": "/[/"}}, "references.branch", "invalid regular expression"),
+        ({"references": {"branch": "main", "tag": "v1"}}, "references", "both branch and tag"),
+        ({"references": {"limit": {"last": 1}}}, "references", "neither branch nor tag"),
+        ({"references": {"branch": "x", "limit": {"operator": "Xor"}}}, "references.limit.operator", "And, Or"),
+        ({"references": {"branch": "x"}, "imagesPerReference": {"in": "7d"}}, "imagesPerReference.in", "invalid"),
+        ({"references": {"branch": "x"}, "imagesPerReference": {"in": 12}}, "imagesPerReference.in", "Go duration"),
+        ({"references": {"branch": "x"}, "imagesPerReference": {"last": "2"}}, "imagesPerReference.last", "integer"),
+        ({"references": {"branch": "x"}, "imagesPerReference": {"last": -2}}, "imagesPerReference.last", "-1"),
+        ({"refrences": {"branch": "x"}}, "refrences", "unknown key"),
+        ({}, "references", "missing"),
+    ],
+)
+def test_keep_policy_errors_name_file_document_and_key(policy: dict, path: str, message: str, tmp_path: Path) -> None:
+    meta = {"project": "acme", "cleanup": {"keepPolicies": [{"references": {"tag": "/.*/"}}, policy]}}
+    file = write(tmp_path, "image: app\n---\n" + yaml.safe_dump(meta, sort_keys=False))
+    with pytest.raises(ConfigError) as caught:
+        load_werf_config(file)
+    text = str(caught.value)
+    assert text.startswith(f"{file}, document 2, key cleanup.keepPolicies[1].{path}:"), text
+    assert message in text
+
+
+def test_refuses_go_templates_and_says_to_render_first(tmp_path: Path) -> None:
+    file = write(tmp_path, 'project: acme\n---\nimage: {{ .Env.NAME }}\n')
+    with pytest.raises(ConfigError, match="render it first") as caught:
+        load_werf_config(file)
+    assert "line 3" in str(caught.value)
+
+
+def test_upper_case_image_name_is_an_invalid_image_name(tmp_path: Path) -> None:
+    file = write(tmp_path, "project: acme\n---\nimage: [api, Backend]\n")
+    with pytest.raises(InvalidImageName, match="'Backend'.*lower case") as caught:
+        load_werf_config(file)
+    assert "document 2, key image[1]" in str(caught.value)
+
+
+def test_image_declared_twice_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="declared twice"):
+        load_werf_config(write(tmp_path, "project: acme\n---\nimage: api\n---\nimage: api\n"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("image: app\n", "no document with `project:`"),
+        ("project: acme\n---\n- a list\n", "document 2: expected a mapping"),
+        ("project: [a]\n", "key project: expected the project name"),
+        ("project: acme\ncleanup:\n  keepPolicies: {branch: x}\n", "key cleanup.keepPolicies"),
+        ("project: acme\ncleanup:\n  disableKubernetesBasedPolicy: maybe\n", "cleanup.disableKubernetesBasedPolicy"),
+        ("project: acme\n  bad: indent\n", "invalid YAML at line 2"),
+        ("project: acme\n---\nimage: 42\n", "expected an image name"),
+    ],
+)
+def test_file_level_errors_are_clear(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError, match="^" + str(tmp_path)) as caught:
+        load_werf_config(write(tmp_path, text))
+    assert message in str(caught.value)
+
+
+def test_missing_config_file_names_it_and_the_option(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found") as caught:
+        load_werf_config(tmp_path / "nope.yaml")
+    assert str(tmp_path / "nope.yaml") in str(caught.value)
+    assert "--config" in str(caught.value)
+
+
+def test_operator_only_matters_when_both_sides_are_given() -> None:
+    assert Limit(last=1, operator=Operator.OR).effective_operator is Operator.AND
+    assert Limit(in_=timedelta(hours=1), operator=Operator.OR).effective_operator is Operator.AND
+    assert Limit(last=1, in_=timedelta(hours=1), operator=Operator.OR).effective_operator is Operator.OR
+    assert Limit(last=-1).count is None and Limit().count is None and Limit(last=0).count == 0
+
+
+def test_policies_describe_themselves_for_logs() -> None:
+    policy = KeepPolicy.model_validate(
+        {"references": {"branch": "/.*/", "limit": {"last": 10, "in": "168h"}},
+         "imagesPerReference": {"last": 2, "in": "1h30m", "operator": "Or"}}
+    )
+    assert policy.describe() == "branch /.*/ (limit last 10 And in 168h), imagesPerReference last 2 Or in 1h30m"
