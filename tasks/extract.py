@@ -40,10 +40,7 @@ def extract_git_history(settings: CleanupSettings, sync: bool) -> tuple[pa.Table
     from adapters.git_repo import GitRepo
 
     repo = GitRepo(settings.dir)
-    if sync:
-        repo.sync_with_origin()
-    else:
-        repo.check_not_shallow(settings.allow_git_shallow_clone)
+    repo.prepare(sync=sync, allow_shallow=settings.allow_git_shallow_clone)
     return repo.references(), repo.commits()
 
 
