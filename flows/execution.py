@@ -17,7 +17,7 @@ from adapters.audit import audit_path, check_writable
 from core import plan as plans
 from schemas.errors import StagesweepError
 from schemas.vocab import Action, Outcome
-from tasks.delete import BatchFailed, delete_batch
+from tasks.delete import BatchFailed, check_deletes_permitted, delete_batch
 from tasks.publish import DeletionProgress, publish_plan, publish_summary, write_audit_file
 
 
@@ -107,6 +107,8 @@ class Run:
         plans.check_max_deletions(plan, getattr(self.settings, "max_deletions", None))
         if self.dry_run:
             return
+        # a read-only registry or layout is found out before the first delete
+        check_deletes_permitted(self.settings, sorted({r["repository"] for r in rows if r["action"] == Action.DELETE}))
         index = {plans.row_key(r): i for i, r in enumerate(rows)}
         total = plans.count_deletes(plan)
         progress = DeletionProgress(total)

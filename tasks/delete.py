@@ -96,3 +96,13 @@ def delete_batch(settings: CommonSettings, project: str, rows: list[dict]) -> li
     with _attempts_lock:
         _attempts.pop(run_key, None)
     return results
+
+
+@task(name="check_deletes_permitted", cache_policy=PER_RUN, persist_result=True, **io_task_options())
+def check_deletes_permitted(settings: CommonSettings, repositories: list[str]) -> None:
+    """Probe every repository the plan deletes from before the first delete."""
+    from adapters.storage.preflight import check_delete_permitted
+
+    options = build.registry_options(settings) if hasattr(settings, "insecure_registry") else None
+    for repository in repositories:
+        check_delete_permitted(repository, options)
