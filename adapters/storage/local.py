@@ -1,0 +1,277 @@
+"""The ``:local`` stages storage: werf v1.1 records as images of the local Docker daemon.
+
+Layout (SPEC §1.2): ``werf-stages-storage/<project>:<sig>-<uid>`` (stages, rejected markers,
+client ids), ``werf-managed-images/<project>:<slug>`` and
+``werf-images-metadata-by-commit/<project>:<slug>-<commit>``. Records are written without any
+network by ``docker load`` of a tarball built here (config + manifest.json, no layers), so the
+image id is the digest of the config we wrote. Deleting untags (``remove_image`` on the tag): an
+image id shared with another tag keeps that tag.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tarfile
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from adapters.storage import base, codec
+from adapters.storage.base import DeleteResult, Described, Entry, StagesStorage, ordered_phases
+from schemas.errors import DockerHostError
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+LOCAL_ADDRESS = ":local"
+LOAD_CHUNK = 500  # images per `docker load` when flushing a batch
+_CONNECTION_ERRORS = (requests.exceptions.RequestException, docker.errors.DockerException)
+
+
+def connect(docker_host: str | None, timeout: float = 120.0) -> docker.DockerClient:
+    """A client for ``docker_host`` (else ``DOCKER_HOST``/the default socket), checked by a ping."""
+    where = docker_host or "DOCKER_HOST or the default socket"
+    try:
+        client = (
+            docker.DockerClient(base_url=docker_host, timeout=timeout)
+            if docker_host
+            else docker.from_env(timeout=timeout)
+        )
+        client.ping()
+    except _CONNECTION_ERRORS as exc:
+        raise DockerHostError(
+            f"cannot reach the Docker daemon at {where}: {exc}",
+            hint="start dockerd, or pass --docker-host (or DOCKER_HOST) pointing at a running daemon",
+        ) from exc
+    return client
+
+
+def image_tarball(images: Sequence[tuple[str, bytes]]) -> bytes:
+    """A ``docker load`` tarball of manifest-only images: ``(name:tag, config)`` pairs."""
+    buffer = io.BytesIO()
+    manifest = []
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        written: set[str] = set()
+        for reference, config in images:
+            name = codec.image_id(config).removeprefix("sha256:") + ".json"
+            if name not in written:
+                info = tarfile.TarInfo(name)
+                info.size = len(config)
+                tar.addfile(info, io.BytesIO(config))
+                written.add(name)
+            manifest.append({"Config": name, "RepoTags": [reference], "Layers": []})
+        data = json.dumps(manifest).encode()
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class LocalStagesStorage(StagesStorage):
+    """Stages storage in the local Docker daemon (``--stages-storage :local``)."""
+
+    def __init__(self, project: str, docker_host: str | None = None, parallel: int = 8) -> None:
+        super().__init__(LOCAL_ADDRESS, project)
+        self.client = connect(docker_host)
+        self.api = self.client.api
+        self.parallel = parallel
+        self.stages_repository = codec.LOCAL_STAGES_REPO.format(project=project)
+        self.managed_repository = codec.LOCAL_MANAGED_IMAGES_REPO.format(project=project)
+        self.metadata_repository = codec.LOCAL_METADATA_REPO.format(project=project)
+        self._prefixes = {
+            self.stages_repository: "",
+            self.managed_repository: codec.MANAGED_IMAGE_PREFIX,
+            self.metadata_repository: codec.METADATA_PREFIX,
+        }
+        self._pending: list[tuple[str, bytes]] = []
+        self._batch_depth = 0
+        self._guard = threading.Lock()
+
+    # ------------------------------------------------------------------ listing
+
+    def _listing(self, repository: str) -> list[tuple[str, str]]:
+        """(tag, image id) of every tag of a local repository."""
+        try:
+            images = self.api.images(filters={"reference": repository})
+        except _CONNECTION_ERRORS as exc:
+            raise DockerHostError(f"cannot list local images of {repository}: {exc}") from exc
+        found = []
+        for image in images:
+            for reference in image.get("RepoTags") or []:
+                name, _, tag = reference.rpartition(":")
+                if name == repository:
+                    found.append((tag, image["Id"]))
+        return found
+
+    def _entries(self) -> list[Entry]:
+        return [
+            Entry(repository, tag, prefix + tag)
+            for repository, prefix in self._prefixes.items()
+            for tag, _ in self._listing(repository)
+        ]
+
+    def _inspect(self, repository: str, tag: str) -> dict | None:
+        try:
+            return self.api.inspect_image(f"{repository}:{tag}")
+        except docker.errors.NotFound:
+            return None
+        except _CONNECTION_ERRORS as exc:
+            raise DockerHostError(f"cannot inspect local image {repository}:{tag}: {exc}") from exc
+
+    def _describe(self, entries: Sequence[Entry]) -> dict[Entry, Described]:
+        def one(entry: Entry) -> Described | None:
+            info = self._inspect(entry.repository, entry.tag)
+            if info is None:
+                return None
+            config = info.get("Config") or {}
+            as_config = {
+                "created": info.get("Created"),
+                "config": {"Labels": config.get("Labels") or {}, "Image": config.get("Image") or None},
+            }
+            return Described(info["Id"], info["Id"], as_config)
+
+        found = self._map(one, list(entries))
+        return {entry: info for entry, info in zip(entries, found, strict=True) if info is not None}
+
+    def _digests(self, entries: Sequence[Entry]) -> dict[Entry, str]:
+        ids = {}
+        for repository in {entry.repository for entry in entries}:
+            ids.update({(repository, tag): image_id for tag, image_id in self._listing(repository)})
+        return {entry: ids[(entry.repository, entry.tag)] for entry in entries if (entry.repository, entry.tag) in ids}
+
+    def containers_using_stages(self) -> dict[str, list[str]]:
+        """stage tag → names of the containers (running or not) created from that stage's image."""
+        by_id: dict[str, list[str]] = {}
+        for tag, image_id in self._listing(self.stages_repository):
+            by_id.setdefault(image_id, []).append(tag)
+        try:
+            containers = self.api.containers(all=True)
+        except _CONNECTION_ERRORS as exc:
+            raise DockerHostError(f"cannot list local containers: {exc}") from exc
+        using: dict[str, list[str]] = {}
+        for container in containers:
+            names = [name.lstrip("/") for name in container.get("Names") or []] or [container["Id"][:12]]
+            for tag in by_id.get(container.get("ImageID"), []):
+                using.setdefault(tag, []).extend(names)
+        return {tag: sorted(names) for tag, names in sorted(using.items())}
+
+    # ------------------------------------------------------------------ writing
+
+    def _location(self, record_tag: str) -> tuple[str, str]:
+        if codec.parse_managed_image_tag(record_tag) is not None:
+            return self.managed_repository, record_tag.removeprefix(codec.MANAGED_IMAGE_PREFIX)
+        if record_tag.startswith(codec.METADATA_PREFIX):
+            return self.metadata_repository, record_tag.removeprefix(codec.METADATA_PREFIX)
+        return self.stages_repository, record_tag
+
+    def _put(self, repository: str, tag: str, config: bytes) -> str:
+        with self._guard:
+            if self._batch_depth:
+                self._pending.append((f"{repository}:{tag}", config))
+                return codec.image_id(config)
+        self._load([(f"{repository}:{tag}", config)])
+        return codec.image_id(config)
+
+    def _copy(self, repository: str, tag: str, new_tag: str) -> str:
+        try:
+            self.api.tag(f"{repository}:{tag}", repository, new_tag)
+            return self.api.inspect_image(f"{repository}:{new_tag}")["Id"]
+        except _CONNECTION_ERRORS as exc:
+            raise DockerHostError(f"cannot tag {repository}:{tag} as {new_tag}: {exc}") from exc
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Writes inside the block are loaded into the daemon together when it ends."""
+        with self._guard:
+            self._batch_depth += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._batch_depth -= 1
+                pending = self._pending if self._batch_depth == 0 else []
+                if self._batch_depth == 0:
+                    self._pending = []
+            for start in range(0, len(pending), LOAD_CHUNK):
+                self._load(pending[start : start + LOAD_CHUNK])
+
+    def _load(self, images: Sequence[tuple[str, bytes]]) -> None:
+        try:
+            for message in self.api.load_image(image_tarball(images)):
+                if isinstance(message, dict) and message.get("error"):
+                    raise DockerHostError(f"docker load refused the records: {message['error']}")
+        except _CONNECTION_ERRORS as exc:
+            raise DockerHostError(f"cannot load images into the local Docker daemon: {exc}") from exc
+
+    # ------------------------------------------------------------------ deleting
+
+    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None) -> list[DeleteResult]:
+        """Untag rows; ``digest`` is the image id the row was planned with."""
+        results: list[DeleteResult | None] = [None] * len(rows)
+        for phase in ordered_phases(rows):
+            # Tags of one image are removed one after the other: the daemon races when two
+            # removals of the same image run at once.
+            groups: dict[str, list[int]] = {}
+            for index in phase:
+                key = rows[index].get("digest") or f"{rows[index]['repository']}:{rows[index]['tag']}"
+                groups.setdefault(str(key), []).append(index)
+            answers = self._map(lambda group: [self._delete_one(rows[i]) for i in group], list(groups.values()), parallel)
+            for group, group_answers in zip(groups.values(), answers, strict=True):
+                for index, answer in zip(group, group_answers, strict=True):
+                    results[index] = answer
+        return [result for result in results if result is not None]
+
+    def _delete_one(self, row: Mapping) -> DeleteResult:
+        repository, tag, expected = str(row["repository"]), str(row["tag"]), row.get("digest")
+        if repository not in self._prefixes:
+            return base.failed(
+                repository, tag, f"{repository} is not a repository of the :local stages storage", False
+            )
+        reference = f"{repository}:{tag}"
+        try:
+            info = self.api.inspect_image(reference)
+            if expected and info["Id"] != expected:
+                return base.failed(
+                    repository,
+                    tag,
+                    f"{reference} is now image {info['Id']}, not the planned {expected}; list again and re-plan",
+                    False,
+                )
+            self.api.remove_image(reference, force=False, noprune=False)
+        except docker.errors.NotFound:
+            return base.already_gone(repository, tag)
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return base.failed(
+                    repository,
+                    tag,
+                    f"cannot remove {reference}: {exc.explanation}; remove the container first",
+                    False,
+                )
+            with contextlib.suppress(DockerHostError):
+                if self._inspect(repository, tag) is None:  # removed meanwhile with a sibling tag
+                    return base.already_gone(repository, tag)
+            retryable = exc.status_code is None or exc.status_code >= 500
+            return base.failed(repository, tag, f"cannot remove {reference}: {exc}", retryable)
+        except _CONNECTION_ERRORS as exc:
+            return base.failed(repository, tag, f"cannot reach the Docker daemon to remove {reference}: {exc}", True)
+        return base.deleted(repository, tag)
+
+    # ------------------------------------------------------------------ concurrency
+
+    def _map(self, fn: Callable[[T], R], items: Sequence[T], parallel: int | None = None) -> list[R]:
+        workers = max(1, min(parallel or self.parallel, len(items)))
+        if workers == 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, items))
+
+    def close(self) -> None:
+        self.client.close()
