@@ -37,7 +37,7 @@ CONTRACT = {
     ("managed-images", "ls"): {"--stages-storage"},
     ("managed-images", "add"): {"--stages-storage"},
     ("managed-images", "rm"): {"--stages-storage"},
-    ("apply",): COMMON | KUBE | {"--only-failed"},
+    ("apply",): COMMON | KUBE | {"--only-failed", "--images-repo-mode"},
     ("report",): {"--run"},
     ("demo",): set(),
     ("serve",): set(),
