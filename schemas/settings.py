@@ -35,8 +35,6 @@ class CommonSettings(RegistrySettings):
     images_repo_mode: ImagesRepoMode = Field(ImagesRepoMode.MULTIREPO, description="multirepo or monorepo.")
     dry_run: bool = Field(False, description="Plan and audit only; delete nothing.")
     audit_dir: str = Field(DEFAULT_AUDIT_DIR, description="Directory of the Hive-partitioned Parquet audit.")
-    parallel_tasks_limit: int = Field(4, ge=1, le=64, description="Concurrent removals.")
-    batch_size: int = Field(200, ge=1, le=5000, description="Removals per task run.")
     parallel_tasks_limit: int = Field(10, ge=1, le=256, description="Concurrent registry requests.")
     max_deletions: int | None = Field(
         None, ge=0, description="Stop before deleting anything when the plan has more delete rows than this."
