@@ -166,12 +166,14 @@ def report(
 
 
 @app.command("serve")
-def serve() -> None:
+def serve(
+    prefect_file: Annotated[Optional[str], o.opt("prefect-file", "The prefect.yaml to serve (default: deployments/prefect.yaml).")] = None,
+) -> None:
     """Serve the deployments of deployments/prefect.yaml (nightly cleanup, ad-hoc purge, ...)
     from this process, for teams without a work pool and workers."""
     from flows.serve import serve_deployments
 
-    raise typer.Exit(serve_deployments())
+    raise typer.Exit(serve_deployments(prefect_file))
 
 
 @app.command("demo")

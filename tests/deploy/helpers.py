@@ -8,7 +8,7 @@ import time
 import uuid
 
 from tests.deploy.server import PrefectServer
-from tests.e2e.world import World, ago
+from tests.e2e.world import World, basic_world, registry_world
 from tests.fixtures.gitrepo import GitProject
 
 FINAL_TIMEOUT = 240.0
@@ -48,32 +48,8 @@ def flow_run_logs(client, flow_run_id) -> str:
 def branch_deleted_world(registry, root) -> tuple[World, dict]:
     """A git project whose `feature` branch was deleted from origin, and a registry stages
     storage + images repo with images for main's commits and for the feature branch."""
-    git = GitProject(root / "git")
-    repo = f"tests/deploy-{uuid.uuid4().hex[:10]}"
-    world = World(
-        git=git,
-        stages_address=f"{registry.host}/{repo}/stages",
-        images_address=f"{registry.host}/{repo}/images",
-        options=registry.options(),
-        audit_dir=root / "audit",
-    )
-    world.write_config()
-    c1 = git.commit("main", ago(days=3))
-    c2 = git.commit("main", ago(days=1))
-    f1 = git.commit("feature", ago(days=2), parents=[c1])
-    with world.publisher() as pub:
-        pub.manage("app")
-        a = pub.build("app", built_at=ago(days=3))
-        b = pub.build("app", built_at=ago(days=1), base=a, reuse=1)
-        f = pub.build("app", built_at=ago(days=2))
-        pub.publish(a, c1, c1)
-        pub.publish(b, c2, c2)
-        pub.publish(b, "main", c2)
-        pub.publish(f, f1, f1)
-        pub.publish(f, "feature", f1)
-    git.push()
-    git.delete_origin_branch("feature")
-    return world, {"c1": c1, "c2": c2, "f1": f1, "A": a, "B": b, "F": f}
+    world = registry_world(GitProject(root / "git"), registry, f"tests/deploy-{uuid.uuid4().hex[:10]}", root)
+    return world, basic_world(world)
 
 
 def yaml_environment(world: World) -> dict[str, str]:

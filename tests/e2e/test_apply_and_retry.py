@@ -11,8 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.e2e.test_cleanup import basic_world
-from tests.e2e.world import registry_world
+from tests.e2e.world import basic_world, registry_world
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 ROOT = Path(__file__).resolve().parents[2]

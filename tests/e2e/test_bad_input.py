@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_cleanup import basic_world
-from tests.e2e.world import registry_world
+from tests.e2e.world import basic_world, registry_world
 from tests.fixtures.registry import free_port
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]

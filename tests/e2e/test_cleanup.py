@@ -5,31 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.world import ago, registry_world
+from tests.e2e.world import ago, basic_world, registry_world
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
-
-
-def basic_world(world):
-    """main: c1 (3 d), c2 (1 d); feature: f1 (2 d) from c1, then deleted from origin.
-    Images: A for c1, B for c2 (reusing A's first stage), F for f1. Commit and branch tags."""
-    g = world.git
-    c1 = g.commit("main", ago(days=3))
-    c2 = g.commit("main", ago(days=1))
-    f1 = g.commit("feature", ago(days=2), parents=[c1])
-    with world.publisher() as pub:
-        pub.manage("app")
-        a = pub.build("app", built_at=ago(days=3))
-        b = pub.build("app", built_at=ago(days=1), base=a, reuse=1)
-        f = pub.build("app", built_at=ago(days=2))
-        pub.publish(a, c1, c1)
-        pub.publish(b, c2, c2)
-        pub.publish(b, "main", c2)
-        pub.publish(f, f1, f1)
-        pub.publish(f, "feature", f1)
-    g.push()
-    g.delete_origin_branch("feature")
-    return {"c1": c1, "c2": c2, "f1": f1, "A": a, "B": b, "F": f}
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import pytest
 from adapters.registry import RegistryClient
 from adapters.storage import open_stages_storage
 from adapters.storage.publisher import Publisher
-from tests.e2e.test_cleanup import basic_world
-from tests.e2e.world import ago, registry_world
+from tests.e2e.world import ago, basic_world, registry_world
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 

@@ -10,8 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.e2e.test_cleanup import basic_world
-from tests.e2e.world import registry_world
+from tests.e2e.world import basic_world, registry_world
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 
