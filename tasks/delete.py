@@ -8,6 +8,7 @@ back from the cache without a single request.
 from __future__ import annotations
 
 import threading
+import time
 
 from prefect import task
 from prefect.context import TaskRunContext
@@ -45,6 +46,16 @@ class BatchFailed(StagesweepError):
         return (BatchFailed, (self.results,))
 
 
+MAX_RETRY_AFTER = 60.0
+
+
+def _honour_retry_after(results: list[dict]) -> None:
+    """A 429 says how long to wait: wait that long (at most a minute) before Prefect retries."""
+    waits = [r["retry_after"] for r in results if r.get("retry_after")]
+    if waits:
+        time.sleep(min(max(waits), MAX_RETRY_AFTER))
+
+
 def _key(row: dict) -> tuple:
     return (row["storage"], row["repository"], row["tag"], row["item_type"])
 
@@ -70,7 +81,15 @@ def execute_rows(settings: CommonSettings, project: str, rows: list[dict]) -> li
         if res is None:
             out.append({**row, "outcome": Outcome.FAILED.value, "error": "no result from the storage", "retryable": True})
         else:
-            out.append({**row, "outcome": res.outcome, "error": res.error, "retryable": bool(res.retryable)})
+            out.append(
+                {
+                    **row,
+                    "outcome": res.outcome,
+                    "error": res.error,
+                    "retryable": bool(res.retryable),
+                    "retry_after": getattr(res, "retry_after", None),
+                }
+            )
     return out
 
 
@@ -92,6 +111,7 @@ def delete_batch(settings: CommonSettings, project: str, rows: list[dict]) -> li
     results = [earlier.get(_key(r), {**r, "outcome": Outcome.FAILED.value, "error": "not attempted"}) for r in rows]
     advance(len(fresh))
     if any(r["outcome"] == Outcome.FAILED.value for r in results):
+        _honour_retry_after(fresh)
         raise BatchFailed(results)
     with _attempts_lock:
         _attempts.pop(run_key, None)

@@ -33,6 +33,7 @@ class DeleteResult:
     outcome: str
     error: str | None = None
     retryable: bool = False
+    retry_after: float | None = None  # the registry's wait hint (429 Retry-After), seconds
 
 
 @dataclass(frozen=True)
@@ -317,7 +318,8 @@ class StagesStorage(ABC):
 
 
 def failed(repository: str, tag: str, error: Exception | str, retryable: bool) -> DeleteResult:
-    return DeleteResult(repository, tag, Outcome.FAILED.value, str(error), retryable)
+    retry_after = getattr(error, "retry_after", None)
+    return DeleteResult(repository, tag, Outcome.FAILED.value, str(error), retryable, retry_after)
 
 
 def deleted(repository: str, tag: str) -> DeleteResult:

@@ -193,3 +193,17 @@ def test_rejected_stage_goes_before_its_marker(world):
     order = list(audit[audit.outcome == "deleted"].tag)
     assert order.index(broken.stage_tags[0]) < order.index(marker)
     assert broken.stage_tags[0] not in world.stage_tags()
+
+
+def test_rate_limited_deletes_wait_for_retry_after_then_succeed(git_project, registry, fault_proxy, unique_repo, tmp_path):
+    world = registry_world(git_project, registry, unique_repo, tmp_path, host=fault_proxy.host)
+    w = basic_world(world)
+    fault_proxy.rate_limit_first_deletes(2, retry_after=2)
+    result = world.cleanup("images cleanup", "--without-kube")
+    assert result.exit_code == 0, result.output
+    assert world.image_tags() == {w["c1"], w["c2"], "main"}
+    limited = [(p, t) for p, status, t in fault_proxy.delete_times if status == 429 and "0000000000" not in p]
+    assert limited
+    path, when = limited[-1]
+    retried = [t for p, status, t in fault_proxy.delete_times if p == path and status != 429 and t > when]
+    assert retried and retried[0] - when >= 2
