@@ -45,7 +45,7 @@ def _close(storage) -> None:
 def _fail(exc: StagesweepError) -> int:
     from flows.runner import err
 
-    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
     return exc.exit_code
 
 

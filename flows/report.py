@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from adapters.audit import read_audit
@@ -41,10 +42,10 @@ def print_report(source: str, run_id: str | None) -> int:
         runs = audit_runs(source, run_id)
         reasons = reason_counts(source, run_id)
     except StagesweepError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {exc}", highlight=False)
+        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return exc.exit_code
     if runs.empty:
-        console.print(f"no audited runs in {source}")
+        console.print(f"no audited runs in {escape(str(source))}", soft_wrap=True)
         return 0
     outcome_cols = [c for c in ["kept", "would-delete", "deleted", "already-gone", "failed", "blocked"] if c in runs]
     table = Table(title="runs, newest first")

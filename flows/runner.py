@@ -6,14 +6,13 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows import prefect_env
 
 err = Console(stderr=True)
 out = Console()
-
-NOT_BUILT: set[str] = set()
 
 
 def flow_for(command: str):
@@ -42,17 +41,10 @@ def flow_for(command: str):
 
 def run_command(command: str, settings) -> int:
     """Run the flow of `command` with `settings`; return the exit code."""
-    if command in NOT_BUILT:
-        err.print(f"stagesweep {command}: not yet implemented")
-        return 2
     api = prefect_env.configure()
     from schemas.errors import StagesweepError
 
-    try:
-        flow = flow_for(command)
-    except ModuleNotFoundError as exc:
-        err.print(f"stagesweep {command}: not yet implemented ({exc.name})")
-        return 2
+    flow = flow_for(command)
     from tasks import progress as hook
 
     with Progress(
@@ -73,7 +65,7 @@ def run_command(command: str, settings) -> int:
             summary = getattr(exc, "summary", None)
             if summary is not None:
                 print_summary(summary, api)
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
             return exc.exit_code
         finally:
             hook.install(None)
@@ -83,14 +75,14 @@ def run_command(command: str, settings) -> int:
 
 def print_summary(summary, api: str) -> None:
     kind = " (dry run)" if summary.dry_run else ""
-    out.print(f"[bold]{summary.command}{kind}[/bold] run {summary.run_id}", highlight=False)
+    out.print(f"[bold]{summary.command}{kind}[/bold] run {summary.run_id}", highlight=False, soft_wrap=True)
     for key, n in sorted(summary.reasons.items()):
-        out.print(f"  {n:6d}  {key}", highlight=False)
+        out.print(f"  {n:6d}  {key}", highlight=False, soft_wrap=True)
     outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing decided"
-    out.print(f"  outcomes: {outcomes}", highlight=False)
-    out.print(f"  audit: {summary.audit_file}", highlight=False)
+    out.print(f"  outcomes: {outcomes}", highlight=False, soft_wrap=True)
+    out.print(f"  audit: {escape(summary.audit_file)}", highlight=False, soft_wrap=True)
     if api != "ephemeral":
-        out.print(f"  prefect: {api.removesuffix('/api')}/runs/flow-run/{summary.run_id}", highlight=False)
+        out.print(f"  prefect: {api.removesuffix('/api')}/runs/flow-run/{summary.run_id}", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
