@@ -153,6 +153,7 @@ def _explain(audit_dir: str) -> None:
         first = group.iloc[0]
         example = first["tag"] if len(first["tag"]) <= 24 else first["tag"][:21] + "..."
         if not pd.isna(first["detail"]) and first["detail"]:
-            example += f" ({first['detail'][:60]})"
+            detail = first["detail"] if len(first["detail"]) <= 70 else first["detail"][:67] + "..."
+            example += f" ({detail})"
         table.add_row(item, f"{action}: {reason}", str(len(group)), example)
     Console(width=max(console.width, 110)).print(table)

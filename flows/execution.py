@@ -16,6 +16,7 @@ from adapters.audit import audit_path, check_writable
 from core import plan as plans
 from schemas.errors import StagesweepError
 from schemas.vocab import Action, Outcome
+from tasks import progress as cli_progress
 from tasks.delete import BatchFailed, check_deletes_permitted, delete_batch
 from tasks.publish import DeletionProgress, publish_plan, publish_summary, write_audit_file
 
@@ -111,6 +112,7 @@ class Run:
         index = {plans.row_key(r): i for i, r in enumerate(rows)}
         total = plans.count_deletes(plan)
         progress = DeletionProgress(total)
+        cli_progress.start(total)
         failed = 0
         for phase in plans.PHASES:
             phase_rows = [r for r in rows if r["action"] == Action.DELETE and (r["storage"], r["item_type"]) == phase]

@@ -56,8 +56,7 @@ def run_command(command: str, settings) -> int:
         transient=True,
         disable=not err.is_terminal,
     ) as bar:
-        task_id = bar.add_task(f"{command}: deleting", total=None)
-        hook.install(lambda n: bar.advance(task_id, n))
+        hook.install(_BarReporter(bar, f"{command}: deleting"))
         try:
             summary = flow(settings=settings)
         except StagesweepError as exc:
@@ -71,6 +70,20 @@ def run_command(command: str, settings) -> int:
             hook.install(None)
     print_summary(summary, api)
     return summary.exit_code
+
+
+class _BarReporter:
+    """Shows deletion progress on a rich progress bar once the plan's size is known."""
+
+    def __init__(self, bar: Progress, description: str) -> None:
+        self.bar, self.description, self.task_id = bar, description, None
+
+    def start(self, total: int) -> None:
+        self.task_id = self.bar.add_task(self.description, total=total)
+
+    def advance(self, n: int) -> None:
+        if self.task_id is not None:
+            self.bar.advance(self.task_id, n)
 
 
 def print_summary(summary, api: str) -> None:

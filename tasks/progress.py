@@ -1,17 +1,29 @@
-"""A process-local progress hook: the CLI installs a callback, deletion tasks advance it."""
+"""A process-local progress hook: the CLI installs a reporter, the deletion steps drive it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-_callback: Callable[[int], None] | None = None
+from typing import Protocol
 
 
-def install(callback: Callable[[int], None] | None) -> None:
-    global _callback
-    _callback = callback
+class Reporter(Protocol):
+    def start(self, total: int) -> None: ...
+
+    def advance(self, n: int) -> None: ...
+
+
+_reporter: Reporter | None = None
+
+
+def install(reporter: Reporter | None) -> None:
+    global _reporter
+    _reporter = reporter
+
+
+def start(total: int) -> None:
+    if _reporter is not None:
+        _reporter.start(total)
 
 
 def advance(n: int) -> None:
-    if _callback is not None and n:
-        _callback(n)
+    if _reporter is not None and n:
+        _reporter.advance(n)
