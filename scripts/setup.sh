@@ -9,6 +9,8 @@ want_test=0
 
 pkgs=()
 command -v git >/dev/null || pkgs+=(git)
+command -v python3 >/dev/null || pkgs+=(python3)
+python3 -c "import ensurepip, venv" 2>/dev/null || pkgs+=(python3-venv)
 if [ "$want_test" = 1 ]; then
   [ -x /usr/bin/docker-registry ] || pkgs+=(docker-registry)
   command -v dockerd >/dev/null || pkgs+=(docker.io)
