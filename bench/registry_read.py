@@ -4,7 +4,8 @@ One run, one local Distribution registry started by this script:
 
 1. push N manifest-only images (distinct configs) as N tags;
 2. hammer one manifest URL (same Accept header) with ``wrk`` for a few seconds: the ceiling
-   (measured right before and right after step 3; their mean is used);
+   (measured right before and right after step 3; their mean is used); and, as a second
+   reference, ``wrk`` cycling through the description fetch's own 2N requests (a Lua script);
 3. fetch the description of every tag — GET manifest + GET config blob — with
    ``RegistryClient.map_concurrent`` at ``--parallel`` workers;
 4. with ``--compare``, the same description fetch with raw urllib3 and raw http.client
@@ -49,9 +50,10 @@ def timed(label: str, requests: int, run) -> float:
     return rate
 
 
-def wrk_ceiling(url: str, connections: int, seconds: float) -> float:
+def wrk_ceiling(url: str, connections: int, seconds: float, script: Path | None = None) -> float:
+    extra = ["-s", str(script)] if script else []
     result = subprocess.run(
-        [WRK, "-t2", f"-c{connections}", f"-d{seconds:g}s", "-H", f"Accept: {MANIFEST_ACCEPT}", url],
+        [WRK, "-t2", f"-c{connections}", f"-d{seconds:g}s", "-H", f"Accept: {MANIFEST_ACCEPT}", *extra, url],
         capture_output=True, text=True, check=True, timeout=seconds + 30,
     )
     match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
@@ -92,6 +94,21 @@ def raw_describe(host: str, path: str, tags: list[str], config_of: dict[str, str
 
     with ThreadPoolExecutor(parallel) as executor:
         list(executor.map(describe, tags))
+
+
+def request_mix_script(root: Path, paths: list[str]) -> Path:
+    """A wrk Lua script that cycles through `paths` (the description fetch's own requests)."""
+    script = root / "mix.lua"
+    listed = ",\n".join(f'"{p}"' for p in paths)
+    script.write_text(
+        "local paths = {\n" + listed + "\n}\n"
+        "local i = 0\n"
+        "request = function()\n"
+        "  i = i % #paths + 1\n"
+        '  return wrk.format("GET", paths[i])\n'
+        "end\n"
+    )
+    return script
 
 
 def main() -> int:
@@ -141,6 +158,10 @@ def main() -> int:
             before = wrk_ceiling(manifest_url, args.parallel, args.wrk_seconds)
             client_rate = timed("describe: RegistryClient", 2 * args.tags, describe_all)
             after = wrk_ceiling(manifest_url, args.parallel, args.wrk_seconds)
+            mix = request_mix_script(root, [
+                p for tag in tags for p in (f"/v2/{path}/manifests/{tag}", f"/v2/{path}/blobs/{pushed[tag][1]}")
+            ])
+            mix_rate = wrk_ceiling(f"{server.url}/", args.parallel, args.wrk_seconds, mix)
             if args.compare:
                 config_of = {tag: config for tag, (_, config) in pushed.items()}
                 for kind in ("urllib3", "http.client"):
@@ -150,6 +171,9 @@ def main() -> int:
         print(f"{'ceiling: wrk, one manifest URL':<34} {ceiling:7.0f} req/s "
               f"(before {before:.0f}, after {after:.0f}; {args.parallel} connections)")
         print(f"client / ceiling = {client_rate / ceiling:.0%} (target >= 60%)")
+        print(f"{'wrk, the same request mix':<34} {mix_rate:7.0f} req/s "
+              f"(GET manifest + GET config blob of all {args.tags} tags, cycled)")
+        print(f"client / same-mix wrk = {client_rate / mix_rate:.0%}")
         return 0
     finally:
         server.stop()
