@@ -207,3 +207,17 @@ def test_rate_limited_deletes_wait_for_retry_after_then_succeed(git_project, reg
     path, when = limited[-1]
     retried = [t for p, status, t in fault_proxy.delete_times if p == path and status != 429 and t > when]
     assert retried and retried[0] - when >= 2
+
+
+def test_stages_of_an_image_whose_delete_failed_are_kept_in_the_same_run(git_project, registry, fault_proxy, unique_repo, tmp_path):
+    world = registry_world(git_project, registry, unique_repo, tmp_path, host=fault_proxy.host)
+    w = basic_world(world)
+    f_digest = {r["tag"]: r["digest"] for r in world.images().list_image_tags(["app"]).to_pylist()}[w["f1"]]
+    fault_proxy.fail_deletes_matching(lambda path: f_digest in path, status=500)
+    result = world.cleanup("cleanup", "--without-kube")
+    assert result.exit_code == 3, result.output
+    assert w["f1"] in world.image_tags()
+    assert set(w["F"].stage_tags) <= world.stage_tags()
+    audit = world.last_audit()
+    kept = audit[audit.tag.isin(w["F"].stage_tags)]
+    assert set(kept.action) == {"keep"} and set(kept.outcome) == {"kept"}
