@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -77,6 +78,37 @@ def to_utc(moment: datetime | None) -> datetime | None:
     if moment.tzinfo is None:
         raise ValueError("naive datetime: pass timezone-aware times")
     return moment.astimezone(UTC)
+
+
+class DeferredWrites:
+    """Writes made inside (nested) ``batch()`` blocks are held and written together when the
+    outermost block ends. A subclass calls ``_init_deferred(empty)`` with a factory of an empty
+    pending collection, appends to ``self._pending`` under ``self._guard`` while
+    ``self._batch_depth`` is set, and implements ``_flush(pending)``."""
+
+    def _init_deferred(self, empty: Callable[[], object]) -> None:
+        self._new_pending = empty
+        self._pending = empty()
+        self._batch_depth = 0
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        with self._guard:
+            self._batch_depth += 1
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._batch_depth -= 1
+                pending = None
+                if self._batch_depth == 0:
+                    pending, self._pending = self._pending, self._new_pending()
+            if pending:
+                self._flush(pending)
+
+    def _flush(self, pending) -> None:
+        raise NotImplementedError
 
 
 class StagesStorage(ABC):

@@ -14,8 +14,7 @@ import contextlib
 import io
 import json
 import tarfile
-import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -24,7 +23,7 @@ import docker.errors
 import requests.exceptions
 
 from adapters.storage import base, codec
-from adapters.storage.base import DeleteResult, Described, Entry, StagesStorage, ordered_phases
+from adapters.storage.base import DeferredWrites, DeleteResult, Described, Entry, StagesStorage, ordered_phases
 from schemas.errors import DockerHostError
 
 T = TypeVar("T")
@@ -74,7 +73,7 @@ def image_tarball(images: Sequence[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
-class LocalStagesStorage(StagesStorage):
+class LocalStagesStorage(DeferredWrites, StagesStorage):
     """Stages storage in the local Docker daemon (``--stages-storage :local``)."""
 
     def __init__(self, project: str, docker_host: str | None = None, parallel: int = 8) -> None:
@@ -90,9 +89,7 @@ class LocalStagesStorage(StagesStorage):
             self.managed_repository: codec.MANAGED_IMAGE_PREFIX,
             self.metadata_repository: codec.METADATA_PREFIX,
         }
-        self._pending: list[tuple[str, bytes]] = []
-        self._batch_depth = 0
-        self._guard = threading.Lock()
+        self._init_deferred(list)  # pending: [(name:tag, config)]
 
     # ------------------------------------------------------------------ listing
 
@@ -186,21 +183,10 @@ class LocalStagesStorage(StagesStorage):
         except _CONNECTION_ERRORS as exc:
             raise DockerHostError(f"cannot tag {repository}:{tag} as {new_tag}: {exc}") from exc
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Writes inside the block are loaded into the daemon together when it ends."""
-        with self._guard:
-            self._batch_depth += 1
-        try:
-            yield
-        finally:
-            with self._guard:
-                self._batch_depth -= 1
-                pending = self._pending if self._batch_depth == 0 else []
-                if self._batch_depth == 0:
-                    self._pending = []
-            for start in range(0, len(pending), LOAD_CHUNK):
-                self._load(pending[start : start + LOAD_CHUNK])
+    def _flush(self, pending: list[tuple[str, bytes]]) -> None:
+        """Writes of a ``batch()`` block are loaded into the daemon together when it ends."""
+        for start in range(0, len(pending), LOAD_CHUNK):
+            self._load(pending[start : start + LOAD_CHUNK])
 
     def _load(self, images: Sequence[tuple[str, bytes]]) -> None:
         try:

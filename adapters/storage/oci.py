@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import re
-import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from adapters.storage import base, codec
-from adapters.storage.base import DeleteResult, Described
+from adapters.storage.base import DeferredWrites, DeleteResult, Described
 from adapters.storage.repo import DeleteItem, RepoBackend
 from schemas.errors import StorageError
 
@@ -53,14 +52,12 @@ def layout_path(repository: str) -> Path:
     return Path(repository[len(SCHEME) :])
 
 
-class OciBackend(RepoBackend):
+class OciBackend(DeferredWrites, RepoBackend):
     """Tag store over OCI layout directories; a repository is ``oci:DIR``."""
 
     def __init__(self, parallel: int = 4) -> None:
         self.parallel = parallel
-        self._pending: dict[Path, dict[str, tuple[dict, dict[str, bytes]]]] = {}
-        self._batch_depth = 0
-        self._guard = threading.Lock()
+        self._init_deferred(dict)  # pending: {layout root: {tag: (descriptor, blobs)}}
 
     # ------------------------------------------------------------------ reading
 
@@ -161,21 +158,10 @@ class OciBackend(RepoBackend):
         self._commit(root, {new_tag: (descriptor, {})})
         return descriptor["digest"]
 
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Writes inside the block reach ``index.json`` in one locked update when it ends."""
-        with self._guard:
-            self._batch_depth += 1
-        try:
-            yield
-        finally:
-            with self._guard:
-                self._batch_depth -= 1
-                pending = self._pending if self._batch_depth == 0 else {}
-                if self._batch_depth == 0:
-                    self._pending = {}
-            for root, records in pending.items():
-                self._commit(root, records)
+    def _flush(self, pending: dict[Path, dict[str, tuple[dict, dict[str, bytes]]]]) -> None:
+        """Writes of a ``batch()`` block reach each ``index.json`` in one locked update."""
+        for root, records in pending.items():
+            self._commit(root, records)
 
     def _commit(self, root: Path, records: dict[str, tuple[dict, dict[str, bytes]]]) -> None:
         with self._locked(root, create=True):
