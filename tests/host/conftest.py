@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import tarfile
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,21 +13,14 @@ from pathlib import Path
 import pytest
 
 from adapters.storage import codec
-from tests.fixtures.dockerd import Dockerd, require_dockerd
+from tests.fixtures.dockerd import Dockerd, running_dockerd
 
 
 @pytest.fixture(scope="session")
 def host_dockerd():
     """A private dockerd for the host tests (``.host``, ``.client()``, container helpers)."""
-    require_dockerd()
-    root = Path(tempfile.mkdtemp(prefix="ssh-"))
-    daemon = Dockerd(root)
-    try:
-        daemon.start()
+    with running_dockerd("ssh-") as daemon:
         yield daemon
-    finally:
-        daemon.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 @dataclass
