@@ -56,7 +56,7 @@ def run_command(command: str, settings) -> int:
         transient=True,
         disable=not err.is_terminal,
     ) as bar:
-        hook.install(_BarReporter(bar, f"{command}: deleting"))
+        hook.install(_BarReporter(bar, command))
         try:
             summary = flow(settings=settings)
         except StagesweepError as exc:
@@ -73,17 +73,17 @@ def run_command(command: str, settings) -> int:
 
 
 class _BarReporter:
-    """Shows deletion progress on a rich progress bar once the plan's size is known."""
+    """A pulsing bar while the run reads and plans, then deletion progress against the plan."""
 
-    def __init__(self, bar: Progress, description: str) -> None:
-        self.bar, self.description, self.task_id = bar, description, None
+    def __init__(self, bar: Progress, command: str) -> None:
+        self.bar, self.command = bar, command
+        self.task_id = bar.add_task(f"{command}: reading and planning", total=None)
 
     def start(self, total: int) -> None:
-        self.task_id = self.bar.add_task(self.description, total=total)
+        self.bar.update(self.task_id, description=f"{self.command}: deleting", total=total, completed=0)
 
     def advance(self, n: int) -> None:
-        if self.task_id is not None:
-            self.bar.advance(self.task_id, n)
+        self.bar.advance(self.task_id, n)
 
 
 def print_summary(summary, api: str) -> None:
