@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow
 
+from core.stages import decide_stages
 from flows.execution import Run, RunSummary, finish
-from schemas.errors import GitError
 from schemas.settings import CleanupSettings
 from schemas.tables import IMAGE_TAGS_SCHEMA
 from schemas.vocab import Action, Command, ItemType, Outcome, StorageKind
@@ -109,11 +111,8 @@ def _remaining_images(tags: pa.Table, image_decisions: pa.Table) -> pa.Table:
 def _stage_reviser(settings: CleanupSettings, inventory, tags: pa.Table, run: Run):
     """After the image-tag phase: an image whose delete failed still exists, so its stages
     must stay. Recompute the stage decisions with it and turn those deletes into keeps."""
-    from datetime import timedelta
 
-    from core.stages import decide_stages
-
-    def revise(rows: list[dict], finished: list[dict]) -> list[dict]:
+    def revise(rows: list[dict]) -> list[dict]:
         still_there = {
             (r["repository"], r["tag"])
             for r in rows
@@ -151,6 +150,3 @@ def _stage_reviser(settings: CleanupSettings, inventory, tags: pa.Table, run: Ru
         return out
 
     return revise
-
-
-__all__ = ["cleanup", "images_cleanup", "stages_cleanup", "GitError"]

@@ -94,12 +94,12 @@ class Run:
     def execute(
         self,
         plan: pa.Table,
-        revise: Callable[[list[dict], list[dict]], list[dict]] | None = None,
+        revise: Callable[[list[dict]], list[dict]] | None = None,
     ) -> None:
         """Run the plan's deletions (unless dry run), phase after phase.
 
-        `revise(rows, finished)` may turn not-yet-run deletes into keeps after a phase (stages
-        cleanup uses it when an image-tag delete failed: that image's stages stay).
+        `revise(rows)` may turn not-yet-run deletes into keeps after a phase (stages cleanup uses
+        it when an image-tag delete failed: that image's stages stay).
         """
         publish_plan(plan)
         rows = plans.initial_outcomes(plan, self.dry_run)
@@ -139,7 +139,7 @@ class Run:
                 progress.advance(len(batch))
                 self.record(rows)
             if revise is not None:
-                rows = revise(rows, [r for r in rows if r["outcome"] != Outcome.BLOCKED.value])
+                rows = revise(rows)
                 index = {plans.row_key(r): i for i, r in enumerate(rows)}
                 self.record(rows)
         if failed:
@@ -148,9 +148,9 @@ class Run:
                 hint="Rerun the same command, retry the flow run, or `stagesweep apply AUDIT --only-failed`.",
             )
 
-
     def _stop(self, rows: list[dict], index: dict, batch: list[dict], exc: BaseException) -> None:
-        message = str(exc) if isinstance(exc, BaseException) else str(exc)
+        """Record a batch that stopped as a whole as failed, and end the run."""
+        message = str(exc)
         for r in batch:
             i = index[plans.row_key(r)]
             rows[i] = {**rows[i], "outcome": Outcome.FAILED.value, "error": message}
