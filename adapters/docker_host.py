@@ -36,7 +36,7 @@ import requests.exceptions
 from adapters.storage import base
 from adapters.storage.base import DeleteResult
 from adapters.storage.codec import parse_created
-from adapters.storage.local import connect
+from adapters.storage.local import connect, remove_image_reference
 from schemas.errors import DockerHostError
 from schemas.tables import TS
 from schemas.vocab import ItemType
@@ -257,25 +257,16 @@ class DockerHost:
 
     def _remove_image(self, row: Mapping) -> DeleteResult:
         repository, tag, expected = str(row["repository"]), str(row["tag"]), row.get("digest")
-        dangling = repository == NONE_REPOSITORY
-        reference = tag if dangling else f"{repository}:{tag}"
-        try:
-            if not dangling and expected:
-                current = self.api.inspect_image(reference)["Id"]
-                if current != expected:
-                    return base.failed(
-                        repository,
-                        tag,
-                        f"{reference} is now image {current}, not the planned {expected}; run the command again",
-                        False,
-                    )
-            self.api.remove_image(reference, force=False, noprune=False)
+        if repository != NONE_REPOSITORY:
+            return remove_image_reference(self.api, repository, tag, expected)
+        try:  # a dangling image: only its id names it
+            self.api.remove_image(tag, force=False, noprune=False)
         except docker.errors.NotFound:
             return base.already_gone(repository, tag)
         except docker.errors.APIError as exc:
-            return self._api_failure(repository, tag, f"image {reference}", exc)
+            return self._api_failure(repository, tag, f"image {tag}", exc)
         except _CONNECTION_ERRORS as exc:
-            return base.failed(repository, tag, f"cannot reach the Docker daemon to remove {reference}: {exc}", True)
+            return base.failed(repository, tag, f"cannot reach the Docker daemon to remove {tag}: {exc}", True)
         return base.deleted(repository, tag)
 
     @staticmethod

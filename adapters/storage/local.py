@@ -73,6 +73,36 @@ def image_tarball(images: Sequence[tuple[str, bytes]]) -> bytes:
     return buffer.getvalue()
 
 
+def remove_image_reference(api, repository: str, tag: str, expected: str | None) -> DeleteResult:
+    """Untag ``repository:tag`` if it still is image ``expected`` (never a sibling tag, never by
+    force): ``deleted``, ``already-gone``, or ``failed`` saying why (a container uses it, the tag
+    now names another image, the daemon refused or is unreachable)."""
+    reference = f"{repository}:{tag}"
+    try:
+        current = api.inspect_image(reference)["Id"]
+        if expected and current != expected:
+            return base.failed(
+                repository, tag, f"{reference} is now image {current}, not the planned {expected}; run the command again", False
+            )
+        api.remove_image(reference, force=False, noprune=False)
+    except docker.errors.NotFound:
+        return base.already_gone(repository, tag)
+    except docker.errors.APIError as exc:
+        if exc.status_code == 409:
+            return base.failed(repository, tag, f"cannot remove {reference}: {exc.explanation}; it is in use: remove the container first", False)
+        try:
+            api.inspect_image(reference)
+        except docker.errors.NotFound:  # removed meanwhile together with a sibling tag
+            return base.already_gone(repository, tag)
+        except (docker.errors.APIError, *_CONNECTION_ERRORS):
+            pass
+        retryable = exc.status_code is None or exc.status_code >= 500
+        return base.failed(repository, tag, f"cannot remove {reference}: {exc}", retryable)
+    except _CONNECTION_ERRORS as exc:
+        return base.failed(repository, tag, f"cannot reach the Docker daemon to remove {reference}: {exc}", True)
+    return base.deleted(repository, tag)
+
+
 class LocalStagesStorage(DeferredWrites, StagesStorage):
     """Stages storage in the local Docker daemon (``--stages-storage :local``)."""
 
@@ -220,35 +250,7 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
             return base.failed(
                 repository, tag, f"{repository} is not a repository of the :local stages storage", False
             )
-        reference = f"{repository}:{tag}"
-        try:
-            info = self.api.inspect_image(reference)
-            if expected and info["Id"] != expected:
-                return base.failed(
-                    repository,
-                    tag,
-                    f"{reference} is now image {info['Id']}, not the planned {expected}; list again and re-plan",
-                    False,
-                )
-            self.api.remove_image(reference, force=False, noprune=False)
-        except docker.errors.NotFound:
-            return base.already_gone(repository, tag)
-        except docker.errors.APIError as exc:
-            if exc.status_code == 409:
-                return base.failed(
-                    repository,
-                    tag,
-                    f"cannot remove {reference}: {exc.explanation}; remove the container first",
-                    False,
-                )
-            with contextlib.suppress(DockerHostError):
-                if self._inspect(repository, tag) is None:  # removed meanwhile with a sibling tag
-                    return base.already_gone(repository, tag)
-            retryable = exc.status_code is None or exc.status_code >= 500
-            return base.failed(repository, tag, f"cannot remove {reference}: {exc}", retryable)
-        except _CONNECTION_ERRORS as exc:
-            return base.failed(repository, tag, f"cannot reach the Docker daemon to remove {reference}: {exc}", True)
-        return base.deleted(repository, tag)
+        return remove_image_reference(self.api, repository, tag, expected)
 
     # ------------------------------------------------------------------ concurrency
 
