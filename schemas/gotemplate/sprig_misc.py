@@ -1,0 +1,348 @@
+"""Sprig's defaults, math, encoding, regular expression, type and path functions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import math
+import posixpath
+import re
+import zlib
+from typing import Any
+
+from schemas.gotemplate.convert import strval, to_float64, to_int, to_int64
+from schemas.gotemplate.errors import ExecError
+from schemas.gotemplate.funcs import Func, FuncTable, alias, table
+from schemas.gotemplate import gojson
+from schemas.gotemplate.gofmt import format_value
+from schemas.gotemplate.values import (
+    ANY, BOOL, INT, STRING, Int64, IntList, StrList, empty, go_kind, go_type,
+)
+
+# --- defaults -----------------------------------------------------------------------------------
+
+
+def _default(fallback: Any, *given: Any) -> Any:
+    if not given or empty(given[0]):
+        return fallback
+    return given[0]
+
+
+def _coalesce(*values: Any) -> Any:
+    return next((v for v in values if not empty(v)), None)
+
+
+def _from_json(text: str) -> Any:
+    try:
+        return gojson.decode(text)
+    except ValueError:
+        return None
+
+
+def _must_from_json(text: str) -> Any:
+    try:
+        return gojson.decode(text)
+    except ValueError as exc:
+        raise ExecError(str(exc)) from None
+
+
+def _to_json(value: Any, indent: str = "", escape_html: bool = True) -> str:
+    try:
+        return gojson.encode(value, escape_html=escape_html, indent=indent)
+    except ExecError:
+        return ""
+
+
+def _fail(message: str) -> str:
+    raise ExecError(message)
+
+
+# --- math -----------------------------------------------------------------------------------------
+
+
+def _wrap64(value: int) -> Int64:
+    value &= (1 << 64) - 1
+    return Int64(value - (1 << 64) if value >= 1 << 63 else value)
+
+
+def _div(a: Any, b: Any) -> Int64:
+    x, y = to_int64(a), to_int64(b)
+    if y == 0:
+        raise ExecError("runtime error: integer divide by zero")
+    quotient = abs(x) // abs(y)
+    return _wrap64(quotient if (x >= 0) == (y >= 0) else -quotient)
+
+
+def _mod(a: Any, b: Any) -> Int64:
+    x, y = to_int64(a), to_int64(b)
+    if y == 0:
+        raise ExecError("runtime error: integer divide by zero")
+    remainder = abs(x) % abs(y)
+    return Int64(remainder if x >= 0 else -remainder)
+
+
+def _mul(a: Any, *rest: Any) -> Int64:
+    product = int(to_int64(a))
+    for value in rest:
+        product = int(_wrap64(product * to_int64(value)))
+    return Int64(product)
+
+
+def _round(value: Any, places: int, *round_on: float) -> float:
+    threshold = round_on[0] if round_on else 0.5
+    number = to_float64(value)
+    power = math.pow(10, float(places))
+    digit = power * number
+    fraction = math.modf(digit)[0]
+    rounded = math.ceil(digit) if fraction >= threshold else math.floor(digit)
+    return rounded / power
+
+
+def _until_step(start: int, stop: int, step: int) -> IntList:
+    if stop < start:
+        return IntList(range(start, stop, step)) if step < 0 else IntList()
+    return IntList(range(start, stop, step)) if step > 0 else IntList()
+
+
+def _seq(*params: int) -> str:
+    if len(params) == 1:
+        start, end = 1, params[0]
+        inc = -1 if end < start else 1
+        values = _until_step(start, end + inc, inc)
+    elif len(params) == 2:
+        start, end = params
+        step = -1 if end < start else 1
+        values = _until_step(start, end + step, step)
+    elif len(params) == 3:
+        start, step, end = params
+        inc = 1
+        if end < start:
+            inc = -1
+            if step > 0:
+                return ""
+        values = _until_step(start, end + inc, step)
+    else:
+        return ""
+    return " ".join(str(v) for v in values)
+
+
+def _atoi(text: str) -> int:
+    body = text[1:] if text[:1] in "+-" else text
+    if not body.isascii() or not body.isdigit():
+        return 0
+    value = int(text)
+    return value if -(1 << 63) <= value < (1 << 63) else 0
+
+
+# --- encoding ---------------------------------------------------------------------------------------
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _b64dec(text: str) -> str:
+    try:
+        return base64.b64decode(_bytes(text), validate=True).decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError) as exc:
+        return f"illegal base64 data: {exc}"
+
+
+def _b32dec(text: str) -> str:
+    try:
+        return base64.b32decode(_bytes(text)).decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError) as exc:
+        return f"illegal base32 data: {exc}"
+
+
+# --- regular expressions ------------------------------------------------------------------------------
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    translated = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern)
+    try:
+        return re.compile(translated)
+    except re.error as exc:
+        raise ExecError(f"error parsing regexp: {exc}: `{pattern}`") from None
+
+
+def _matches(regex: re.Pattern[str], text: str, limit: int) -> list[re.Match[str]]:
+    out: list[re.Match[str]] = []
+    previous_end = -1
+    if limit == 0:
+        return out
+    for match in regex.finditer(text):
+        if match.start() == match.end() and match.start() == previous_end:
+            continue
+        out.append(match)
+        previous_end = match.end()
+        if 0 < limit <= len(out):
+            break
+    return out
+
+
+def _expand(template: str, match: re.Match[str]) -> str:
+    out: list[str] = []
+    i = 0
+    while i < len(template):
+        char = template[i]
+        if char != "$" or i + 1 >= len(template):
+            out.append(char)
+            i += 1
+            continue
+        nxt = template[i + 1]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+            continue
+        if nxt == "{":
+            close = template.find("}", i + 2)
+            name = template[i + 2:close] if close > 0 else ""
+            if close < 0 or not name or not re.fullmatch(r"\w+", name):
+                out.append("$")
+                i += 1
+                continue
+            end = close + 1
+        else:
+            found = re.match(r"\w+", template[i + 1:])
+            if not found:
+                out.append("$")
+                i += 1
+                continue
+            name = found.group(0)
+            end = i + 1 + len(name)
+        out.append(_group(match, name))
+        i = end
+    return "".join(out)
+
+
+def _group(match: re.Match[str], name: str) -> str:
+    try:
+        value = match.group(int(name)) if name.isdigit() else match.group(name)
+    except (IndexError, error_types()):
+        return ""
+    return value or ""
+
+
+def error_types() -> type[Exception]:
+    return IndexError
+
+
+def _replace_all(pattern: str, text: str, replacement: str, literal: bool) -> str:
+    regex = _compile(pattern)
+    out: list[str] = []
+    last = 0
+    for match in _matches(regex, text, -1):
+        out.append(text[last:match.start()])
+        out.append(replacement if literal else _expand(replacement, match))
+        last = match.end()
+    out.append(text[last:])
+    return "".join(out)
+
+
+def _regex_split(pattern: str, text: str, limit: int) -> StrList:
+    if limit == 0:
+        return StrList()
+    regex = _compile(pattern)
+    if pattern and not text:
+        return StrList([""])
+    parts = StrList()
+    begin = end = 0
+    for match in _matches(regex, text, limit):
+        if limit > 0 and len(parts) == limit - 1:
+            break
+        end = match.start()
+        if match.end() != 0:
+            parts.append(text[begin:end])
+        begin = match.end()
+    if end != len(text):
+        parts.append(text[begin:])
+    return parts
+
+
+def _regex_find(pattern: str, text: str) -> str:
+    match = _compile(pattern).search(text)
+    return match.group(0) if match else ""
+
+
+def _regex_find_all(pattern: str, text: str, limit: int) -> StrList:
+    return StrList(m.group(0) for m in _matches(_compile(pattern), text, limit))
+
+
+# --- types and paths --------------------------------------------------------------------------------
+
+
+def _type_is_like(name: str, value: Any) -> bool:
+    t = go_type(value)
+    return name == t or "*" + name == t
+
+
+MISC: FuncTable = table(
+    Func("default", (ANY,), _default, variadic=ANY),
+    Func("empty", (ANY,), empty),
+    Func("coalesce", (), _coalesce, variadic=ANY),
+    Func("all", (), lambda *v: all(not empty(x) for x in v), variadic=ANY),
+    Func("any", (), lambda *v: any(not empty(x) for x in v), variadic=ANY),
+    Func("ternary", (ANY, ANY, BOOL), lambda t, f, c: t if c else f),
+    Func("fromJson", (STRING,), _from_json),
+    Func("mustFromJson", (STRING,), _must_from_json),
+    Func("toJson", (ANY,), _to_json),
+    Func("toPrettyJson", (ANY,), lambda v: _to_json(v, indent="  ")),
+    Func("toRawJson", (ANY,), lambda v: _to_json(v, escape_html=False)),
+    Func("fail", (STRING,), _fail),
+    Func("add", (), lambda *v: _wrap64(sum(int(to_int64(x)) for x in v)), variadic=ANY),
+    Func("add1", (ANY,), lambda v: _wrap64(to_int64(v) + 1)),
+    Func("sub", (ANY, ANY), lambda a, b: _wrap64(to_int64(a) - to_int64(b))),
+    Func("div", (ANY, ANY), _div),
+    Func("mod", (ANY, ANY), _mod),
+    Func("mul", (ANY,), _mul, variadic=ANY),
+    Func("max", (ANY,), lambda a, *r: Int64(max([to_int64(a), *(to_int64(x) for x in r)])), variadic=ANY),
+    Func("biggest", (ANY,), lambda a, *r: Int64(max([to_int64(a), *(to_int64(x) for x in r)])), variadic=ANY),
+    Func("min", (ANY,), lambda a, *r: Int64(min([to_int64(a), *(to_int64(x) for x in r)])), variadic=ANY),
+    Func("floor", (ANY,), lambda v: float(math.floor(to_float64(v)))),
+    Func("ceil", (ANY,), lambda v: float(math.ceil(to_float64(v)))),
+    Func("round", (ANY, INT), _round, variadic="float64"),
+    Func("int", (ANY,), to_int),
+    Func("int64", (ANY,), to_int64),
+    Func("float64", (ANY,), to_float64),
+    Func("atoi", (STRING,), _atoi),
+    Func("seq", (), _seq, variadic=INT),
+    Func("until", (INT,), lambda n: _until_step(0, n, -1 if n < 0 else 1)),
+    Func("untilStep", (INT, INT, INT), _until_step),
+    Func("b64enc", (STRING,), lambda t: base64.b64encode(_bytes(t)).decode()),
+    Func("b64dec", (STRING,), _b64dec),
+    Func("b32enc", (STRING,), lambda t: base64.b32encode(_bytes(t)).decode()),
+    Func("b32dec", (STRING,), _b32dec),
+    Func("sha256sum", (STRING,), lambda t: hashlib.sha256(_bytes(t)).hexdigest()),
+    Func("sha1sum", (STRING,), lambda t: hashlib.sha1(_bytes(t)).hexdigest()),
+    Func("adler32sum", (STRING,), lambda t: str(zlib.adler32(_bytes(t)))),
+    Func("regexMatch", (STRING, STRING), lambda p, t: _compile(p).search(t) is not None),
+    Func("regexFind", (STRING, STRING), _regex_find),
+    Func("regexFindAll", (STRING, STRING, INT), _regex_find_all),
+    Func("regexReplaceAll", (STRING, STRING, STRING), lambda p, t, r: _replace_all(p, t, r, False)),
+    Func("regexReplaceAllLiteral", (STRING, STRING, STRING), lambda p, t, r: _replace_all(p, t, r, True)),
+    Func("regexSplit", (STRING, STRING, INT), _regex_split),
+    Func("regexQuoteMeta", (STRING,), lambda t: re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", t)),
+    Func("typeOf", (ANY,), go_type),
+    Func("kindOf", (ANY,), go_kind),
+    Func("typeIs", (STRING, ANY), lambda name, v: name == go_type(v)),
+    Func("typeIsLike", (STRING, ANY), _type_is_like),
+    Func("kindIs", (STRING, ANY), lambda name, v: name == go_kind(v)),
+    Func("base", (STRING,), lambda p: posixpath.basename(p.rstrip("/")) or ("/" if p.startswith("/") else ".")),
+    Func("dir", (STRING,), lambda p: posixpath.normpath(posixpath.dirname(p) or ".")),
+    Func("clean", (STRING,), lambda p: posixpath.normpath(p) if p else "."),
+    Func("ext", (STRING,), lambda p: posixpath.splitext(p)[1] if "." in p.rsplit("/", 1)[-1] else ""),
+    Func("isAbs", (STRING,), lambda p: p.startswith("/")),
+    Func("hello", (), lambda: "Hello!"),
+    Func("toString", (ANY,), strval),
+    Func("printValue", (ANY,), format_value),
+)
+
+MISC.update({n: alias(MISC[src], n) for n, src in (
+    ("mustRegexMatch", "regexMatch"), ("mustRegexFind", "regexFind"), ("mustRegexFindAll", "regexFindAll"),
+    ("mustRegexReplaceAll", "regexReplaceAll"), ("mustRegexReplaceAllLiteral", "regexReplaceAllLiteral"),
+    ("mustRegexSplit", "regexSplit"), ("mustToJson", "toJson"), ("mustToPrettyJson", "toPrettyJson"),
+    ("mustToRawJson", "toRawJson"),
+)})
+del MISC["printValue"]

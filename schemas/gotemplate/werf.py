@@ -1,0 +1,120 @@
+"""werf's own template functions (werf v1.1 ``pkg/config/parser.go``): env, required, include, tpl,
+fromYaml and the ``.Files`` object."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import yaml
+
+from schemas.gotemplate.errors import ExecError
+from schemas.gotemplate.funcs import Func, FuncTable, table
+from schemas.gotemplate.gofmt import format_value
+from schemas.gotemplate.values import ANY, DICT, STRING, AnyMap, GoObject, MISSING
+
+FileReader = Callable[[str], "str | None"]
+FileGlobber = Callable[[str], Mapping[str, str]]
+
+
+class Files(GoObject):
+    """``.Files``: ``Get`` gives a file's content ("" when missing, as werf v1.1), ``Glob`` a map."""
+
+    type_name = "config.files"
+
+    def __init__(self, read: FileReader | None, glob: FileGlobber | None) -> None:
+        self._read = read
+        self._glob = glob
+
+    def method(self, name: str) -> Func | None:
+        if name == "Get":
+            return Func("Files.Get", (STRING,), self.get)
+        if name == "Glob":
+            return Func("Files.Glob", (STRING,), self.glob)
+        return None
+
+    def get(self, path: str) -> str:
+        if self._read is None:
+            return ""
+        content = self._read(path)
+        return "" if content is None else content
+
+    def glob(self, pattern: str) -> dict[str, Any]:
+        if self._glob is None:
+            raise ExecError(".Files.Glob is not available here")
+        return dict(sorted(self._glob(pattern).items()))
+
+
+def _env(state: Any, name: Any, *default: str) -> str:
+    if len(default) > 1:
+        raise ExecError("more than 1 optional argument prohibited")
+    key = format_value(None if name is MISSING else name)
+    value = state.host.lookup_env(key)
+    if default and not value:
+        return default[0]
+    return value if value is not None else ""
+
+
+def _required(message: str, value: Any) -> Any:
+    if value is None or value is MISSING or value == "":
+        raise ExecError(message)
+    return value
+
+
+def _include(state: Any, name: str, data: Any) -> str:
+    tree = state.templates.get(name)
+    if tree is None:
+        raise ExecError(f"template {name!r} not defined")
+    return str(state.nested(tree, MISSING if data is None else data))
+
+
+def _tpl(state: Any, text: str, data: Any) -> str:
+    return str(state.host.render_tpl(state, text, MISSING if data is None else data))
+
+
+class _GoYamlLoader(yaml.SafeLoader):
+    """YAML as gopkg.in/yaml.v2 reads it into interface{}: timestamps stay strings."""
+
+
+_GoYamlLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def _go_yaml(value: Any, top: bool = False) -> Any:
+    if isinstance(value, dict):
+        items = {k if not isinstance(k, (dict, list)) else str(k): _go_yaml(v) for k, v in value.items()}
+        return items if top else AnyMap(items)
+    if isinstance(value, list):
+        return [_go_yaml(v) for v in value]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", "surrogateescape")
+    return value
+
+
+def _from_yaml(text: str) -> dict[str, Any]:
+    try:
+        data = yaml.load(text, Loader=_GoYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ExecError(f"yaml: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ExecError(f"yaml: unmarshal errors: cannot unmarshal {type(data).__name__} into map[string]interface {{}}")
+    for key in data:
+        if not isinstance(key, str):
+            data = {str(k) if not isinstance(k, str) else k: v for k, v in data.items()}
+            break
+    return dict(_go_yaml(data, top=True))
+
+
+WERF: FuncTable = table(
+    Func("env", (ANY,), _env, variadic=STRING, needs_state=True),
+    Func("required", (STRING, ANY), _required),
+    Func("include", (STRING, ANY), _include, needs_state=True),
+    Func("tpl", (STRING, ANY), _tpl, needs_state=True),
+    Func("fromYaml", (STRING,), _from_yaml),
+)
+
+_ = DICT
