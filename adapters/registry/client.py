@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.parse
 from collections.abc import Callable, Iterable
 from functools import lru_cache
@@ -88,11 +89,18 @@ class RegistryClient:
     def _request(self, method: str, ref: Reference, path: str, actions: str, **kwargs: Any) -> Response:
         return self.transport.request(method, ref.registry, path, scope=_scope(ref, actions), **kwargs)
 
-    @staticmethod
-    def _fail(what: str, response: Response) -> RegistryError:
-        return error_for_response(
+    def _fail(self, what: str, response: Response, *, wait: bool = True) -> RegistryError:
+        """The typed error for an unexpected answer. A 429 with ``Retry-After`` is reported only
+        once that wait has passed (capped by ``max_retry_after``), so the retry layer (Prefect)
+        retries no earlier than the registry asked; the error still carries ``retry_after``.
+        Deletions pass ``wait=False``: their batches wait for the longest hint themselves."""
+        error = error_for_response(
             what, response.status, response.url, response.body, response.header("Retry-After")
         )
+        retry_after = getattr(error, "retry_after", None)
+        if wait and retry_after:
+            time.sleep(min(retry_after, self.options.max_retry_after))
+        return error
 
     # -- reads -------------------------------------------------------------------------------
     def list_tags(self, repo: str, *, page_size: int | None = None) -> list[str]:
@@ -134,6 +142,9 @@ class RegistryClient:
 
     def head_manifest(self, repo: str, ref: str) -> str | None:
         """Digest of the manifest ``ref`` (tag or digest) points at, or None if there is none."""
+        return self._head_manifest(repo, ref, wait=True)
+
+    def _head_manifest(self, repo: str, ref: str, *, wait: bool) -> str | None:
         repository = _repository(repo)
         response = self._request(
             "HEAD", repository, f"/v2/{repository.path}/manifests/{ref}", "pull",
@@ -142,7 +153,7 @@ class RegistryClient:
         if response.status == 404:
             return None
         if response.status != 200:
-            raise self._fail(f"cannot look up manifest {repo}:{ref}", response)
+            raise self._fail(f"cannot look up manifest {repo}:{ref}", response, wait=wait)
         digest = response.header("Docker-Content-Digest")
         if digest:
             return digest
@@ -269,7 +280,7 @@ class RegistryClient:
             return Outcome.DELETED
         if response.status == 404:
             return Outcome.ALREADY_GONE
-        raise self._fail(f"cannot delete manifest {repo}@{digest}", response)
+        raise self._fail(f"cannot delete manifest {repo}@{digest}", response, wait=False)
 
     def check_delete_permitted(self, repo: str) -> None:
         """Prove that deletes are allowed in ``repo`` before the first real one: DELETE a digest
@@ -310,7 +321,7 @@ class RegistryClient:
         _check_digest_form(expected_digest)
         repository = _repository(repo)
         url = self.transport.url(repository.registry, f"/v2/{repository.path}/manifests/{tag}")
-        current = self.head_manifest(repo, tag)
+        current = self._head_manifest(repo, tag, wait=False)
         if current is None:
             return Outcome.ALREADY_GONE
         if current != expected_digest:

@@ -16,6 +16,8 @@ class RegistryOptions:
     * ``ca_file`` — extra PEM CA bundle to trust (private CAs, tests).
     * ``parallel`` — worker threads for bulk operations (``--parallel-tasks-limit``).
     * ``timeout`` — seconds for connecting and for each read from a registry.
+    * ``max_retry_after`` — the longest ``Retry-After`` (seconds) a rate-limited request waits
+      before its error is raised for the retry layer; longer hints are cut to it.
     """
 
     docker_config: str | None = None
@@ -24,9 +26,12 @@ class RegistryOptions:
     ca_file: str | None = None
     parallel: int = 10
     timeout: float = 60.0
+    max_retry_after: float = 60.0
 
     def __post_init__(self) -> None:
         if self.parallel < 1:
             raise ValueError(f"parallel must be at least 1, got {self.parallel}")
         if self.timeout <= 0:
             raise ValueError(f"timeout must be positive, got {self.timeout}")
+        if self.max_retry_after < 0:
+            raise ValueError(f"max_retry_after must not be negative, got {self.max_retry_after}")

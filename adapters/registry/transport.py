@@ -40,6 +40,21 @@ def _split(url: str) -> tuple[str, str, str]:
     return scheme.lower(), netloc, ("/" + target if slash else "/").split("#", 1)[0]
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of an absolute URL, host lower-cased and the default port filled
+    in: two URLs may share credentials only when their origins are equal."""
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:  # a malformed port is nobody's origin
+        return scheme, parts.netloc.lower(), -1
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
+
+
 @dataclass
 class Response:
     status: int
@@ -89,14 +104,23 @@ class Transport:
         scope: str | None = None,
     ) -> Response:
         """Send to registry ``host`` (``127.0.0.1:5000``) the ``path`` (``/v2/…``) or an absolute
-        URL on that registry; authenticate (answering one challenge) and follow GET/HEAD redirects."""
+        URL (a ``Link`` or upload ``Location`` the registry sent); authenticate (answering one
+        challenge) and follow GET/HEAD redirects.
+
+        Credentials are scoped to the registry's origin (scheme, host, port): a request to any
+        other origin — an absolute URL naming another host, or a redirect hop to one — carries
+        no ``Authorization`` and its 401 challenges are not answered with the registry's
+        credentials. (The token realm is reached by the authenticator itself, which sends it
+        the registry's Basic credentials as the token specification prescribes.)"""
         url = path if "://" in path else self.url(host, path)
-        sent = dict(headers or {})
-        authorization = self.auth.authorization(host, scope)
+        registry_origin = origin(self.url(host, "/"))
+        own = origin(url) == registry_origin
+        sent = {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"}
+        authorization = self.auth.authorization(host, scope) if own else None
         if authorization:
             sent["Authorization"] = authorization
         response = self.send(method, url, sent, body)
-        if response.status == 401:
+        if response.status == 401 and own:
             challenges = response.headers.get_all("WWW-Authenticate") or []
             if not challenges:
                 return response
@@ -108,13 +132,12 @@ class Transport:
             if response.status == 401:
                 raise self.auth.refused(host, url, parse_error_body(response.body)[0])
         hops = 0
-        origin = _split(url)[1]
         while response.status in _REDIRECTS and method in ("GET", "HEAD") and hops < MAX_REDIRECTS:
             location = response.header("Location")
             if not location:
                 break
             url = urllib.parse.urljoin(url, location)
-            if _split(url)[1] != origin:
+            if origin(url) != registry_origin:
                 sent.pop("Authorization", None)  # never leak registry credentials to storage hosts
             response = self.send(method, url, sent, body=None)
             hops += 1

@@ -41,7 +41,8 @@ def test_manifest_naming_an_unknown_blob_is_rejected_with_the_registry_code(clie
 
 def test_rate_limit_is_retryable_and_carries_retry_after(registry, unique_repo) -> None:
     body = json.dumps({"errors": [{"code": "TOOMANYREQUESTS", "message": "slow down"}]}).encode()
-    with RegistryProxy(registry.host) as proxy, RegistryClient(registry.options()) as client:
+    # max_retry_after=0: the error comes at once (the wait itself is tested below)
+    with RegistryProxy(registry.host) as proxy, RegistryClient(registry.options(max_retry_after=0)) as client:
         proxy.inject("/tags/list$", 429, {"Retry-After": "7", "Content-Type": "application/json"}, body)
         with pytest.raises(RegistryRateLimited) as caught:
             client.list_tags(proxy.repo(unique_repo))
@@ -124,3 +125,33 @@ def test_reconnects_when_the_registry_closed_an_idle_keep_alive_connection() -> 
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_rate_limited_read_is_raised_only_after_its_retry_after(registry, unique_repo) -> None:
+    """Prefect retries the read: the error comes once the registry's wait has passed."""
+    import time
+
+    with RegistryProxy(registry.host) as proxy, RegistryClient(registry.options()) as client:
+        proxy.inject("/tags/list$", 429, {"Retry-After": "1"})
+        started = time.monotonic()
+        with pytest.raises(RegistryRateLimited) as caught:
+            client.list_tags(proxy.repo(unique_repo))
+        assert time.monotonic() - started >= 1.0
+        assert caught.value.retry_after == 1.0
+        assert client.list_tags(proxy.repo(unique_repo)) == []  # the retry goes through
+
+
+def test_retry_after_wait_is_capped_and_a_delete_leaves_the_wait_to_its_batch(registry, unique_repo) -> None:
+    import time
+
+    with RegistryProxy(registry.host) as proxy, RegistryClient(registry.options(max_retry_after=0.2)) as client:
+        proxy.inject("/manifests/", 429, {"Retry-After": "30"})
+        started = time.monotonic()
+        with pytest.raises(RegistryRateLimited):
+            client.get_manifest(proxy.repo(unique_repo), "v1")
+        assert 0.2 <= time.monotonic() - started < 5
+        proxy.inject("/manifests/", 429, {"Retry-After": "30"})
+        started = time.monotonic()
+        with pytest.raises(RegistryRateLimited) as caught:
+            client.delete_manifest(proxy.repo(unique_repo), MISSING)
+        assert time.monotonic() - started < 0.2 and caught.value.retry_after == 30.0
