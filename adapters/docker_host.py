@@ -286,3 +286,17 @@ class DockerHost:
             return [fn(item) for item in items]
         with ThreadPoolExecutor(workers) as pool:
             return list(pool.map(fn, items))
+
+
+class DockerStore:
+    """Deletes host rows with a Docker client opened per batch and closed when it is done."""
+
+    def __init__(self, docker_host: str | None, *, force: bool = False, parallel: int = 4) -> None:
+        self.docker_host, self.force, self.parallel = docker_host, force, parallel
+
+    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None) -> list[DeleteResult]:
+        host = DockerHost(self.docker_host, force=self.force, parallel=self.parallel)
+        try:
+            return host.delete_items(rows, parallel)
+        finally:
+            host.close()

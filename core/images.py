@@ -193,3 +193,15 @@ def _decisions(rows: pa.Table, decided: dict[str, np.ndarray], storage: StorageK
     table = pa.Table.from_arrays([source[name] for name in DECISIONS_SCHEMA.names], schema=DECISIONS_SCHEMA)
     order = pc.sort_indices(rows, [(name, "ascending") for name in ("image_name", "repository", "tag")])
     return table.take(order)
+
+
+def remaining_image_tags(tags: pa.Table, image_decisions: pa.Table) -> pa.Table:
+    """The image tags that stay after images cleanup (kept by a policy or by Kubernetes)."""
+    deleting = pc.and_(
+        pc.equal(image_decisions["item_type"], ItemType.IMAGE_TAG.value),
+        pc.equal(image_decisions["action"], Action.DELETE.value),
+    )
+    deleted = image_decisions.filter(deleting)
+    gone = set(zip(deleted["repository"].to_pylist(), deleted["tag"].to_pylist()))
+    stays = [(r, t) not in gone for r, t in zip(tags["repository"].to_pylist(), tags["tag"].to_pylist())]
+    return tags.filter(pa.array(stays, pa.bool_()))

@@ -8,7 +8,7 @@ from datetime import datetime
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.errors import SafetyBrake, StagesweepError
+from schemas.errors import PlanInvariantError, SafetyBrake
 from schemas.tables import AUDIT_SCHEMA, DECISIONS_SCHEMA
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
@@ -25,10 +25,6 @@ PHASES: tuple[tuple[str, str], ...] = (
     (StorageKind.HOST.value, ItemType.CACHE_ENTRY.value),
 )
 _PHASE_INDEX = {key: i for i, key in enumerate(PHASES)}
-
-
-class PlanInvariantError(StagesweepError):
-    """The plan would break a safety invariant; nothing is deleted."""
 
 
 def build_plan(decisions: Iterable[pa.Table]) -> pa.Table:
@@ -140,3 +136,9 @@ def initial_outcomes(plan: pa.Table, dry_run: bool) -> list[dict]:
 
 def row_key(row: dict) -> tuple:
     return (row["storage"], row["repository"], row["tag"], row["item_type"])
+
+
+def phase_rows(rows: Sequence[dict], phase: tuple[str, str], schema: pa.Schema) -> pa.Table:
+    """The delete rows of one execution phase, as a plan table of `schema`."""
+    chosen = [r for r in rows if r["action"] == Action.DELETE and (r["storage"], r["item_type"]) == phase]
+    return pa.Table.from_pylist([{k: r[k] for k in schema.names} for r in chosen], schema=schema)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from schemas.tables import DECISIONS_SCHEMA
+from schemas.tables import DECISIONS_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA
 from schemas.vocab import Action, ItemType, Reason, StorageKind
 
 
@@ -97,3 +98,26 @@ def purge_stages(
     for r in sorted(managed.to_pylist(), key=lambda r: r["image_name"]):
         rows.append(row(ItemType.MANAGED_IMAGE, r, image_name=_shown(r["image_name"])))
     return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)
+
+
+def decide_managed_images_rm(managed: pa.Table, names: list[str]) -> pa.Table:
+    """Delete rows (reason `purge`) for the managed-image records of `names`."""
+    chosen = managed.filter(pc.is_in(managed["image_name"], pa.array(names, pa.string())))
+    return purge_stages(STAGES_SCHEMA.empty_table(), METADATA_SCHEMA.empty_table(), chosen)
+
+
+def decide_purge(
+    tags: pa.Table | None,
+    stages: pa.Table | None,
+    metadata: pa.Table,
+    managed: pa.Table,
+    containers_to_remove: dict[str, list[str]] | None = None,
+) -> list[pa.Table]:
+    """Every decision of a purge: the images repo's werf tags (when `tags` is given), then
+    (when `stages` is given) the stages storage's stages, markers and records."""
+    decisions = []
+    if tags is not None:
+        decisions.append(purge_images(tags))
+    if stages is not None:
+        decisions.append(purge_stages(stages, metadata, managed, containers_to_remove))
+    return decisions

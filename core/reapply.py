@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from schemas.tables import DECISIONS_SCHEMA
-from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
+from core.allow_list import match_used_tags
+from schemas.tables import DECISIONS_SCHEMA, IMAGE_TAGS_SCHEMA
+from schemas.vocab import Action, ImagesRepoMode, ItemType, Outcome, Reason, StorageKind
 
 TAG_MOVED = Reason.TAG_MOVED.value
 
@@ -50,3 +51,39 @@ def recheck(
             r = {**r, "action": Action.KEEP.value, "reason": keep[0], "detail": keep[1]}
         out.append(r)
     return pa.Table.from_pylist(out, schema=DECISIONS_SCHEMA)
+
+
+def images_repo_of_rows(rows: list[dict], mode: str) -> str | None:
+    """The images repo address the audited image-tag rows came from (None: no such rows).
+
+    Multirepo rows live in `<repo>/<image name>` (the nameless image in `<repo>`); monorepo rows
+    all live in `<repo>`."""
+    for r in rows:
+        if r["storage"] != StorageKind.IMAGES_REPO or r["item_type"] != ItemType.IMAGE_TAG:
+            continue
+        name = r["image_name"] or ""
+        repository = r["repository"]
+        if mode == ImagesRepoMode.MULTIREPO and name not in ("", "~") and repository.endswith(f"/{name}"):
+            return repository[: -len(name) - 1]
+        return repository
+    return None
+
+
+def image_names_of_rows(rows: list[dict]) -> list[str]:
+    """The werf image names the audited rows name (`~` becomes the nameless image)."""
+    names = {r["image_name"] for r in rows if r["item_type"] in (ItemType.IMAGE_TAG, ItemType.IMAGE_METADATA)}
+    return sorted({"" if n == "~" else n for n in names if n is not None})
+
+
+def kube_used_tags(rows: list[dict], kube_images: pa.Table) -> dict[tuple[str, str], str]:
+    """(repository, tag) -> workload detail for the audited images-repo rows a workload uses now."""
+    tags = pa.Table.from_pylist(
+        [
+            {"image_name": r["image_name"] or "", "repository": r["repository"], "tag": r["tag"], "digest": r["digest"] or ""}
+            for r in rows
+            if r["storage"] == StorageKind.IMAGES_REPO
+        ],
+        schema=IMAGE_TAGS_SCHEMA,
+    )
+    used = match_used_tags(tags, kube_images)
+    return {(u["repository"], u["tag"]): u["detail"] for u in used.to_pylist()}

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 
 from schemas.tables import DECISIONS_SCHEMA
-from schemas.vocab import Action, ItemType, Reason, StorageKind
+from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
 
 def _closure(
@@ -122,3 +122,55 @@ def _built_at(stage: dict) -> datetime:
     if created is not None:
         return created
     return datetime.fromtimestamp(stage["unique_id"] / 1000, tz=timezone.utc)
+
+
+def revise_after_failed_images(
+    rows: list[dict],
+    stages: pa.Table,
+    image_tags: pa.Table,
+    now: datetime,
+    keep_within: timedelta,
+    containers_using: Mapping[str, list[str]] | None = None,
+) -> list[dict]:
+    """After the image-tag phase ran: an image whose delete failed still exists, so the stages
+    it needs must stay. Stage deletes not run yet (`blocked`) that the still-existing images need
+    become keeps with the reason that keeps them; every other row is returned unchanged.
+
+    `rows` are audit rows (decision + `outcome`); `image_tags` is the images repo as extracted.
+    """
+    failed_images = any(
+        r["item_type"] == ItemType.IMAGE_TAG and r["outcome"] == Outcome.FAILED for r in rows
+    )
+    pending_stage_deletes = any(r["item_type"] == ItemType.STAGE and r["outcome"] == Outcome.BLOCKED for r in rows)
+    if not (failed_images and pending_stage_deletes):
+        return rows
+    gone = {
+        (r["repository"], r["tag"])
+        for r in rows
+        if r["storage"] == StorageKind.IMAGES_REPO
+        and r["item_type"] == ItemType.IMAGE_TAG
+        and r["outcome"] in (Outcome.DELETED, Outcome.ALREADY_GONE)
+    }
+    existing = image_tags.filter(
+        pa.array([(r, t) not in gone for r, t in zip(image_tags["repository"].to_pylist(), image_tags["tag"].to_pylist())], pa.bool_())
+    )
+    fresh = decide_stages(stages, existing, now, keep_within, containers_using)
+    now_kept = {(d["repository"], d["tag"]): d for d in fresh.to_pylist() if d["action"] == Action.KEEP}
+    out = []
+    for r in rows:
+        kept = now_kept.get((r["repository"], r["tag"]))
+        if kept is not None and r["action"] == Action.DELETE and r["outcome"] == Outcome.BLOCKED:
+            r = {**r, "action": Action.KEEP.value, "reason": kept["reason"], "detail": kept["detail"], "outcome": Outcome.KEPT.value}
+        out.append(r)
+    return out
+
+
+def stages_needed_by_images(stages: pa.Table, image_tags: pa.Table, now: datetime) -> dict[tuple[str, str], str]:
+    """(repository, tag) of every stage an existing image needs (its parent chain and import
+    sources), with the detail that says which image; the grace window does not count here."""
+    decisions = decide_stages(stages, image_tags, now, timedelta(0))
+    return {
+        (d["repository"], d["tag"]): d["detail"]
+        for d in decisions.to_pylist()
+        if d["action"] == Action.KEEP and d["reason"] in (Reason.PARENT_OF_KEPT_IMAGE, Reason.IMPORT_SOURCE)
+    }

@@ -5,12 +5,18 @@ from __future__ import annotations
 
 from prefect import flow
 
-from flows.execution import Run, RunSummary, finish
 from schemas.settings import HostSettings
+from schemas.summary import RunSummary
 from schemas.vocab import Command
 from tasks.decide import build_deletion_plan
-from tasks.host import decide_cleanup, decide_purge, extract_docker_host, extract_home_dir
-from tasks.publish import publish_counts
+from tasks.deletion_run import DeletionRun, finish
+from tasks.host import (
+    decide_host_cleanup,
+    decide_host_purge,
+    extract_docker_host,
+    extract_home_dir,
+    publish_host_inventory,
+)
 
 
 @flow(
@@ -21,15 +27,15 @@ from tasks.publish import publish_counts
 def host_cleanup(settings: HostSettings) -> RunSummary:
     # host cleanup never forces: a container that started after planning stays
     settings = settings.model_copy(update={"force": False})
-    run = Run(Command.HOST_CLEANUP.value, settings)
+    run = DeletionRun(Command.HOST_CLEANUP, settings)
 
     def body() -> None:
         # 1. what the host holds, and how full its volumes are
         docker = extract_docker_host(settings, measure_volume=True)
         home = extract_home_dir(settings, measure_volume=True)
-        _publish_inventory(docker, home)
+        publish_host_inventory(docker, home)
         # 2. decisions and one ordered plan: containers, then images, then home entries
-        plan = build_deletion_plan([decide_cleanup(docker, home, run.now, settings)])
+        plan = build_deletion_plan([decide_host_cleanup(docker, home, run.now, settings)])
         # 3. execution (nothing in a dry run)
         run.execute(plan)
 
@@ -42,26 +48,14 @@ def host_cleanup(settings: HostSettings) -> RunSummary:
     ":local stages-storage image, and stagesweep's temp and cache files.",
 )
 def host_purge(settings: HostSettings) -> RunSummary:
-    run = Run(Command.HOST_PURGE.value, settings)
+    run = DeletionRun(Command.HOST_PURGE, settings)
 
     def body() -> None:
         docker = extract_docker_host(settings, measure_volume=False)
         home = extract_home_dir(settings, measure_volume=False)
-        _publish_inventory(docker, home)
-        plan = build_deletion_plan([decide_purge(docker, home, settings.force)])
+        publish_host_inventory(docker, home)
+        plan = build_deletion_plan([decide_host_purge(docker, home, settings.force)])
         run.execute(plan)
 
     return finish(run, body)
 
-
-def _publish_inventory(docker, home) -> None:
-    counts = {
-        "containers": docker.containers.num_rows,
-        "images": docker.images.num_rows,
-        "home entries": home.entries.num_rows,
-    }
-    if docker.volume is not None:
-        counts["docker storage volume usage %"] = round(docker.volume.percent)
-    if home.volume is not None:
-        counts["home volume usage %"] = round(home.volume.percent)
-    publish_counts("host-inventory", "What the build host holds", counts)

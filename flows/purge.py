@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from prefect import flow, task
+from prefect import flow
 
-from core.purge import purge_images, purge_stages
-from flows.execution import Run, RunSummary, finish
-from schemas.errors import StorageError
 from schemas.settings import PurgeSettings
+from schemas.summary import RunSummary
 from schemas.vocab import Command
-from tasks.decide import build_deletion_plan
-from tasks.extract import PER_RUN, extract_images_repo, extract_stages_storage, read_werf_config
-from tasks.publish import publish_counts
+from tasks.decide import build_deletion_plan, decide_project_purge
+from tasks.deletion_run import DeletionRun, finish
+from tasks.extract import extract_images_repo, extract_stages_storage, read_werf_config
+from tasks.publish import publish_inventory
+from tasks.purge import check_containers_using_stages
 
 
 @flow(name="purge", description="Delete every werf image of the project, then every stage and record.")
@@ -29,44 +29,21 @@ def stages_purge(settings: PurgeSettings) -> RunSummary:
     return run_purge(settings, Command.STAGES_PURGE, images=False, stages=True)
 
 
-@task(name="decide_purge", cache_policy=PER_RUN, persist_result=True)
-def decide_purge(tags, inventory, stages: bool, remove_containers: bool):
-    decisions = []
-    if tags is not None:
-        decisions.append(purge_images(tags))
-    if stages:
-        users = inventory.containers_using if remove_containers else None
-        decisions.append(purge_stages(inventory.stages, inventory.metadata, inventory.managed, users))
-    return decisions
-
-
 def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages: bool) -> RunSummary:
-    run = Run(command.value, settings)
+    run = DeletionRun(command, settings)
 
     def body() -> None:
+        # 1. configuration, the stages storage and (images purge) the images repo
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
-        names = sorted(set(werf.images) | set(inventory.managed.column("image_name").to_pylist()))
+        names = sorted(set(werf.images) | set(inventory.managed_names))
         tags = extract_images_repo(settings, run.project, names) if images else None
-        publish_counts(
-            "purge-inventory",
-            "What the purge found",
-            {
-                "image tags": tags.num_rows if tags is not None else 0,
-                "stages": inventory.stages.num_rows if stages else 0,
-                "metadata records": inventory.metadata.num_rows,
-                "managed images": inventory.managed.num_rows,
-            },
-        )
-        users = sorted({c for cs in inventory.containers_using.values() for c in cs}) if stages else []
-        if users and not settings.force:
-            raise StorageError(
-                f"stages in {settings.stages_storage} are used by containers: {', '.join(users)}",
-                hint="Remove those containers, or pass --force to remove them first.",
-            )
-        # with --force the containers are plan rows too: removed (and audited) before the stages
-        plan = build_deletion_plan(decide_purge(tags, inventory, stages, bool(users)))
+        publish_inventory(inventory, with_stages=stages, image_tags=tags)
+        # 2. containers using stages stop the purge unless --force (then they are plan rows)
+        remove_containers = check_containers_using_stages(settings, inventory) if stages else False
+        # 3. everything of the project goes, in execution order
+        plan = build_deletion_plan(decide_project_purge(tags, inventory, stages, remove_containers))
         run.execute(plan)
 
     return finish(run, body)

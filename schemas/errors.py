@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from schemas.summary import RunSummary
+
 
 class StagesweepError(Exception):
     """Root of every error stagesweep raises on purpose.
@@ -15,6 +20,8 @@ class StagesweepError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        #: what the run did before it stopped (set by the run that raised it, shown by the CLI)
+        self.summary: RunSummary | None = None
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
@@ -84,6 +91,29 @@ def _rebuild_registry_error(cls, message, status, code, url, retryable, hint):
     return cls(message, status=status, code=code, url=url, retryable=retryable, hint=hint)
 
 
+class RegistryRateLimited(RegistryError):
+    """429 Too Many Requests. ``retry_after`` is the server's wait hint in seconds (or None)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **facts: Any) -> None:
+        facts.setdefault("retryable", True)
+        super().__init__(message, **facts)
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_rate_limited,
+            (self.message, self.retry_after, self.status, self.code, self.url, self.retryable, self.hint),
+        )
+
+
+def _rebuild_rate_limited(
+    message: str, retry_after: float | None, status: int | None, code: str | None, url: str | None, retryable: bool, hint: str | None
+) -> RegistryRateLimited:
+    return RegistryRateLimited(
+        message, retry_after=retry_after, status=status, code=code, url=url, retryable=retryable, hint=hint
+    )
+
+
 class RegistryAuthError(RegistryError):
     """401/403: credentials missing or refused. Never retried."""
 
@@ -128,3 +158,36 @@ class SafetyBrake(StagesweepError):
 
 class AuditError(StagesweepError):
     """The audit cannot be written (directory not writable, ...)."""
+
+
+class PlanInvariantError(StagesweepError):
+    """The plan would break a safety invariant; nothing is deleted."""
+
+
+class DeletionsFailed(StagesweepError):
+    """Some deletions failed (exit code 3); the audit lists them and a rerun is safe.
+
+    Raised by a deletion batch with every row's outcome in ``results`` (so Prefect does not cache
+    the batch and a retried flow run redoes it), and by the run when its deletions are done.
+    """
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, hint: str | None = None, results: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.results = list(results or [])
+        self.retryable = any(r.get("retryable") for r in self.results if r.get("outcome") == "failed")
+
+    @classmethod
+    def of_batch(cls, results: list[dict[str, Any]]) -> DeletionsFailed:
+        failed = [r for r in results if r["outcome"] == "failed"]
+        first = failed[0] if failed else {}
+        where = f"; first: {first.get('repository')}:{first.get('tag')}: {first.get('error')}" if first else ""
+        return cls(f"{len(failed)} of {len(results)} deletions failed{where}", results=results)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the rows across pickling (Prefect results)
+        return (_rebuild_deletions_failed, (self.message, self.hint, self.results))
+
+
+def _rebuild_deletions_failed(message: str, hint: str | None, results: list[dict[str, Any]]) -> DeletionsFailed:
+    return DeletionsFailed(message, hint=hint, results=results)

@@ -1,5 +1,10 @@
 """One pydantic settings model per flow. Every field is described: a deployment's parameter
-form and the CLI help are generated from these descriptions."""
+form and the CLI options (name, help, default, `STAGESWEEP_*` variable) are generated from these
+fields, so each fact is written once.
+
+`RunSettings` is the base of every command that can delete: dry run, audit, batches, the brake,
+parallelism and how to reach registries and the Docker daemon.
+"""
 
 from __future__ import annotations
 
@@ -19,28 +24,38 @@ class _Settings(BaseModel):
 
 class RegistrySettings(_Settings):
     docker_config: str | None = Field(
-        None, description="Docker config directory with registry credentials (else DOCKER_CONFIG, else ~/.docker)."
+        None, description="Docker config dir with registry credentials (else DOCKER_CONFIG, else ~/.docker)."
     )
-    insecure_registry: bool = Field(False, description="Talk plain HTTP to the registries.")
+    insecure_registry: bool = Field(False, description="Use plain HTTP for registries.")
     skip_tls_verify_registry: bool = Field(False, description="Do not verify registry TLS certificates.")
-    registry_ca_file: str | None = Field(None, description="Extra CA bundle to verify registry certificates with.")
+    registry_ca_file: str | None = Field(None, description="Extra CA bundle (PEM) to verify registry certificates with.")
 
 
-class CommonSettings(RegistrySettings):
-    project: str | None = Field(None, description="werf project name; read from the werf.yaml when not given.")
-    config: str = Field("werf.yaml", description="Path of the werf.yaml (relative to --dir when not absolute).")
-    dir: str = Field(".", description="Git work tree of the project.")
-    stages_storage: str = Field(..., description="Stages storage: HOST[:PORT]/PATH, oci:DIR or :local.")
-    images_repo: str | None = Field(None, description="Images repo: HOST[:PORT]/PATH or oci:DIR.")
-    images_repo_mode: ImagesRepoMode = Field(ImagesRepoMode.MULTIREPO, description="multirepo or monorepo.")
+class RunSettings(RegistrySettings):
+    """What every deleting command shares."""
+
     dry_run: bool = Field(False, description="Plan and audit only; delete nothing.")
     audit_dir: str = Field(DEFAULT_AUDIT_DIR, description="Directory of the Hive-partitioned Parquet audit.")
     parallel_tasks_limit: int = Field(10, ge=1, le=256, description="Concurrent registry requests.")
     max_deletions: int | None = Field(
-        None, ge=0, description="Stop before deleting anything when the plan has more delete rows than this."
+        None, ge=0, description="Stop before deleting when the plan deletes more than N items."
     )
-    docker_host: str | None = Field(None, description="Docker daemon for :local stages storage (else DOCKER_HOST).")
     batch_size: int = Field(200, ge=1, le=5000, description="Deletions per task run.")
+    docker_host: str | None = Field(None, description="Docker daemon address for :local (else DOCKER_HOST).")
+
+
+class CommonSettings(RunSettings):
+    """The [common] options of a project's commands (SPEC §9)."""
+
+    project: str | None = Field(None, description="werf project name; read from the werf.yaml when not given.")
+    config: str = Field("werf.yaml", description="werf.yaml path (relative to --dir).")
+    dir: str = Field(".", description="Git work tree of the project.")
+    stages_storage: str = Field(..., description="Stages storage: HOST[:PORT]/PATH, oci:DIR or :local.")
+    images_repo: str | None = Field(None, description="Images repo: HOST[:PORT]/PATH or oci:DIR.")
+    images_repo_mode: ImagesRepoMode = Field(ImagesRepoMode.MULTIREPO, description="Images repo layout.")
+    keep_stages_built_within_last_n_hours: float = Field(
+        2, ge=0, description="Grace window for stages (0 disables); used by cleanup and stages cleanup."
+    )
 
     def config_path(self) -> Path:
         path = Path(self.config).expanduser()
@@ -48,30 +63,24 @@ class CommonSettings(RegistrySettings):
 
 
 class GitSettings(_Settings):
-    git_history_synchronization: bool = Field(
-        False, description="Fetch origin branches and tags before reading refs (also on via werf.yaml gitWorktree)."
-    )
-    allow_git_shallow_clone: bool = Field(False, description="Accept a shallow clone without synchronization.")
+    git_history_synchronization: bool = Field(False, description="Fetch origin branches and tags first.")
+    allow_git_shallow_clone: bool = Field(False, description="Accept a shallow clone.")
 
 
 class KubeSettings(_Settings):
     without_kube: bool = Field(False, description="Do not protect images used in Kubernetes.")
     kube_config: str | None = Field(None, description="kubeconfig path (else KUBECONFIG, else ~/.kube/config).")
-    kube_context: list[str] = Field(default_factory=list, description="Only these kubeconfig contexts (default: all).")
+    kube_context: list[str] = Field(default_factory=list, description="Only this kubeconfig context (repeatable).")
 
 
 class CleanupSettings(CommonSettings, GitSettings, KubeSettings):
     """Settings of `cleanup`, `images cleanup` and `stages cleanup`."""
 
-    keep_stages_built_within_last_n_hours: float = Field(
-        2, ge=0, description="Keep stages built within the last N hours (0 disables the grace window)."
-    )
-
 
 class PurgeSettings(CommonSettings):
     """Settings of `purge`, `images purge` and `stages purge`."""
 
-    force: bool = Field(False, description=":local only: remove containers that use stages first.")
+    force: bool = Field(False, description="Also remove containers that use what is purged (:local).")
 
 
 class ManagedImagesRmSettings(CommonSettings):
@@ -86,22 +95,23 @@ class ApplySettings(CommonSettings, KubeSettings):
     """Settings of `apply`: execute a reviewed dry-run audit or retry the failed rows of a run."""
 
     audit_file: str = Field(..., description="Audit Parquet file of the run to apply.")
-    only_failed: bool = Field(False, description="Retry only the rows that failed.")
-    stages_storage: str | None = Field(None, description="Stages storage (default: as recorded in the audit).")
+    only_failed: bool = Field(False, description="Retry only the failed rows of that run.")
+    stages_storage: str | None = Field(None, description="Stages storage (default: as audited; needed for :local).")
+    images_repo: str | None = Field(None, description="Images repo (default: the audited rows' repositories).")
 
 
-class HostSettings(_Settings):
+class HostSettings(RunSettings):
     """Settings of `host cleanup` and `host purge`."""
 
     dry_run: bool = Field(False, description="List what would be removed; remove nothing.")
     force: bool = Field(False, description="host purge: also remove running werf containers.")
-    home_dir: str = Field(DEFAULT_HOME, description="stagesweep's home with its temp and cache files.")
-    docker_host: str | None = Field(None, description="Docker daemon (else DOCKER_HOST).")
-    docker_storage_path: str | None = Field(None, description="Path whose volume usage is measured (default: the daemon's data root).")
+    home_dir: str = Field(DEFAULT_HOME, description="stagesweep's home directory.")
+    docker_host: str | None = Field(None, description="Docker daemon address (else DOCKER_HOST).")
+    docker_storage_path: str | None = Field(
+        None, description="Path whose volume usage is measured (default: the daemon's data root)."
+    )
     allowed_docker_storage_volume_usage: float = Field(70, ge=0, le=100, description="Percent.")
     allowed_docker_storage_volume_usage_margin: float = Field(5, ge=0, le=100, description="Percent.")
     allowed_local_cache_volume_usage: float = Field(70, ge=0, le=100, description="Percent.")
     allowed_local_cache_volume_usage_margin: float = Field(5, ge=0, le=100, description="Percent.")
-    audit_dir: str = Field(DEFAULT_AUDIT_DIR, description="Directory of the Hive-partitioned Parquet audit.")
     parallel_tasks_limit: int = Field(4, ge=1, le=64, description="Concurrent removals.")
-    batch_size: int = Field(200, ge=1, le=5000, description="Removals per task run.")

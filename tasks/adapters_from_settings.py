@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from adapters.registry.options import RegistryOptions
-from schemas.settings import CommonSettings
+from schemas.settings import CommonSettings, RunSettings
 
 
-def registry_options(settings: CommonSettings) -> RegistryOptions:
+def registry_options(settings: RunSettings) -> RegistryOptions:
     return RegistryOptions(
         docker_config=settings.docker_config,
         insecure_registry=settings.insecure_registry,

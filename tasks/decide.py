@@ -1,15 +1,22 @@
-"""Decision tasks: thin wrappers over core/ (keep policies, allow-list, stages keep set, plan)."""
+"""Decision tasks: thin wrappers over core/ (keep policies, allow-list, stages keep set, purge,
+re-checks, plan)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import pyarrow as pa
-from prefect import task
+from prefect import get_run_logger, task
 
 from core import plan as plans
-from core.stages import decide_stages
-from tasks.extract import PER_RUN
+from core import purge as purges
+from core import stages as stage_rules
+from core.allow_list import match_used_tags
+from core.images import decide_images, remaining_image_tags
+from schemas.config import KeepPolicy
+from tasks.extract import StagesInventory
+from tasks.task_options import PER_RUN
 
 
 @task(name="apply_keep_policies", cache_policy=PER_RUN, persist_result=True)
@@ -18,28 +25,71 @@ def apply_keep_policies(
     metadata: pa.Table,
     refs: pa.Table,
     commits: pa.Table,
-    policies: list,
+    policies: list[KeepPolicy],
     now: datetime,
     kube_images: pa.Table | None,
 ) -> pa.Table:
-    from core.allow_list import match_used_tags
-    from core.images import decide_images
-
     kube_used = match_used_tags(tags, kube_images) if kube_images is not None else None
     return decide_images(tags, metadata, refs, commits, policies, now, kube_used)
 
 
 @task(name="decide_stage_keep_set", cache_policy=PER_RUN, persist_result=True)
 def decide_stage_keep_set(
-    stages: pa.Table,
-    remaining_images: pa.Table,
+    inventory: StagesInventory,
+    tags: pa.Table,
+    image_decisions: pa.Table | None,
     now: datetime,
     keep_hours: float,
-    containers_using: dict[str, list[str]],
 ) -> pa.Table:
-    return decide_stages(stages, remaining_images, now, timedelta(hours=keep_hours), containers_using)
+    """Stages decisions against the image tags that stay after images cleanup (all of them
+    when there was no images cleanup)."""
+    remaining = remaining_image_tags(tags, image_decisions) if image_decisions is not None else tags
+    return stage_rules.decide_stages(
+        inventory.stages, remaining, now, timedelta(hours=keep_hours), inventory.containers_using
+    )
+
+
+@task(name="decide_project_purge", cache_policy=PER_RUN, persist_result=True)
+def decide_project_purge(
+    tags: pa.Table | None, inventory: StagesInventory, stages: bool, remove_containers: bool
+) -> list[pa.Table]:
+    return purges.decide_purge(
+        tags,
+        inventory.stages if stages else None,
+        inventory.metadata,
+        inventory.managed,
+        inventory.containers_using if remove_containers else None,
+    )
+
+
+@task(name="decide_managed_images_rm", cache_policy=PER_RUN, persist_result=True)
+def decide_managed_images_rm(managed: pa.Table, names: list[str]) -> pa.Table:
+    """Delete rows for the records of `names` (refused when a name is not a werf image name)."""
+    from adapters.storage.codec import validate_image_name
+
+    names = [validate_image_name(name) for name in names]
+    missing = sorted(set(names) - set(managed.column("image_name").to_pylist()))
+    if missing:
+        get_run_logger().warning("not managed images (nothing to remove): %s", ", ".join(n or "~" for n in missing))
+    return purges.decide_managed_images_rm(managed, names)
 
 
 @task(name="build_deletion_plan", cache_policy=PER_RUN, persist_result=True)
 def build_deletion_plan(decisions: list[pa.Table]) -> pa.Table:
-    return plans.build_plan(decisions)
+    plan = plans.build_plan(decisions)
+    get_run_logger().info("plan: %d rows, %d to delete", plan.num_rows, plans.count_deletes(plan))
+    return plan
+
+
+def stage_reviser(
+    inventory: StagesInventory, tags: pa.Table, now: datetime, keep_hours: float
+) -> Callable[[list[dict]], list[dict]]:
+    """What the run applies after each deletion phase: stages of images whose delete failed
+    stay (`core.stages.revise_after_failed_images`)."""
+
+    def revise(rows: list[dict]) -> list[dict]:
+        return stage_rules.revise_after_failed_images(
+            rows, inventory.stages, tags, now, timedelta(hours=keep_hours), inventory.containers_using
+        )
+
+    return revise

@@ -1,23 +1,17 @@
-"""Extract tasks: read git, the stages storage, the images repo and Kubernetes into tables.
-
-Each is cached per flow run (TASK_SOURCE + INPUTS + RUN_ID) so a flow run retried in place plans exactly
-what it planned the first time and skips the deletion batches it already finished.
-"""
+"""Extract tasks: read the werf.yaml, git, the stages storage, the images repo and Kubernetes
+into tables. Each is cached per flow run (`PER_RUN`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import pyarrow as pa
-from prefect import task
-from prefect.cache_policies import INPUTS, RUN_ID, TASK_SOURCE
+from prefect import get_run_logger, task
 
-from schemas.settings import CleanupSettings, CommonSettings
+from schemas.config import WerfConfig
+from schemas.settings import CleanupSettings, CommonSettings, KubeSettings
 from tasks import adapters_from_settings as build
-from tasks.retry import io_task_options
-
-#: cache key = which task (its source) + its inputs + the flow run: never shared between tasks
-PER_RUN = TASK_SOURCE + INPUTS + RUN_ID
+from tasks.task_options import PER_RUN, io_task_options
 
 
 @dataclass
@@ -27,51 +21,81 @@ class StagesInventory:
     managed: pa.Table
     containers_using: dict[str, list[str]] = field(default_factory=dict)
 
+    @property
+    def managed_names(self) -> list[str]:
+        return self.managed.column("image_name").to_pylist()
+
 
 @task(name="read_werf_config", cache_policy=PER_RUN, persist_result=True)
-def read_werf_config(settings: CommonSettings):
+def read_werf_config(settings: CommonSettings) -> WerfConfig:
     from schemas.config import load_werf_config
 
     return load_werf_config(settings.config_path())
 
 
 @task(name="extract_git_history", cache_policy=PER_RUN, persist_result=True)
-def extract_git_history(settings: CleanupSettings, sync: bool) -> tuple[pa.Table, pa.Table]:
+def extract_git_history(settings: CleanupSettings, werf: WerfConfig) -> tuple[pa.Table, pa.Table]:
+    """References and commits; first synced with origin when werf.yaml or the settings ask."""
     from adapters.git_repo import GitRepo
 
+    sync = bool(settings.git_history_synchronization or werf.allow_fetch_origin_branches_and_tags)
     repo = GitRepo(settings.dir)
     repo.prepare(sync=sync, allow_shallow=settings.allow_git_shallow_clone)
-    return repo.references(), repo.commits()
+    refs, commits = repo.references(), repo.commits()
+    get_run_logger().info("git %s: %d references, %d commits (synced with origin: %s)", settings.dir, refs.num_rows, commits.num_rows, sync)
+    return refs, commits
 
 
 @task(name="extract_stages_storage", cache_policy=PER_RUN, persist_result=True, **io_task_options())
 def extract_stages_storage(settings: CommonSettings, project: str, with_stages: bool = True) -> StagesInventory:
     storage = build.stages_storage(settings, project)
-    stages = storage.list_stages() if with_stages else None
-    containers = {}
-    if with_stages and hasattr(storage, "containers_using_stages"):
-        containers = storage.containers_using_stages()
-    return StagesInventory(
-        stages=stages if stages is not None else pa.table({}),
-        metadata=storage.list_metadata(),
-        managed=storage.list_managed_images(),
-        containers_using=containers,
+    try:
+        stages = storage.list_stages() if with_stages else None
+        containers = storage.containers_using_stages() if with_stages else {}
+        inventory = StagesInventory(
+            stages=stages if stages is not None else pa.table({}),
+            metadata=storage.list_metadata(),
+            managed=storage.list_managed_images(),
+            containers_using=containers,
+        )
+    finally:
+        storage.close()
+    get_run_logger().info(
+        "stages storage %s: %s stages, %d metadata records, %d managed images",
+        settings.stages_storage,
+        inventory.stages.num_rows if with_stages else "(not read)",
+        inventory.metadata.num_rows,
+        inventory.managed.num_rows,
     )
+    return inventory
+
+
+@task(name="extract_managed_images", cache_policy=PER_RUN, persist_result=True, **io_task_options())
+def extract_managed_images(settings: CommonSettings, project: str) -> pa.Table:
+    storage = build.stages_storage(settings, project)
+    try:
+        return storage.list_managed_images()
+    finally:
+        storage.close()
 
 
 @task(name="extract_images_repo", cache_policy=PER_RUN, persist_result=True, **io_task_options())
 def extract_images_repo(settings: CommonSettings, project: str, image_names: list[str]) -> pa.Table:
-    return build.images_repo(settings, project).list_image_tags(sorted(image_names))
+    repo = build.images_repo(settings, project)
+    try:
+        tags = repo.list_image_tags(sorted(image_names))
+    finally:
+        repo.close()
+    get_run_logger().info("images repo %s: %d werf tags of %d images", settings.images_repo, tags.num_rows, len(image_names))
+    return tags
 
 
 @task(name="extract_kube_images", cache_policy=PER_RUN, persist_result=True)
-def extract_kube_images(settings: CleanupSettings) -> pa.Table:
+def extract_kube_images(settings: KubeSettings, parallel: int) -> pa.Table:
     from adapters.kube import KubeOptions, list_kube_images
 
-    return list_kube_images(
-        KubeOptions(
-            kube_config=settings.kube_config,
-            contexts=list(settings.kube_context) or None,
-            parallel=settings.parallel_tasks_limit,
-        )
+    images = list_kube_images(
+        KubeOptions(kube_config=settings.kube_config, contexts=list(settings.kube_context) or None, parallel=parallel)
     )
+    get_run_logger().info("kubernetes: %d images used by workloads", images.num_rows)
+    return images

@@ -1,9 +1,7 @@
-"""Host cleaning tasks: read the local Docker daemon and stagesweep's home, decide, and the
-stores the deletion batches use for ``storage = host`` rows."""
+"""Host cleaning tasks: read the local Docker daemon and stagesweep's home directory, and decide."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -12,12 +10,10 @@ from prefect import task
 
 from adapters.docker_host import DockerHost, VolumeUsage
 from adapters.home_dir import HomeDir
-from adapters.storage.base import DeleteResult
-from core.host import VolumeLimit, decide_host_cleanup, decide_host_purge
+from core import host as host_rules
 from schemas.settings import HostSettings
-from schemas.vocab import ItemType
-from tasks.extract import PER_RUN
-from tasks.retry import io_task_options
+from tasks.publish import publish_counts
+from tasks.task_options import PER_RUN, io_task_options
 
 
 @dataclass
@@ -58,18 +54,18 @@ def extract_home_dir(settings: HostSettings, measure_volume: bool = True) -> Hom
 
 
 @task(name="decide_host_cleanup", cache_policy=PER_RUN, persist_result=True)
-def decide_cleanup(docker: DockerInventory, home: HomeInventory, now: datetime, settings: HostSettings) -> pa.Table:
-    return decide_host_cleanup(
+def decide_host_cleanup(docker: DockerInventory, home: HomeInventory, now: datetime, settings: HostSettings) -> pa.Table:
+    return host_rules.decide_host_cleanup(
         docker.containers,
         docker.images,
         _usage(docker.volume),
         home.entries,
         _usage(home.volume),
         now,
-        docker_limit=VolumeLimit(
+        docker_limit=host_rules.VolumeLimit(
             settings.allowed_docker_storage_volume_usage, settings.allowed_docker_storage_volume_usage_margin
         ),
-        cache_limit=VolumeLimit(
+        cache_limit=host_rules.VolumeLimit(
             settings.allowed_local_cache_volume_usage, settings.allowed_local_cache_volume_usage_margin
         ),
         docker_address=docker.address,
@@ -77,26 +73,18 @@ def decide_cleanup(docker: DockerInventory, home: HomeInventory, now: datetime, 
 
 
 @task(name="decide_host_purge", cache_policy=PER_RUN, persist_result=True)
-def decide_purge(docker: DockerInventory, home: HomeInventory, force: bool) -> pa.Table:
-    return decide_host_purge(docker.containers, docker.images, home.entries, force=force, docker_address=docker.address)
+def decide_host_purge(docker: DockerInventory, home: HomeInventory, force: bool) -> pa.Table:
+    return host_rules.decide_host_purge(docker.containers, docker.images, home.entries, force=force, docker_address=docker.address)
 
 
-class _DockerStore:
-    """Opens a client per batch and closes it when the batch is done."""
-
-    def __init__(self, settings: HostSettings) -> None:
-        self.settings = settings
-
-    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None) -> list[DeleteResult]:
-        host = DockerHost(self.settings.docker_host, force=self.settings.force, parallel=self.settings.parallel_tasks_limit)
-        try:
-            return host.delete_items(rows, parallel)
-        finally:
-            host.close()
-
-
-def host_store(settings: HostSettings, item_type: str):
-    """The store that removes ``storage = host`` rows of ``item_type``."""
-    if item_type == ItemType.CACHE_ENTRY:
-        return HomeDir(settings.home_dir)
-    return _DockerStore(settings)
+def publish_host_inventory(docker: DockerInventory, home: HomeInventory) -> None:
+    counts = {
+        "containers": docker.containers.num_rows,
+        "images": docker.images.num_rows,
+        "home entries": home.entries.num_rows,
+    }
+    if docker.volume is not None:
+        counts["docker storage volume usage %"] = round(docker.volume.percent)
+    if home.volume is not None:
+        counts["home volume usage %"] = round(home.volume.percent)
+    publish_counts("host-inventory", "What the build host holds", counts)

@@ -9,7 +9,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 

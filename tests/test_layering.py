@@ -63,6 +63,52 @@ def test_adapters_never_import_prefect() -> None:
     assert offenders == []
 
 
+def test_flows_import_only_tasks_schemas_and_prefect() -> None:
+    """A flow is a readable sequence of task calls: decisions are core functions behind tasks,
+    I/O is adapters behind tasks."""
+    allowed = {"tasks", "schemas", "prefect", "__future__", "typing", "collections", "dataclasses"}
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(imported_roots(path) - allowed)
+        for path in python_files("flows")
+        if imported_roots(path) - allowed
+    }
+    assert offenders == {}
+
+
+def test_every_task_is_defined_in_tasks() -> None:
+    offenders = []
+    for package in ("flows", "cli", "core", "adapters", "schemas"):
+        for path in python_files(package):
+            tree = ast.parse(path.read_text(), filename=str(path))
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    for decorator in node.decorator_list:
+                        target = decorator.func if isinstance(decorator, ast.Call) else decorator
+                        if isinstance(target, ast.Name) and target.id == "task":
+                            offenders.append(f"{path.relative_to(ROOT)}:{node.name}")
+    assert offenders == []
+
+
+def test_error_classes_live_in_schemas_errors() -> None:
+    offenders = []
+    for path in ROOT.glob("*/**/*.py"):
+        if path.parts[len(ROOT.parts)] in ("tests", ".venv", "bench") or path == ROOT / "schemas" / "errors.py":
+            continue
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(
+                isinstance(b, ast.Name) and b.id.endswith(("Error", "Failed", "Brake")) for b in node.bases
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.name}")
+    assert offenders == []
+
+
+def test_layering_check_sees_a_flow_importing_core(tmp_path: Path) -> None:
+    bad = tmp_path / "flow.py"
+    bad.write_text("from core.plan import build_plan\nfrom adapters.audit import read_audit\n")
+    assert {"core", "adapters"} <= imported_roots(bad) - {"tasks", "schemas", "prefect"}
+
+
 def test_layering_check_sees_a_forbidden_import(tmp_path: Path) -> None:
     bad = tmp_path / "bad.py"
     bad.write_text("import prefect\nfrom kubernetes import client\n")

@@ -11,28 +11,9 @@ import datetime as dt
 import email.utils
 import json
 
-from schemas.errors import NotFoundError, RegistryAuthError, RegistryError
+from schemas.errors import NotFoundError, RegistryAuthError, RegistryError, RegistryRateLimited
 
-
-class RegistryRateLimited(RegistryError):
-    """429 Too Many Requests. ``retry_after`` is the server's wait hint in seconds (or None)."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **facts) -> None:
-        facts.setdefault("retryable", True)
-        super().__init__(message, **facts)
-        self.retry_after = retry_after
-
-    def __reduce__(self):
-        return (
-            _rebuild_rate_limited,
-            (self.message, self.retry_after, self.status, self.code, self.url, self.retryable, self.hint),
-        )
-
-
-def _rebuild_rate_limited(message, retry_after, status, code, url, retryable, hint):
-    return RegistryRateLimited(
-        message, retry_after=retry_after, status=status, code=code, url=url, retryable=retryable, hint=hint
-    )
+__all__ = ["RegistryRateLimited", "error_for_response", "parse_error_body", "parse_retry_after"]
 
 
 def parse_error_body(body: bytes) -> tuple[str | None, str | None]:

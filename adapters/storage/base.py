@@ -129,6 +129,10 @@ class StagesStorage(ABC):
     def close(self) -> None:
         """Release connections and worker threads."""
 
+    def containers_using_stages(self) -> dict[str, list[str]]:
+        """Stage tag -> names of containers made from it (only ``:local`` has containers)."""
+        return {}
+
     def __enter__(self) -> StagesStorage:
         return self
 

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 import yaml
 
-from flows.serve import DEFAULT_PREFECT_FILE, build_deployments, load_deployment_specs
+from cli.serve import DEFAULT_PREFECT_FILE, build_deployments, load_deployment_specs
 from schemas.errors import ConfigError
 from tests.deploy.server import BIN, PROJECT_ROOT
 from tests.fixtures.registry import free_port

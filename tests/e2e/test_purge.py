@@ -76,7 +76,7 @@ def test_local_stages_purge_refuses_a_stage_used_by_a_container_until_forced(doc
     def stages_purge(*extra):
         from typer.testing import CliRunner
 
-        from flows.cli import app
+        from cli.app import app
 
         return CliRunner().invoke(app, [
             "stages", "purge", "--stages-storage", ":local", "--docker-host", dockerd.host,

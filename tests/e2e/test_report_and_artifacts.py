@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
+from cli.app import app
 from tests.e2e.world import basic_world, registry_world
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from adapters.storage import open_images_repo, open_stages_storage
 from adapters.storage.publisher import Publisher
-from flows.cli import app
+from cli.app import app
 
 WERF_YAML = "project: {project}\nconfigVersion: 1\n{extra}---\nimage: app\n"
 

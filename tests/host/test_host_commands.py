@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.audit import read_audit
-from flows.cli import app
+from cli.app import app
 
 pytestmark = [pytest.mark.docker, pytest.mark.prefect]
 

@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from adapters.audit import read_audit
-from flows.cli import app
+from cli.app import app
 
 BACKENDS = [
     pytest.param("registry", marks=pytest.mark.registry),

@@ -27,7 +27,7 @@ def _healthy(api_url: str, timeout: float = 0.3) -> bool:
 def configure(home_dir: str | None = None) -> str:
     """Set Prefect's environment for this process; returns a description of the API used."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # run logs reach the API; the terminal is quiet
     os.environ.setdefault("PREFECT_RESULTS_PERSIST_BY_DEFAULT", "false")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     home = Path(home_dir or os.environ.get("STAGESWEEP_HOME_DIR", "~/.stagesweep")).expanduser()
@@ -40,3 +40,8 @@ def configure(home_dir: str | None = None) -> str:
         os.environ["PREFECT_API_URL"] = local
         return local
     return "ephemeral"
+
+
+def api_description() -> str:
+    """The API this process's runs use, as `configure` reported it."""
+    return os.environ.get("PREFECT_API_URL") or "ephemeral"

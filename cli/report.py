@@ -8,7 +8,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from adapters.audit import read_audit
-from schemas.errors import StagesweepError
 
 
 def audit_runs(source: str, run_id: str | None = None) -> pd.DataFrame:
@@ -38,12 +37,8 @@ def reason_counts(source: str, run_id: str | None = None) -> pd.DataFrame:
 
 def print_report(source: str, run_id: str | None) -> int:
     console = Console()
-    try:
-        runs = audit_runs(source, run_id)
-        reasons = reason_counts(source, run_id)
-    except StagesweepError as exc:
-        Console(stderr=True).print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        return exc.exit_code
+    runs = audit_runs(source, run_id)
+    reasons = reason_counts(source, run_id)
     if runs.empty:
         console.print(f"no audited runs in {escape(str(source))}", soft_wrap=True)
         return 0

@@ -9,7 +9,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from flows import prefect_env
+from cli import prefect_env
+from cli.run import run_command
+from schemas.settings import CleanupSettings
+from schemas.vocab import Command
 
 console = Console()
 
@@ -106,9 +109,6 @@ def build_world(root: Path) -> dict:
 
 
 def run_demo() -> int:
-    from flows.runner import run_command
-    from schemas.settings import CleanupSettings
-
     started = time.monotonic()
     api = prefect_env.configure()
     root = Path(tempfile.mkdtemp(prefix="stagesweep-demo-"))
@@ -128,11 +128,11 @@ def run_demo() -> int:
         without_kube=True,
     )
     console.rule("dry run")
-    code = run_command("cleanup", CleanupSettings(**base, dry_run=True))
+    code = run_command(Command.CLEANUP, CleanupSettings(**base, dry_run=True))
     if code:
         return code
     console.rule("cleanup")
-    code = run_command("cleanup", CleanupSettings(**base))
+    code = run_command(Command.CLEANUP, CleanupSettings(**base))
     _explain(world["audit"])
     console.print(f"\nAudit dataset: {world['audit']}  (try: stagesweep report {world['audit']})")
     console.print(f"Done in {time.monotonic() - started:.1f} s.")

@@ -1,52 +1,40 @@
-"""The shared run machinery of every deleting flow: run identity, the audit written exactly
-once (also on failure), the plan executed phase by phase in batches, the dry run and the brake."""
+"""One flow run of a deleting command: its identity and its one `now`, the plan executed phase by
+phase in batches (nothing in a dry run), the brake, and the audit written exactly once — also
+when the run stops."""
 
 from __future__ import annotations
 
 import uuid
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 import pyarrow as pa
+from prefect import get_run_logger
 from prefect.context import FlowRunContext
 
 from adapters.audit import audit_path, check_writable
 from core import plan as plans
-from schemas.errors import StagesweepError
-from schemas.vocab import Action, Outcome
-from tasks import progress as cli_progress
-from tasks.delete import BatchFailed, check_deletes_permitted, delete_batch
-from tasks.publish import DeletionProgress, publish_plan, publish_summary, write_audit_file
+from schemas.errors import DeletionsFailed, StagesweepError
+from schemas.settings import RunSettings
+from schemas.summary import RunSummary
+from schemas.vocab import Action, Command, Outcome
+from tasks.delete import check_deletes_permitted, delete_batch
+from tasks.exclusive import StorageExclusion
+from tasks.progress import DeletionProgress
+from tasks.publish import publish_plan, publish_summary, write_audit_file
+
+Reviser = Callable[[list[dict]], list[dict]]
 
 
-class DeletionsFailed(StagesweepError):
-    """Some deletions failed after retries; the audit lists them (exit code 3)."""
+class DeletionRun:
+    """Collects the outcome rows of one run and writes its audit."""
 
-    exit_code = 3
-
-
-@dataclass
-class RunSummary:
-    run_id: str
-    command: str
-    dry_run: bool
-    audit_file: str
-    counts: dict[str, int] = field(default_factory=dict)
-    reasons: dict[str, int] = field(default_factory=dict)
-    exit_code: int = 0
-    error: str | None = None
-
-
-class Run:
-    """One flow run of a deleting command; collects outcome rows and writes the audit."""
-
-    def __init__(self, command: str, settings) -> None:
+    def __init__(self, command: Command, settings: RunSettings, project: str = "") -> None:
         ctx = FlowRunContext.get()
         flow_run = ctx.flow_run if ctx else None
         self.run_id = str(flow_run.id) if flow_run else str(uuid.uuid4())
-        created = getattr(flow_run, "created", None) if flow_run else None
+        created = flow_run.created if flow_run else None
         # a plain datetime (Prefect hands out pendulum ones), stable across retries of the run
         self.started_at = (
             datetime.fromtimestamp(created.timestamp(), tz=timezone.utc) if created else datetime.now(timezone.utc)
@@ -54,14 +42,18 @@ class Run:
         self.now = self.started_at  # the one `now` every decision of this run uses
         self.command = command
         self.settings = settings
-        self.dry_run = bool(getattr(settings, "dry_run", False))
-        self.project = getattr(settings, "project", None) or ""
+        self.project = project
         self.audit_file = audit_path(settings.audit_dir, self.run_id, self.started_at)
         self.rows: list[dict] = []
         self.decided_at = self.started_at
         check_writable(self.audit_file)
+        # the storages this run deletes in; no other run deletes there until this one ends
+        self.exclusion = StorageExclusion(self.run_id, command.value, self.started_at)
 
-    # -- audit -------------------------------------------------------------------------
+    def hold(self, stages_storage: str | None, images_repo: str | None = None) -> None:
+        """Hold these storages for the rest of the run, or stop (exit 1) when another run does."""
+        self.exclusion.hold(stages_storage=stages_storage, images_repo=images_repo, docker_host=self.settings.docker_host)
+
     def record(self, rows: list[dict]) -> None:
         self.rows = rows
         self.decided_at = datetime.now(timezone.utc)
@@ -70,8 +62,8 @@ class Run:
         table = plans.audit_table(
             self.rows,
             run_id=self.run_id,
-            command=self.command,
-            dry_run=self.dry_run,
+            command=self.command.value,
+            dry_run=self.settings.dry_run,
             project=self.project,
             started_at=self.started_at,
             decided_at=self.decided_at,
@@ -81,8 +73,8 @@ class Run:
     def summary(self, error: StagesweepError | None = None) -> RunSummary:
         return RunSummary(
             run_id=self.run_id,
-            command=self.command,
-            dry_run=self.dry_run,
+            command=self.command.value,
+            dry_run=self.settings.dry_run,
             audit_file=str(self.audit_file),
             counts=dict(Counter(r["outcome"] for r in self.rows)),
             reasons=dict(Counter(f"{r['action']} {r['reason']}" for r in self.rows)),
@@ -90,49 +82,29 @@ class Run:
             error=str(error) if error else None,
         )
 
-    # -- execution ---------------------------------------------------------------------
-    def execute(
-        self,
-        plan: pa.Table,
-        revise: Callable[[list[dict]], list[dict]] | None = None,
-    ) -> None:
+    def execute(self, plan: pa.Table, revise: Reviser | None = None) -> None:
         """Run the plan's deletions (unless dry run), phase after phase.
 
         `revise(rows)` may turn not-yet-run deletes into keeps after a phase (stages cleanup uses
         it when an image-tag delete failed: that image's stages stay).
         """
         publish_plan(plan)
-        rows = plans.initial_outcomes(plan, self.dry_run)
+        rows = plans.initial_outcomes(plan, self.settings.dry_run)
         self.record(rows)
-        plans.check_max_deletions(plan, getattr(self.settings, "max_deletions", None))
-        if self.dry_run:
+        plans.check_max_deletions(plan, self.settings.max_deletions)
+        if self.settings.dry_run:
             return
         # a read-only registry or layout is found out before the first delete
         check_deletes_permitted(self.settings, sorted({r["repository"] for r in rows if r["action"] == Action.DELETE}))
         index = {plans.row_key(r): i for i, r in enumerate(rows)}
-        total = plans.count_deletes(plan)
-        progress = DeletionProgress(total)
-        cli_progress.start(total)
+        progress = DeletionProgress(plans.count_deletes(plan))
         failed = 0
         for phase in plans.PHASES:
-            phase_rows = [r for r in rows if r["action"] == Action.DELETE and (r["storage"], r["item_type"]) == phase]
-            if not phase_rows:
+            phase_plan = plans.phase_rows(rows, phase, plan.schema)
+            if phase_plan.num_rows == 0:
                 continue
-            phase_plan = pa.Table.from_pylist(
-                [{k: r[k] for k in plan.schema.names} for r in phase_rows], schema=plan.schema
-            )
             for batch in plans.batches(phase_plan, self.settings.batch_size):
-                state = delete_batch(self.settings, self.project, batch, return_state=True)
-                if state.is_completed():
-                    results = state.result()
-                else:
-                    exc = state.result(raise_on_failure=False)
-                    if not isinstance(exc, BatchFailed):
-                        # the batch stopped as a whole (e.g. a 401/403 on DELETE): its rows may or
-                        # may not be gone, later batches do not run
-                        self._stop(rows, index, batch, exc)
-                    results = exc.results
-                for res in results:
+                for res in self._run_batch(rows, index, batch):
                     i = index[plans.row_key(res)]
                     rows[i] = {**rows[i], "outcome": res["outcome"], "error": res.get("error")}
                     failed += res["outcome"] == Outcome.FAILED.value
@@ -147,6 +119,18 @@ class Run:
                 f"{failed} deletions failed; the audit {self.audit_file} lists them",
                 hint="Rerun the same command, retry the flow run, or `stagesweep apply AUDIT --only-failed`.",
             )
+
+    def _run_batch(self, rows: list[dict], index: dict, batch: list[dict]) -> list[dict]:
+        state = delete_batch(self.settings, self.project, batch, return_state=True)
+        if state.is_completed():
+            return state.result()
+        exc = state.result(raise_on_failure=False)
+        if isinstance(exc, DeletionsFailed) and exc.results:
+            return exc.results
+        # the batch stopped as a whole (e.g. a 401/403 on DELETE): its rows may or may not be
+        # gone, later batches do not run
+        self._stop(rows, index, batch, exc)
+        return []
 
     def _stop(self, rows: list[dict], index: dict, batch: list[dict], exc: BaseException) -> None:
         """Record a batch that stopped as a whole as failed, and end the run."""
@@ -166,36 +150,26 @@ class Run:
         raise DeletionsFailed(f"deletion stopped: {message}")
 
 
-def finish(run: Run, body: Callable[[], None]) -> RunSummary:
-    """Run `body`, always write the audit, publish the summary; errors keep their exit code."""
+def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
+    """Run `body`, always write the audit, publish the summary; errors keep their exit code and
+    carry the summary."""
     error: StagesweepError | None = None
     try:
+        # before anything is read (apply adds the storages of its audit once it has read it)
+        run.hold(getattr(run.settings, "stages_storage", None), getattr(run.settings, "images_repo", None))
         body()
     except StagesweepError as exc:
         error = exc
     finally:
-        run.write_audit()
+        try:
+            run.write_audit()
+        finally:
+            run.exclusion.release()
     summary = run.summary(error)
-    publish_summary(summary_markdown(summary, run))
+    publish_summary(summary.markdown())
     if error is not None:
-        error.summary = summary  # type: ignore[attr-defined]
+        get_run_logger().error("%s stopped: %s", run.command.value, error)
+        error.summary = summary
         raise error
+    get_run_logger().info("%s done: %s", run.command.value, ", ".join(f"{k} {v}" for k, v in sorted(summary.counts.items())))
     return summary
-
-
-def summary_markdown(summary: RunSummary, run: Run) -> str:
-    lines = [
-        f"# stagesweep {summary.command}{' (dry run)' if summary.dry_run else ''}",
-        "",
-        f"* run: `{summary.run_id}`",
-        f"* audit: `{summary.audit_file}`",
-    ]
-    if summary.error:
-        lines.append(f"* stopped: {summary.error}")
-    lines += ["", "| action | reason | count |", "|---|---|---|"]
-    for key, n in sorted(summary.reasons.items()):
-        action, reason = key.split(" ", 1)
-        lines.append(f"| {action} | {reason} | {n} |")
-    lines += ["", "| outcome | count |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in sorted(summary.counts.items())]
-    return "\n".join(lines)

@@ -220,23 +220,17 @@ def build_deployments(specs: list[DeploymentSpec]) -> list:
 
 def serve_deployments(prefect_file: str | os.PathLike | None = None) -> int:
     """Serve every deployment of the deployments file until interrupted; the exit code."""
-    from flows import prefect_env
+    from cli import prefect_env
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # runs' logs reach the UI
     api = prefect_env.configure()
     if api == "ephemeral":
-        print(
-            "error: stagesweep serve needs a running Prefect server: none answers at "
-            f"{os.environ.get('STAGESWEEP_PREFECT_SERVER', prefect_env.DEFAULT_LOCAL_SERVER)}.\n"
-            "Start one with `prefect server start --background`, or set PREFECT_API_URL.",
-            file=sys.stderr,
+        raise StagesweepError(
+            "stagesweep serve needs a running Prefect server: none answers at "
+            f"{os.environ.get('STAGESWEEP_PREFECT_SERVER', prefect_env.DEFAULT_LOCAL_SERVER)}",
+            hint="Start one with `prefect server start --background`, or set PREFECT_API_URL.",
         )
-        return 1
-    try:
-        deployments = build_deployments(load_deployment_specs(prefect_file))
-    except StagesweepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    deployments = build_deployments(load_deployment_specs(prefect_file))
     from prefect import serve
 
     print(f"serving {len(deployments)} deployments on {api}; Ctrl-C stops", file=sys.stderr)

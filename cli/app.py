@@ -1,0 +1,218 @@
+"""The `stagesweep` command line (SPEC §9). A command builds its settings model from its options
+(made from the model's fields) and runs its flow; `cli.run.guard` turns errors into messages and
+exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Any, Optional
+
+import typer
+
+from cli import options as o
+from cli.run import DEBUG_ENV, guard, run_command
+from schemas.settings import (
+    DEFAULT_AUDIT_DIR,
+    ApplySettings,
+    CleanupSettings,
+    CommonSettings,
+    HostSettings,
+    ManagedImagesRmSettings,
+    PurgeSettings,
+)
+from schemas.vocab import Command
+
+app = typer.Typer(
+    name="stagesweep",
+    help="Clean werf v1.1 images repos and stages storages by git history, never touching "
+    "what Kubernetes runs, with a Parquet audit of every decision. Runs as Prefect flows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+images_app = typer.Typer(help="Images repo cleaning.", no_args_is_help=True)
+stages_app = typer.Typer(help="Stages storage cleaning.", no_args_is_help=True)
+host_app = typer.Typer(help="Build host cleaning (local Docker, stagesweep's home).", no_args_is_help=True)
+managed_app = typer.Typer(help="Managed images of the stages storage.", no_args_is_help=True)
+app.add_typer(images_app, name="images")
+app.add_typer(stages_app, name="stages")
+app.add_typer(host_app, name="host")
+app.add_typer(managed_app, name="managed-images")
+
+
+@app.callback()
+def main_options(
+    debug: Annotated[
+        bool, typer.Option("--debug", envvar=DEBUG_ENV, help="Show full tracebacks and Prefect's own log lines.")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "true"
+
+
+#: what each command leaves out of its settings model's options
+HOST_EXCLUDED = o.REGISTRY | {"batch_size", "max_deletions", "parallel_tasks_limit"}
+HOST_PURGE_EXCLUDED = HOST_EXCLUDED | {
+    "docker_storage_path",
+    "allowed_docker_storage_volume_usage",
+    "allowed_docker_storage_volume_usage_margin",
+    "allowed_local_cache_volume_usage",
+    "allowed_local_cache_volume_usage_margin",
+}
+REPOS_REQUIRED = ("images_repo",)
+
+
+def _run(command: Command, model: type, kw: dict[str, Any], **extra: Any) -> int:
+    return run_command(command, o.settings_from(model, kw, **extra))
+
+
+@app.command("cleanup")
+@guard
+@o.settings_options(CleanupSettings, required=REPOS_REQUIRED)
+def cleanup(**kw: Any) -> int:
+    """Images cleanup by git-history keep policies, then stages cleanup."""
+    return _run(Command.CLEANUP, CleanupSettings, kw)
+
+
+@images_app.command("cleanup")
+@guard
+@o.settings_options(CleanupSettings, required=REPOS_REQUIRED)
+def images_cleanup(**kw: Any) -> int:
+    """Delete images-repo tags no keep policy and no Kubernetes workload protects."""
+    return _run(Command.IMAGES_CLEANUP, CleanupSettings, kw)
+
+
+@stages_app.command("cleanup")
+@guard
+@o.settings_options(CleanupSettings, exclude=o.GIT | o.KUBE, required=REPOS_REQUIRED)
+def stages_cleanup(**kw: Any) -> int:
+    """Delete stages that no image in the images repo needs (outside the grace window)."""
+    return _run(Command.STAGES_CLEANUP, CleanupSettings, kw)
+
+
+@app.command("purge")
+@guard
+@o.settings_options(PurgeSettings, required=REPOS_REQUIRED)
+def purge(**kw: Any) -> int:
+    """Delete every werf image of the project, then every stage and record. No Kubernetes check."""
+    return _run(Command.PURGE, PurgeSettings, kw)
+
+
+@images_app.command("purge")
+@guard
+@o.settings_options(PurgeSettings, exclude={"force"}, required=REPOS_REQUIRED)
+def images_purge(**kw: Any) -> int:
+    """Delete every werf tag of every managed image in the images repo (foreign tags stay)."""
+    return _run(Command.IMAGES_PURGE, PurgeSettings, kw)
+
+
+@stages_app.command("purge")
+@guard
+@o.settings_options(PurgeSettings, exclude={"images_repo"})
+def stages_purge(**kw: Any) -> int:
+    """Delete every stage, rejected marker, metadata and managed-image record."""
+    return _run(Command.STAGES_PURGE, PurgeSettings, kw)
+
+
+@host_app.command("cleanup")
+@guard
+@o.settings_options(HostSettings, exclude=HOST_EXCLUDED | {"force"})
+def host_cleanup(**kw: Any) -> int:
+    """Free a build host: werf build containers, dangling and least-recently-used werf images, old cache files."""
+    return _run(Command.HOST_CLEANUP, HostSettings, kw)
+
+
+@host_app.command("purge")
+@guard
+@o.settings_options(HostSettings, exclude=HOST_PURGE_EXCLUDED)
+def host_purge(**kw: Any) -> int:
+    """Remove all werf containers and images of this host and stagesweep's home data."""
+    return _run(Command.HOST_PURGE, HostSettings, kw)
+
+
+@managed_app.command("ls")
+@guard
+@o.settings_options(CommonSettings, exclude={"images_repo"})
+def managed_ls(**kw: Any) -> int:
+    """List managed images (`~` is the nameless image)."""
+    from cli.managed import list_managed_images
+
+    return list_managed_images(o.settings_from(CommonSettings, kw))
+
+
+@managed_app.command("add")
+@guard
+@o.settings_options(CommonSettings, exclude={"images_repo"})
+def managed_add(name: Annotated[str, typer.Argument(help="Image name (`~` for the nameless image).")], **kw: Any) -> int:
+    """Add a managed image record."""
+    from cli.managed import add_managed_image
+
+    return add_managed_image(name, o.settings_from(CommonSettings, kw))
+
+
+@managed_app.command("rm")
+@guard
+@o.settings_options(ManagedImagesRmSettings, exclude={"images_repo"})
+def managed_rm(names: Annotated[list[str], typer.Argument(help="Image names (`~` for the nameless image).")], **kw: Any) -> int:
+    """Remove managed image records (an audited run)."""
+    return _run(Command.MANAGED_IMAGES_RM, ManagedImagesRmSettings, kw, names=list(names))
+
+
+@app.command("apply")
+@guard
+@o.settings_options(ApplySettings)
+def apply(
+    audit_file: Annotated[str, typer.Argument(help="Audit Parquet file of the run to apply.")],
+    **kw: Any,
+) -> int:
+    """Execute the would-delete rows of a reviewed dry-run audit (or retry the failed rows of a
+    run), re-checking every row at apply time."""
+    return _run(Command.APPLY, ApplySettings, kw, audit_file=audit_file)
+
+
+@app.command("report")
+@guard
+def report(
+    source: Annotated[str, typer.Argument(help="Audit file or audit directory.", envvar="STAGESWEEP_AUDIT_DIR")] = DEFAULT_AUDIT_DIR,
+    run: Annotated[Optional[str], o.opt("run", "Only this run id.")] = None,  # noqa: UP007
+) -> int:
+    """Per-run counts by action, reason and outcome, newest run first."""
+    from cli.report import print_report
+
+    return print_report(source, run)
+
+
+@app.command("serve")
+@guard
+def serve(
+    prefect_file: Annotated[
+        Optional[str], o.opt("prefect_file", "The prefect.yaml to serve (default: deployments/prefect.yaml).")  # noqa: UP007
+    ] = None,
+) -> int:
+    """Serve the deployments of deployments/prefect.yaml (nightly cleanup, ad-hoc purge, ...)
+    from this process, for teams without a work pool and workers."""
+    from cli.serve import serve_deployments
+
+    return serve_deployments(prefect_file)
+
+
+@app.command("demo")
+@guard
+def demo() -> int:
+    """Build a temp git repo and OCI-layout stores, run a dry run and a real cleanup, and show
+    what was kept and deleted and why."""
+    from cli.demo import run_demo
+
+    return run_demo()
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

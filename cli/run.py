@@ -1,0 +1,132 @@
+"""Running a command from the terminal: the flow of each `Command`, Prefect set-up, a progress
+bar, the closing summary, and the one place where errors become messages and exit codes
+(SPEC §9): `guard`."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli import prefect_env
+from schemas.errors import StagesweepError
+from schemas.summary import RunSummary
+from schemas.vocab import Command
+
+err = Console(stderr=True)
+out = Console()
+
+DEBUG_ENV = "STAGESWEEP_DEBUG"
+
+#: the flow of each command, as `module:function` (imported only when the command runs)
+FLOWS: dict[Command, str] = {
+    Command.CLEANUP: "flows.cleanup:cleanup",
+    Command.IMAGES_CLEANUP: "flows.cleanup:images_cleanup",
+    Command.STAGES_CLEANUP: "flows.cleanup:stages_cleanup",
+    Command.PURGE: "flows.purge:purge",
+    Command.IMAGES_PURGE: "flows.purge:images_purge",
+    Command.STAGES_PURGE: "flows.purge:stages_purge",
+    Command.HOST_CLEANUP: "flows.host:host_cleanup",
+    Command.HOST_PURGE: "flows.host:host_purge",
+    Command.MANAGED_IMAGES_RM: "flows.managed_images:managed_images_rm",
+    Command.APPLY: "flows.apply:apply",
+}
+
+
+def debug_enabled() -> bool:
+    return os.environ.get(DEBUG_ENV, "").lower() in ("1", "true", "yes")
+
+
+def flow_for(command: Command) -> Any:
+    module, _, name = FLOWS[command].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def guard(fn: Callable[..., int | None]) -> Callable[..., None]:
+    """The error boundary of every command: a `StagesweepError` becomes its one-paragraph
+    message (after what the run did, when it got that far) and its exit code; the traceback only
+    with --debug. Anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            code = fn(*args, **kwargs)
+        except StagesweepError as exc:
+            if exc.summary is not None:
+                print_summary(exc.summary, prefect_env.api_description())
+            if debug_enabled():
+                err.print(escape("".join(traceback.format_exception(exc))), highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            code = exc.exit_code
+        raise typer.Exit(code or 0)
+
+    return run
+
+
+def run_command(command: Command, settings: Any) -> int:
+    """Run the flow of `command` with `settings` and print its summary; the exit code.
+    A run that stops raises its error (with the summary) to `guard`."""
+    api = prefect_env.configure()
+    flow = flow_for(command)
+    quiet_prefect_console(debug_enabled())
+    from tasks import progress as hook
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        hook.install(_BarReporter(bar, command.value))
+        try:
+            summary = flow(settings=settings)
+        finally:
+            hook.install(None)
+    print_summary(summary, api)
+    return summary.exit_code
+
+
+def quiet_prefect_console(debug: bool) -> None:
+    """Prefect's own terminal lines (state changes, tracebacks of failed task runs) only with
+    --debug; the run's logs still go to the Prefect API, where the UI shows them."""
+    for handler in logging.getLogger().handlers:
+        if type(handler).__name__ == "PrefectConsoleHandler":
+            handler.setLevel(logging.DEBUG if debug else logging.CRITICAL)
+
+
+class _BarReporter:
+    """A pulsing bar while the run reads and plans, then deletion progress against the plan."""
+
+    def __init__(self, bar: Progress, command: str) -> None:
+        self.bar, self.command = bar, command
+        self.task_id = bar.add_task(f"{command}: reading and planning", total=None)
+
+    def start(self, total: int) -> None:
+        self.bar.update(self.task_id, description=f"{self.command}: deleting", total=total, completed=0)
+
+    def advance(self, n: int) -> None:
+        self.bar.advance(self.task_id, n)
+
+
+def print_summary(summary: RunSummary, api: str) -> None:
+    kind = " (dry run)" if summary.dry_run else ""
+    out.print(f"[bold]{summary.command}{kind}[/bold] run {summary.run_id}", highlight=False, soft_wrap=True)
+    for key, n in sorted(summary.reasons.items()):
+        out.print(f"  {n:6d}  {key}", highlight=False, soft_wrap=True)
+    outcomes = ", ".join(f"{k}: {v}" for k, v in sorted(summary.counts.items())) or "nothing decided"
+    out.print(f"  outcomes: {outcomes}", highlight=False, soft_wrap=True)
+    out.print(f"  audit: {escape(summary.audit_file)}", highlight=False, soft_wrap=True)
+    if api != "ephemeral":
+        out.print(f"  prefect: {api.removesuffix('/api')}/runs/flow-run/{summary.run_id}", highlight=False, soft_wrap=True)

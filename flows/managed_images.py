@@ -1,0 +1,24 @@
+"""`managed-images rm` as an audited Prefect flow: `managed_images_rm`."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from schemas.settings import ManagedImagesRmSettings
+from schemas.summary import RunSummary
+from schemas.vocab import Command
+from tasks.decide import build_deletion_plan, decide_managed_images_rm
+from tasks.deletion_run import DeletionRun, finish
+from tasks.extract import extract_managed_images, read_werf_config
+
+
+@flow(name="managed_images_rm", description="Remove managed-image records from the stages storage.")
+def managed_images_rm(settings: ManagedImagesRmSettings) -> RunSummary:
+    run = DeletionRun(Command.MANAGED_IMAGES_RM, settings)
+
+    def body() -> None:
+        run.project = settings.project or read_werf_config(settings).project
+        managed = extract_managed_images(settings, run.project)
+        run.execute(build_deletion_plan([decide_managed_images_rm(managed, settings.names)]))
+
+    return finish(run, body)

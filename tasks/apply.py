@@ -1,0 +1,104 @@
+"""Apply tasks: read an audited plan and the world as it is now, and re-check the rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+from prefect import get_run_logger, task
+
+from core import reapply
+from core.stages import stages_needed_by_images
+from schemas.errors import ConfigError, StagesweepError
+from schemas.settings import ApplySettings
+from schemas.vocab import ItemType, StorageKind
+from tasks import adapters_from_settings as build
+from tasks.task_options import PER_RUN, io_task_options
+
+
+@dataclass
+class AuditedPlan:
+    project: str
+    rows: list[dict]  # the rows to run again
+    images_repo: str | None  # the images repo the audited run read (None: it read none)
+    image_names: list[str]  # the image names the audited run decided on
+
+
+@dataclass
+class CurrentState:
+    """The world at apply time: where each audited tag points, and the stages images need."""
+
+    digests: dict[tuple[str, str], str | None]
+    needed_stages: dict[tuple[str, str], str]
+
+
+@task(name="read_audited_plan", cache_policy=PER_RUN, persist_result=True)
+def read_audited_plan(audit_file: str, only_failed: bool, images_repo_mode: str) -> AuditedPlan:
+    from adapters.audit import read_audit
+
+    audit = read_audit(audit_file)
+    if audit.num_rows == 0:
+        raise StagesweepError(f"the audit {audit_file} has no rows", hint="Pass the audit file of a run that planned deletions.")
+    rows = reapply.rows_to_apply(audit, only_failed)
+    get_run_logger().info("audit %s: %d rows to apply", audit_file, len(rows))
+    every_row = audit.to_pylist()
+    return AuditedPlan(
+        audit.column("project")[0].as_py(),
+        rows,
+        reapply.images_repo_of_rows(every_row, images_repo_mode),
+        reapply.image_names_of_rows(every_row),
+    )
+
+
+@task(name="read_current_state", cache_policy=PER_RUN, persist_result=True, **io_task_options())
+def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime) -> CurrentState:
+    """Current digests of the images-repo tags to delete, and — when stages are to be deleted —
+    the stages today's images (werf.yaml images, managed images and the audited images) need."""
+    digests: dict[tuple[str, str], str | None] = {}
+    by_repo: dict[str, list[str]] = {}
+    for r in plan.rows:
+        if r["storage"] == StorageKind.IMAGES_REPO:
+            by_repo.setdefault(r["repository"], []).append(r["tag"])
+    for repository, tags in by_repo.items():
+        repo = build.images_repo(settings, plan.project, repository)
+        try:
+            found = repo.backend.digests(repository, tags)
+        finally:
+            repo.close()
+        digests.update({(repository, t): found.get(t) for t in tags})
+    stage_rows = [r for r in plan.rows if r["item_type"] == ItemType.STAGE]
+    if not stage_rows:
+        return CurrentState(digests, {})
+    images_repo = settings.images_repo or plan.images_repo
+    if images_repo is None:
+        raise ConfigError(
+            "the audit deletes stages but names no images repo, so apply cannot check which stages today's images need",
+            hint="Pass --images-repo (and --images-repo-mode) of the project; nothing was deleted.",
+        )
+    stages = build.stages_storage(settings, plan.project, stage_rows[0]["repository"])
+    images = build.images_repo(settings.model_copy(update={"images_repo": images_repo}), plan.project)
+    try:
+        names = set(stages.list_managed_images().column("image_name").to_pylist())
+        names |= set(plan.image_names)
+        names |= set(_werf_yaml_images(settings))
+        needed = stages_needed_by_images(stages.list_stages(), images.list_image_tags(sorted(names)), now)
+    finally:
+        stages.close()
+        images.close()
+    return CurrentState(digests, needed)
+
+
+def _werf_yaml_images(settings: ApplySettings) -> tuple[str, ...]:
+    """The werf.yaml's images when the project's werf.yaml is at hand (apply may run elsewhere)."""
+    from schemas.config import load_werf_config
+
+    path = settings.config_path()
+    return load_werf_config(path).images if Path(path).is_file() else ()
+
+
+@task(name="recheck_audited_rows", cache_policy=PER_RUN, persist_result=True)
+def recheck_audited_rows(plan: AuditedPlan, state: CurrentState, kube_images: pa.Table | None) -> pa.Table:
+    kube_used = reapply.kube_used_tags(plan.rows, kube_images) if kube_images is not None else {}
+    return reapply.recheck(plan.rows, state.digests, kube_used, state.needed_stages)
