@@ -9,7 +9,7 @@ from schemas.gotemplate.lexer import Kind, Token, tokenize
 from schemas.gotemplate.nodes import (
     ActionNode, BoolNode, BreakNode, ChainNode, CommandNode, ContinueNode, DotNode, FieldNode,
     IdentifierNode, IfNode, ListNode, NilNode, Node, NumberNode, Operand, PipeNode, RangeNode,
-    StringNode, TemplateNode, TextNode, Tree, VariableNode, WithNode,
+    StringNode, TemplateNode, TextNode, Tree, VariableNode, WithNode, is_empty_tree,
 )
 from schemas.gotemplate.source import Source, SyntaxProblem
 
@@ -39,7 +39,7 @@ class _Parser:
         self.functions = functions
         self.vars: list[str] = ["$"]
         self.range_depth = 0
-        self.trees: list[Tree] = []
+        self.defined: dict[str, Tree] = {}
 
     # --- token access ------------------------------------------------------------------------
     def next(self) -> Token:
@@ -93,7 +93,16 @@ class _Parser:
             if isinstance(node, (_End, _Else)):
                 self.error(f"unexpected {{{{{'end' if isinstance(node, _End) else 'else'}}}}}", node.pos)
             root.nodes.append(node)
-        return [Tree(self.source.name, root, self.source), *self.trees]
+        self.add_tree(Tree(self.source.name, root, self.source), root.pos)
+        return list(self.defined.values())
+
+    def add_tree(self, tree: Tree, pos: int) -> None:
+        """Go's Tree.add: in one parse, a second non-empty definition of a name is an error."""
+        existing = self.defined.get(tree.name)
+        if existing is None or is_empty_tree(existing.root):
+            self.defined[tree.name] = tree
+        elif not is_empty_tree(tree.root):
+            self.error(f"template: multiple definition of template {tree.name!r}", pos)
 
     def definition(self) -> None:
         context = "define clause"
@@ -107,7 +116,7 @@ class _Parser:
         if not isinstance(end, _End):
             self.error(f"unexpected {{{{else}}}} in {context}", end.pos)
         self.vars = saved_vars
-        self.trees.append(Tree(name, body, self.source))
+        self.add_tree(Tree(name, body, self.source), token.pos)
 
     def item_list(self) -> tuple[ListNode, Node]:
         body = ListNode(self.peek_non_space().pos)
@@ -216,7 +225,7 @@ class _Parser:
         if not isinstance(end, _End):
             self.error(f"unexpected {{{{else}}}} in {context}", end.pos)
         self.vars = saved_vars
-        self.trees.append(Tree(name, body, self.source))
+        self.add_tree(Tree(name, body, self.source), token.pos)
         return TemplateNode(token.pos, name, pipe)
 
     # --- pipelines -----------------------------------------------------------------------------

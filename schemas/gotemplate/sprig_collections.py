@@ -28,13 +28,11 @@ def _last(value: Any) -> Any:
 
 
 def _rest(value: Any) -> Any:
-    items = _seq(value, "find rest")
-    return list(items[1:]) if items else None
+    return list(_seq(value, "find rest")[1:])
 
 
 def _initial(value: Any) -> Any:
-    items = _seq(value, "find initial")
-    return list(items[:-1]) if items else None
+    return list(_seq(value, "find initial")[:-1])
 
 
 def _append(value: Any, item: Any) -> list[Any]:

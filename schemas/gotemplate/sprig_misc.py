@@ -142,24 +142,42 @@ def _bytes(text: str) -> bytes:
     return text.encode("utf-8", "surrogateescape")
 
 
+def _corrupt_at(data: bytes, alphabet: bytes, quantum: int) -> int:
+    """Where Go's decoder reports corrupt input: the first byte outside the alphabet, else the padding."""
+    for index, byte in enumerate(data):
+        if byte not in alphabet and byte != ord("="):
+            return index
+    stripped = data.rstrip(b"=")
+    return len(stripped) - len(stripped) % quantum if len(stripped) % quantum else len(stripped)
+
+
 def _b64dec(text: str) -> str:
+    data = _bytes(text)
     try:
-        return base64.b64decode(_bytes(text), validate=True).decode("utf-8", "surrogateescape")
-    except (binascii.Error, ValueError) as exc:
-        return f"illegal base64 data: {exc}"
+        return base64.b64decode(data, validate=True).decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError):
+        alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+        return f"illegal base64 data at input byte {_corrupt_at(data, alphabet, 4)}"
 
 
 def _b32dec(text: str) -> str:
+    data = _bytes(text)
     try:
-        return base64.b32decode(_bytes(text)).decode("utf-8", "surrogateescape")
-    except (binascii.Error, ValueError) as exc:
-        return f"illegal base32 data: {exc}"
+        return base64.b32decode(data).decode("utf-8", "surrogateescape")
+    except (binascii.Error, ValueError):
+        return f"illegal base32 data at input byte {_corrupt_at(data, b'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567', 8)}"
 
 
 # --- regular expressions ------------------------------------------------------------------------------
 
 
+_RE2_ONLY = re.compile(r"\\[pP]|\[\[:|\\Q|\(\?U|\\C")
+
+
 def _compile(pattern: str) -> re.Pattern[str]:
+    if _RE2_ONLY.search(pattern):
+        raise ExecError(f"regular expression `{pattern}` uses RE2 syntax the renderer does not support "
+                        "(Unicode classes \\p, POSIX [[:class:]], \\Q, (?U), \\C)")
     translated = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern)
     try:
         return re.compile(translated)
@@ -220,13 +238,9 @@ def _expand(template: str, match: re.Match[str]) -> str:
 def _group(match: re.Match[str], name: str) -> str:
     try:
         value = match.group(int(name)) if name.isdigit() else match.group(name)
-    except (IndexError, error_types()):
+    except IndexError:
         return ""
     return value or ""
-
-
-def error_types() -> type[Exception]:
-    return IndexError
 
 
 def _replace_all(pattern: str, text: str, replacement: str, literal: bool) -> str:
@@ -259,6 +273,16 @@ def _regex_split(pattern: str, text: str, limit: int) -> StrList:
     if end != len(text):
         parts.append(text[begin:])
     return parts
+
+
+def _regex_match(pattern: str, text: str) -> bool:
+    if _RE2_ONLY.search(pattern):
+        _compile(pattern)
+    try:
+        regex = re.compile(re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern))
+    except re.error:
+        return False  # Sprig's regexMatch ignores an invalid pattern
+    return regex.search(text) is not None
 
 
 def _regex_find(pattern: str, text: str) -> str:
@@ -317,7 +341,8 @@ MISC: FuncTable = table(
     Func("sha256sum", (STRING,), lambda t: hashlib.sha256(_bytes(t)).hexdigest()),
     Func("sha1sum", (STRING,), lambda t: hashlib.sha1(_bytes(t)).hexdigest()),
     Func("adler32sum", (STRING,), lambda t: str(zlib.adler32(_bytes(t)))),
-    Func("regexMatch", (STRING, STRING), lambda p, t: _compile(p).search(t) is not None),
+    Func("regexMatch", (STRING, STRING), _regex_match),
+    Func("mustRegexMatch", (STRING, STRING), lambda p, t: _compile(p).search(t) is not None),
     Func("regexFind", (STRING, STRING), _regex_find),
     Func("regexFindAll", (STRING, STRING, INT), _regex_find_all),
     Func("regexReplaceAll", (STRING, STRING, STRING), lambda p, t, r: _replace_all(p, t, r, False)),
@@ -340,7 +365,7 @@ MISC: FuncTable = table(
 )
 
 MISC.update({n: alias(MISC[src], n) for n, src in (
-    ("mustRegexMatch", "regexMatch"), ("mustRegexFind", "regexFind"), ("mustRegexFindAll", "regexFindAll"),
+("mustRegexFind", "regexFind"), ("mustRegexFindAll", "regexFindAll"),
     ("mustRegexReplaceAll", "regexReplaceAll"), ("mustRegexReplaceAllLiteral", "regexReplaceAllLiteral"),
     ("mustRegexSplit", "regexSplit"), ("mustToJson", "toJson"), ("mustToPrettyJson", "toPrettyJson"),
     ("mustToRawJson", "toRawJson"),

@@ -4,6 +4,7 @@ fromYaml and the ``.Files`` object."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+import re
 from typing import Any
 
 import yaml
@@ -76,10 +77,21 @@ class _GoYamlLoader(yaml.SafeLoader):
     """YAML as gopkg.in/yaml.v2 reads it into interface{}: timestamps stay strings."""
 
 
+_DROPPED = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
 _GoYamlLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    key: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
+_BOOLS = {"y": True, "yes": True, "true": True, "on": True, "n": False, "no": False, "false": False, "off": False}
+_GoYamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"),
+    list("yYnNtTfFoO"),
+)
+_GoYamlLoader.add_constructor(
+    "tag:yaml.org,2002:bool",
+    lambda loader, node: _BOOLS[str(loader.construct_scalar(node)).lower()],  # type: ignore[arg-type]
+)
 
 
 def _go_yaml(value: Any, top: bool = False) -> Any:
@@ -94,19 +106,25 @@ def _go_yaml(value: Any, top: bool = False) -> Any:
 
 
 def _from_yaml(text: str) -> dict[str, Any]:
+    """werf's fromYaml: yaml.v2 into map[string]interface{} (top-level keys keep their text)."""
+    loader = _GoYamlLoader(text)
     try:
-        data = yaml.load(text, Loader=_GoYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        node = loader.get_single_node()
+        if node is None:
+            return {}
+        if not isinstance(node, yaml.MappingNode):
+            raise ExecError(f"yaml: unmarshal errors: cannot unmarshal {node.tag.rsplit(':', 1)[-1]} "
+                            "into map[string]interface {}")
+        loader.flatten_mapping(node)
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(loader.construct_object(key_node))
+            result[key] = _go_yaml(loader.construct_object(value_node, deep=True))
+        return result
     except yaml.YAMLError as exc:
         raise ExecError(f"yaml: {exc}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ExecError(f"yaml: unmarshal errors: cannot unmarshal {type(data).__name__} into map[string]interface {{}}")
-    for key in data:
-        if not isinstance(key, str):
-            data = {str(k) if not isinstance(k, str) else k: v for k, v in data.items()}
-            break
-    return dict(_go_yaml(data, top=True))
+    finally:
+        loader.dispose()
 
 
 WERF: FuncTable = table(
