@@ -1,204 +1,55 @@
 """The werf.yaml model (SPEC §2): project, image names and the cleanup keep policies.
 
-``load_werf_config(path)`` reads a multi-document werf.yaml; every problem becomes a
-``ConfigError`` that names the file, the document, the key path and what was expected.
-Durations are Go-style strings (``168h``, ``1h30m``) and become ``datetime.timedelta``.
+``load_werf_config(path, environ)`` reads werf.yaml the way werf does: renders it as a Go template
+(``schemas.gotemplate``), splits the result on ``---`` lines, reads each section strictly and
+validates it. Every problem becomes a ``ConfigError`` that names the file, the document, the key
+path and the line. Durations are Go-style strings (``168h``, ``1h30m``) and become ``timedelta``.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
-from enum import StrEnum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    PrivateAttr,
-    StrictBool,
-    StrictInt,
-    ValidationError,
-    field_validator,
-    model_validator,
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+
+from schemas.errors import ConfigError, InvalidImageName
+from schemas.gotemplate import MAIN_TEMPLATE, Rendered, Source
+from schemas.gotemplate import render as render_template
+from schemas.gotemplate.errors import ExecError
+from schemas.keep_policies import (
+    DEFAULT_KEEP_POLICIES,
+    KeepPolicy,
+    Limit,
+    Operator,
+    References,
+    config_error_from,
+    default_keep_policies,
+    parse_keep_policies,
+)
+from schemas.werf_documents import (
+    IMAGE_MARKERS,
+    META_KEYS,
+    META_SECTION_KEYS,
+    DocumentProblem,
+    ParsedDocument,
+    parse_document,
+    split_documents,
+    unknown_keys,
 )
 
-from schemas.durations import format_go_duration, parse_go_duration
-from schemas.errors import ConfigError, InvalidImageName
-from schemas.vocab import RefKind
+__all__ = [
+    "DEFAULT_KEEP_POLICIES", "NAMELESS", "NAMELESS_SHOWN", "KeepPolicy", "Limit", "Operator", "References",
+    "RenderedConfig", "WerfConfig", "WerfFiles", "default_keep_policies", "load_werf_config", "parse_keep_policies",
+    "parse_werf_config", "render_werf_text", "validate_image_name", "validate_rendered_config",
+]
 
 NAMELESS = ""  #: the nameless image (``image: ~``) internally
 NAMELESS_SHOWN = "~"  #: how the nameless image is shown to users and in the audit
-
-# --- keep policies --------------------------------------------------------------------------
-
-
-class Operator(StrEnum):
-    """How ``last`` and ``in`` combine when both are given."""
-
-    AND = "And"
-    OR = "Or"
-
-
-class Limit(BaseModel):
-    """``references.limit`` or ``imagesPerReference``: ``last``, ``in`` and ``operator``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    last: StrictInt | None = Field(
-        None, ge=-1, description="Keep the newest N (0: none; -1 or absent: no count limit)."
-    )
-    in_: timedelta | None = Field(
-        None, alias="in", description="Keep what is dated within this Go duration before now."
-    )
-    operator: Operator = Field(
-        Operator.AND, description="And: both conditions; Or: either. Only used when both are given."
-    )
-
-    @field_validator("in_", mode="before")
-    @classmethod
-    def _go_duration(cls, value: Any) -> Any:
-        if value is None or isinstance(value, timedelta):
-            return value
-        return parse_go_duration(value)
-
-    @property
-    def count(self) -> int | None:
-        """The ``last`` count, or None when there is no count limit (absent or -1)."""
-        return None if self.last is None or self.last < 0 else self.last
-
-    @property
-    def effective_operator(self) -> Operator:
-        """The operator that applies: the given one only when both ``last`` and ``in`` are set."""
-        if self.count is not None and self.in_ is not None:
-            return self.operator
-        return Operator.AND
-
-    def describe(self) -> str:
-        parts = []
-        if self.count is not None:
-            parts.append(f"last {self.count}")
-        if self.in_ is not None:
-            parts.append(f"in {format_go_duration(self.in_)}")
-        if len(parts) == 2:
-            parts.insert(1, self.operator.value)
-        return " ".join(parts) or "unlimited"
-
-
-def _compile_pattern(value: str | None) -> re.Pattern[str] | None:
-    if value is None:
-        return None
-    if len(value) >= 2 and value.startswith("/") and value.endswith("/"):
-        try:
-            return re.compile(value[1:-1])
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-    return re.compile(re.escape(value))
-
-
-class References(BaseModel):
-    """Which git references a policy selects: exactly one of ``branch`` / ``tag``, and a limit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    branch: str | None = Field(None, description="Branch name, or /regex/ matched against the whole name.")
-    tag: str | None = Field(None, description="Tag name, or /regex/ matched against the whole name.")
-    limit: Limit | None = Field(None, description="Which of the matching references to scan (absent: all).")
-
-    _regex: re.Pattern[str] = PrivateAttr()
-
-    @field_validator("branch", "tag")
-    @classmethod
-    def _valid_pattern(cls, value: str | None) -> str | None:
-        if value is not None and not value:
-            raise ValueError("empty name; expected a name or a /regex/")
-        _compile_pattern(value)
-        return value
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> References:
-        if (self.branch is None) == (self.tag is None):
-            given = "both branch and tag" if self.branch is not None else "neither branch nor tag"
-            raise ValueError(f"{given} given; expected exactly one of branch or tag")
-        self._regex = _compile_pattern(self.pattern)
-        return self
-
-    @property
-    def kind(self) -> RefKind:
-        return RefKind.BRANCH if self.branch is not None else RefKind.TAG
-
-    @property
-    def pattern(self) -> str:
-        return self.branch if self.branch is not None else self.tag  # type: ignore[return-value]
-
-    def matches(self, kind: str, name: str) -> bool:
-        """Does the reference ``kind``/``name`` match (regex patterns match the whole name)?"""
-        return kind == self.kind and self._regex.fullmatch(name) is not None
-
-
-class KeepPolicy(BaseModel):
-    """One entry of ``cleanup.keepPolicies``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    references: References = Field(description="The git references this policy selects.")
-    images_per_reference: Limit | None = Field(
-        None, alias="imagesPerReference", description="How many images to keep per reference (absent: all)."
-    )
-
-    def describe(self) -> str:
-        text = f"{self.references.kind.value} {self.references.pattern}"
-        if self.references.limit is not None:
-            text += f" (limit {self.references.limit.describe()})"
-        if self.images_per_reference is not None:
-            text += f", imagesPerReference {self.images_per_reference.describe()}"
-        return text
-
-
-DEFAULT_KEEP_POLICIES: list[dict[str, Any]] = [
-    {"references": {"tag": "/.*/", "limit": {"last": 10}}},
-    {
-        "references": {"branch": "/.*/", "limit": {"last": 10, "in": "168h", "operator": "And"}},
-        "imagesPerReference": {"last": 2, "in": "168h", "operator": "And"},
-    },
-    {
-        "references": {"branch": "/^(main|master|staging|production)$/"},
-        "imagesPerReference": {"last": 10},
-    },
-]
-
-
-def parse_keep_policies(
-    policies: list[dict[str, Any]] | None,
-    *,
-    file: str | None = None,
-    document: int | None = None,
-    path: str = "cleanup.keepPolicies",
-) -> list[KeepPolicy]:
-    """Validate raw keepPolicies entries; an empty or missing list gives the default set."""
-    if not policies:
-        return default_keep_policies()
-    if not isinstance(policies, list):
-        raise ConfigError(
-            f"expected a list of keep policies, got {type(policies).__name__}",
-            file=file, document=document, path=path,
-        )
-    result = []
-    for index, raw in enumerate(policies):
-        try:
-            result.append(KeepPolicy.model_validate(raw))
-        except ValidationError as exc:
-            raise _config_error(exc, file=file, document=document, prefix=f"{path}[{index}]") from None
-    return result
-
-
-def default_keep_policies() -> list[KeepPolicy]:
-    """The keep policies werf applies when ``cleanup.keepPolicies`` is empty (SPEC §2)."""
-    return [KeepPolicy.model_validate(raw) for raw in DEFAULT_KEEP_POLICIES]
-
+NO_VALUE = "<no value>"  #: what a Go template prints for a missing map key
+NO_VALUE_HINT = "A template printed <no value>: check the key it reads (e.g. .Values.x), or use env / default."
 
 # --- the werf.yaml file ---------------------------------------------------------------------
 
@@ -241,11 +92,96 @@ class _Meta(BaseModel):
     def _project_is_text(cls, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError(f"expected the project name as a string, got {value!r}")
+        if NO_VALUE in value:
+            raise ValueError(f"project {value!r} comes from a template reading a missing key")
         return value
 
 
-def load_werf_config(path: str | Path) -> WerfConfig:
-    """Read and validate a werf.yaml (SPEC §2). Raises ConfigError / InvalidImageName."""
+# --- reading werf.yaml: render → split → parse → validate -------------------------------------
+
+
+class WerfFiles(Protocol):
+    """The project files a template may read: ``.werf/**/*.tmpl`` partials and ``.Files`` targets.
+
+    ``adapters.werf_files.ProjectFiles`` reads them from a project directory.
+    """
+
+    def read(self, path: str) -> str | None: ...
+
+    def glob(self, pattern: str) -> Mapping[str, str]: ...
+
+    def partials(self) -> Sequence[tuple[str, str, str]]:
+        """(template name relative to .werf, text, file name for messages), in name order."""
+        ...
+
+
+@dataclass(frozen=True)
+class RenderedConfig:
+    """werf.yaml after template rendering, as ``stagesweep config render`` prints it."""
+
+    file: str  #: the werf.yaml it came from
+    text: str  #: the rendered text (the file's own bytes when it has no template actions)
+    env_names: tuple[str, ...]  #: environment variables the templates read with ``env`` (sorted)
+    templated: bool  #: whether the file contained template actions
+    rendering: Rendered | None = field(default=None, repr=False, compare=False)
+
+    def where(self, line: int | None) -> str:
+        """'line N' in the source template for a rendered line (plus the rendered line when they differ)."""
+        if line is None:
+            return ""
+        origin = self.rendering.origin(line) if self.rendering is not None else None
+        if origin is None:
+            return f"line {line}" if not self.templated else f"rendered line {line}"
+        source_file, source_line = origin
+        text = f"line {source_line}" + (f" of {source_file}" if source_file != self.file else "")
+        return text if source_line == line and source_file == self.file else f"{text} (rendered line {line})"
+
+
+class _NoFiles:
+    """Stands in when no project directory was given: reading a project file is an error."""
+
+    def read(self, path: str) -> str | None:
+        raise ExecError(f"cannot read {path!r}: no project directory given; "
+                        "read the config with adapters.werf_files.load_werf_config")
+
+    def glob(self, pattern: str) -> Mapping[str, str]:
+        raise ExecError(f"cannot glob {pattern!r}: no project directory given; "
+                        "read the config with adapters.werf_files.load_werf_config")
+
+    def partials(self) -> Sequence[tuple[str, str, str]]:
+        return ()
+
+
+def render_werf_text(
+    text: str,
+    *,
+    file: str = "werf.yaml",
+    environ: Mapping[str, str] | None = None,
+    files: WerfFiles | None = None,
+) -> RenderedConfig:
+    """Render werf.yaml ``text`` as werf does (Go template, Sprig, werf's functions); pure.
+
+    ``environ`` is the environment ``env`` reads (None: an empty one). Text without ``{{`` is
+    returned unchanged. Raises TemplateError (a ConfigError) naming file, line, column, function.
+    """
+    if "{{" not in text:
+        return RenderedConfig(file, text, (), False)
+    project = files if files is not None else _NoFiles()
+    partials = [Source(name, body, shown) for name, body, shown in project.partials()]
+    rendered = render_template(
+        Source(MAIN_TEMPLATE, text, file), partials, environ=environ, read_file=project.read, glob_files=project.glob
+    )
+    return RenderedConfig(file, rendered.text, rendered.env_names, True, rendered)
+
+
+def load_werf_config(
+    path: str | Path, environ: Mapping[str, str] | None = None, *, files: WerfFiles | None = None
+) -> WerfConfig:
+    """Read, render and validate a werf.yaml (SPEC §2). Raises ConfigError / InvalidImageName.
+
+    ``environ`` is what the template's ``env`` sees (None: an empty environment); ``files`` gives
+    ``.werf/`` partials and ``.Files`` (see ``adapters.werf_files.load_werf_config``).
+    """
     file = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -255,50 +191,74 @@ def load_werf_config(path: str | Path) -> WerfConfig:
         raise ConfigError("is a directory, expected a werf.yaml file", file=file) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config file: {exc}", file=file) from None
-    return parse_werf_config(text, file=file)
+    return parse_werf_config(text, file=file, environ=environ, files=files)
 
 
-def parse_werf_config(text: str, *, file: str = "werf.yaml") -> WerfConfig:
-    """Validate werf.yaml ``text``; ``file`` is used in error messages."""
-    if "{{" in text:
-        line = text[: text.index("{{")].count("\n") + 1
-        raise ConfigError(
-            f"line {line} contains a Go template marker '{{{{': stagesweep reads plain YAML, render it first",
-            file=file,
-            hint="Run `werf config render > werf.rendered.yaml` and pass that file with --config.",
-        )
-    try:
-        documents = list(yaml.safe_load_all(text))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML{where}: {problem}", file=file) from None
+def parse_werf_config(
+    text: str, *, file: str = "werf.yaml", environ: Mapping[str, str] | None = None, files: WerfFiles | None = None
+) -> WerfConfig:
+    """Render and validate werf.yaml ``text``; ``file`` is used in error messages."""
+    return validate_rendered_config(render_werf_text(text, file=file, environ=environ, files=files))
 
+
+def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
+    """Split a rendered werf.yaml into sections, read each strictly and validate what stagesweep uses."""
+    file = rendered.file
     meta: _Meta | None = None
-    meta_document = None
+    meta_document: int | None = None
     images: list[str] = []
-    for number, document in enumerate(documents, start=1):
-        if document is None:
+    for document in split_documents(rendered.text):
+        if document.is_empty:
             continue
-        if not isinstance(document, dict):
+        number = document.number
+        try:
+            parsed = parse_document(document)
+        except DocumentProblem as problem:
+            where = rendered.where(problem.line)
+            message = problem.message.replace("invalid YAML: ", f"invalid YAML at {where}: ") if where else problem.message
+            if where and not message.startswith("invalid YAML"):
+                message = f"{where}: {message}"
+            raise ConfigError(message, file=file, document=number) from None
+        data = parsed.data
+        if data is None:
+            continue
+        if not isinstance(data, dict):
             raise ConfigError(
-                f"expected a mapping (key: value), got {type(document).__name__}", file=file, document=number
+                f"expected a mapping (key: value), got {type(data).__name__}", file=file, document=number
             )
-        if "project" in document and meta is None:
+        if "project" in data or "configVersion" in data:
+            _check_meta_keys(parsed, rendered)
+            if meta is not None:
+                raise ConfigError(
+                    f"a second meta section (first in document {meta_document}); werf allows one",
+                    file=file, document=number,
+                )
+            if "configVersion" in data and (type(data["configVersion"]) is not int or data["configVersion"] != 1):
+                raise ConfigError(f"got {data['configVersion']!r}; expected configVersion: 1",
+                                  file=file, document=number, path="configVersion")
             try:
-                meta = _Meta.model_validate(document)
+                meta = _Meta.model_validate(data)
             except ValidationError as exc:
-                raise _config_error(exc, file=file, document=number) from None
+                raise config_error_from(exc, file=file, document=number) from None
             meta_document = number
-        if "image" in document:
-            for name in _image_names(document["image"], file=file, document=number):
-                if name in images:
-                    raise ConfigError(
-                        f"image {name or NAMELESS_SHOWN!r} is declared twice; image names must be unique",
-                        file=file, document=number, path="image",
-                    )
-                images.append(name)
+        elif any(marker in data for marker in IMAGE_MARKERS):
+            if "image" in data:
+                for name in _image_names(data["image"], file=file, document=number):
+                    if name in images:
+                        raise ConfigError(
+                            f"image {name or NAMELESS_SHOWN!r} is declared twice; image names must be unique",
+                            file=file, document=number, path="image",
+                        )
+                    images.append(name)
+        else:
+            first = next(iter(data), "")
+            raise ConfigError(
+                f"unknown section at {rendered.where(parsed.line_of(str(first)))}: werf reads a meta section "
+                "(project:, configVersion:), image (image:) and artifact (artifact:) sections; "
+                f"this one has {', '.join(f'`{k}`' for k in data)}",
+                file=file, document=number, path=str(first),
+                hint="Keys such as cleanup: belong in the meta section, the one with project:.",
+            )
     if meta is None:
         raise ConfigError(
             "no document with `project:`; expected a meta section such as `project: myproject` "
@@ -318,11 +278,35 @@ def parse_werf_config(text: str, *, file: str = "werf.yaml") -> WerfConfig:
     )
 
 
+def _check_meta_keys(parsed: ParsedDocument, rendered: RenderedConfig) -> None:
+    """werf refuses keys it does not know in the meta section and its sub-sections."""
+    data = parsed.data
+    number = parsed.document.number
+    for key in unknown_keys(data, META_KEYS):
+        raise ConfigError(
+            f"unknown key at {rendered.where(parsed.line_of(key))}; the meta section accepts "
+            + ", ".join(META_KEYS),
+            file=rendered.file, document=number, path=key,
+        )
+    for section, allowed in META_SECTION_KEYS.items():
+        value = data.get(section)
+        if isinstance(value, dict):
+            for key in unknown_keys(value, allowed):
+                raise ConfigError(
+                    f"unknown key in the {section} section (at {rendered.where(parsed.line_of(section))}); "
+                    f"it accepts {', '.join(allowed)}",
+                    file=rendered.file, document=number, path=f"{section}.{key}",
+                )
+
+
 def validate_image_name(name: str | None, *, file: str | None = None, document: int | None = None,
                         path: str | None = "image") -> str:
     """Return the internal image name ("" for nameless); refuse names werf cannot tag."""
     if name is None or name == NAMELESS_SHOWN:
         return NAMELESS
+    if isinstance(name, str) and NO_VALUE in name:
+        raise ConfigError(f"image name {name!r} comes from a template reading a missing key", file=file,
+                          document=document, path=path, hint=NO_VALUE_HINT)
     if not isinstance(name, str):
         raise ConfigError(
             f"expected an image name, ~ or a list of names, got {name!r}", file=file, document=document, path=path
@@ -346,28 +330,3 @@ def _image_names(value: Any, *, file: str, document: int) -> list[str]:
             for index, item in enumerate(value)
         ]
     return [validate_image_name(value, file=file, document=document)]
-
-
-def _config_error(exc: ValidationError, *, file: str | None, document: int | None, prefix: str = "") -> ConfigError:
-    """Turn the first pydantic error into a ConfigError naming the key path."""
-    errors = exc.errors(include_url=False)
-    # A misspelt key also makes its intended key "missing": report the misspelling first.
-    error = min(errors, key=lambda e: e["type"] != "extra_forbidden")
-    path = prefix
-    for part in error["loc"]:
-        if part == "in_":
-            part = "in"
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        message = "unknown key; check its spelling against the werf.yaml cleanup reference"
-    elif error["type"] == "missing":
-        message = "required key is missing"
-    elif error["type"] == "enum":
-        message = f"got {error['input']!r}; expected one of And, Or"
-    elif "input" in error and not isinstance(error["input"], dict) and error["type"] != "value_error":
-        message += f" (got {error['input']!r})"
-    more = len(errors) - 1
-    if more:
-        message += f" (and {more} more problem{'s' if more > 1 else ''} in this section)"
-    return ConfigError(message, file=file, document=document, path=path or None)

@@ -10,7 +10,14 @@ from schemas.gotemplate.errors import ExecError
 from schemas.gotemplate.funcs import Func, FuncTable, table
 from schemas.gotemplate.gofmt import sprint, sprintf, sprintln
 from schemas.gotemplate.values import (
-    ANY, MISSING, STRING, VALUE, AnyMap, go_type, is_int, truth,
+    ANY,
+    MISSING,
+    STRING,
+    VALUE,
+    AnyMap,
+    go_type,
+    is_int,
+    truth,
 )
 
 
@@ -166,9 +173,7 @@ def _js(*args: Any) -> str:
     for char in _eval_args(args):
         if char in "\\'\"":
             out.append("\\" + char)
-        elif char in "<>&=":
-            out.append(f"\\u{ord(char):04X}")
-        elif ord(char) < 0x20 or (ord(char) >= 0x80 and not char.isprintable()):
+        elif char in "<>&=" or ord(char) < 0x20 or (ord(char) >= 0x80 and not char.isprintable()):
             out.append(f"\\u{ord(char):04X}")
         else:
             out.append(char)

@@ -55,7 +55,7 @@ def parse_go_int(text: str) -> int | None:
         return None
     body = text.lstrip("+-")
     sign = -1 if text.startswith("-") else 1
-    if "_" in body and not body[:2].lower() in ("0x", "0b", "0o") and not body.startswith("0"):
+    if "_" in body and body[:2].lower() not in ("0x", "0b", "0o") and not body.startswith("0"):
         return None
     try:
         if len(body) > 1 and body[0] == "0" and body[1] in "01234567_":

@@ -9,13 +9,45 @@ from schemas.gotemplate.errors import ExecError, TemplateError
 from schemas.gotemplate.funcs import Func, FuncTable
 from schemas.gotemplate.gofmt import format_value
 from schemas.gotemplate.nodes import (
-    ActionNode, BoolNode, BranchNode, BreakNode, ChainNode, CommandNode, ContinueNode, DotNode,
-    FieldNode, IdentifierNode, IfNode, ListNode, NilNode, Node, NumberNode, PipeNode, RangeNode,
-    StringNode, TemplateNode, TextNode, Tree, VariableNode,
+    ActionNode,
+    BoolNode,
+    BranchNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    ContinueNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    IfNode,
+    ListNode,
+    NilNode,
+    Node,
+    NumberNode,
+    PipeNode,
+    RangeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
+    Tree,
+    VariableNode,
 )
+from schemas.gotemplate.source import Source
 from schemas.gotemplate.values import (
-    ANY, BOOL, FLOAT64, INT, INT64, MISSING, NILLABLE, STRING, VALUE, GoObject, Int64, assignable,
-    go_type, truth,
+    ANY,
+    BOOL,
+    FLOAT64,
+    INT,
+    INT64,
+    MISSING,
+    NILLABLE,
+    STRING,
+    VALUE,
+    GoObject,
+    Int64,
+    assignable,
+    go_type,
+    truth,
 )
 
 MAX_DEPTH = 100
@@ -47,6 +79,8 @@ class State:
         self.host = host  # the renderer: environment, files, tpl
         self.vars: list[list[Any]] = []
         self.out: list[str] = []
+        self.size = 0  # characters written so far
+        self.spans: list[tuple[int, Source, int, bool]] = []  # (offset, source, pos, is text)
         self.node: Node | None = None
 
     # --- errors -------------------------------------------------------------------------------
@@ -69,14 +103,14 @@ class State:
     def walk(self, dot: Any, node: Node) -> None:
         self.node = node
         if isinstance(node, TextNode):
-            self.out.append(node.text)
+            self.write(node.text, node, True)
         elif isinstance(node, ListNode):
             for child in node.nodes:
                 self.walk(dot, child)
         elif isinstance(node, ActionNode):
             value = self.eval_pipeline(dot, node.pipe)
             if not node.pipe.decl:
-                self.out.append(self.printable(value, node))
+                self.write(self.printable(value, node), node, False)
         elif isinstance(node, RangeNode):
             self.walk_range(dot, node)
         elif isinstance(node, BranchNode):
@@ -89,6 +123,13 @@ class State:
             raise _Continue
         else:
             raise self.error(f"unknown node {type(node).__name__}", node)
+
+    def write(self, text: str, node: Node, is_text: bool) -> None:
+        """Append output, remembering which source position produced it (for error lines)."""
+        if text:
+            self.spans.append((self.size, self.tree.source, node.pos, is_text))
+            self.out.append(text)
+            self.size += len(text)
 
     def printable(self, value: Any, node: Node) -> str:
         if value is MISSING or value is None:
@@ -148,7 +189,7 @@ class State:
         if tree is None:
             raise self.error(f"template {node.name!r} not defined", node, "template")
         value = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else MISSING
-        self.out.append(self.nested(tree, value))
+        self.write(self.nested(tree, value), node, False)
 
     def nested(self, tree: Tree, dot: Any) -> str:
         state = State(self.templates, self.funcs, tree, self.depth + 1, self.host)
@@ -242,7 +283,7 @@ class State:
         if isinstance(receiver, GoObject):
             method = receiver.method(name)
             if method is not None:
-                return self.call(dot, method, node, name, args, final)
+                return self.call(dot, method, node, method.name, args, final)
             found, value = receiver.field(name)
             if found:
                 if has_args:

@@ -96,7 +96,7 @@ def _shortest(value: float) -> tuple[str, int]:
     if not digits:
         return "0", 0
     lead = len(whole.lstrip("0")) if whole.strip("0") else -(len(frac) - len(frac.lstrip("0")))
-    exp += (lead - 1) if whole.strip("0") else (lead - 1)
+    exp += lead - 1
     return digits.rstrip("0") or "0", exp
 
 

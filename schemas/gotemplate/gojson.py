@@ -37,11 +37,7 @@ def _string(text: str, escape_html: bool) -> str:
             out.append("\\r")
         elif char == "\t":
             out.append("\\t")
-        elif code < 0x20:
-            out.append(f"\\u{code:04x}")
-        elif escape_html and char in "<>&":
-            out.append(f"\\u{code:04x}")
-        elif code in (0x2028, 0x2029):
+        elif code < 0x20 or (escape_html and char in "<>&") or code in (0x2028, 0x2029):
             out.append(f"\\u{code:04x}")
         elif 0xDC80 <= code <= 0xDCFF:
             out.append("\\ufffd")

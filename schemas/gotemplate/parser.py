@@ -7,9 +7,30 @@ from collections.abc import Container
 from schemas.gotemplate import literals
 from schemas.gotemplate.lexer import Kind, Token, tokenize
 from schemas.gotemplate.nodes import (
-    ActionNode, BoolNode, BreakNode, ChainNode, CommandNode, ContinueNode, DotNode, FieldNode,
-    IdentifierNode, IfNode, ListNode, NilNode, Node, NumberNode, Operand, PipeNode, RangeNode,
-    StringNode, TemplateNode, TextNode, Tree, VariableNode, WithNode, is_empty_tree,
+    ActionNode,
+    BoolNode,
+    BreakNode,
+    ChainNode,
+    CommandNode,
+    ContinueNode,
+    DotNode,
+    FieldNode,
+    IdentifierNode,
+    IfNode,
+    ListNode,
+    NilNode,
+    Node,
+    NumberNode,
+    Operand,
+    PipeNode,
+    RangeNode,
+    StringNode,
+    TemplateNode,
+    TextNode,
+    Tree,
+    VariableNode,
+    WithNode,
+    is_empty_tree,
 )
 from schemas.gotemplate.source import Source, SyntaxProblem
 

@@ -12,11 +12,11 @@ from schemas.gotemplate.evaluator import State
 from schemas.gotemplate.funcs import FuncTable
 from schemas.gotemplate.nodes import Tree, is_empty_tree
 from schemas.gotemplate.parser import parse
+from schemas.gotemplate.semver import SEMVER
 from schemas.gotemplate.source import Source, SyntaxProblem
 from schemas.gotemplate.sprig_collections import COLLECTIONS
 from schemas.gotemplate.sprig_misc import MISC
 from schemas.gotemplate.sprig_strings import STRINGS
-from schemas.gotemplate.semver import SEMVER
 from schemas.gotemplate.werf import WERF, FileGlobber, FileReader, Files
 
 MAIN_TEMPLATE = "werfConfig"  #: the name werf gives werf.yaml itself
@@ -42,6 +42,28 @@ class Rendered:
 
     text: str
     env_names: tuple[str, ...]
+    spans: tuple[tuple[int, Source, int, bool], ...] = ()
+
+    def origin(self, line: int) -> tuple[str, int] | None:
+        """The source file and line that produced a rendered line (1-based), when known."""
+        lines = self.text.split("\n")
+        if not 1 <= line <= len(lines) or not self.spans:
+            return None
+        offset = sum(len(x) + 1 for x in lines[: line - 1])
+        # the first span covering any character of the line: prefer literal text on that line
+        end = offset + len(lines[line - 1])
+        chosen = None
+        for start, source, pos, is_text in self.spans:
+            if start > end:
+                break
+            chosen = (start, source, pos, is_text)
+            if start >= offset and is_text:
+                break
+        if chosen is None:
+            return None
+        start, source, pos, is_text = chosen
+        source_pos = pos + (max(offset, start) - start) if is_text else pos
+        return source.file, source.line_column(source_pos)[0]
 
 
 class Renderer:
@@ -72,7 +94,7 @@ class Renderer:
             raise TemplateError(f"template {name!r} not defined", function="template")
         state = State(self.templates, FUNCTIONS, tree, 0, self)
         text = state.run({"Files": self.files})
-        return Rendered(text, tuple(sorted(self.env_names)))
+        return Rendered(text, tuple(sorted(self.env_names)), tuple(state.spans))
 
     # --- called by werf's functions -----------------------------------------------------------
     def lookup_env(self, name: str) -> str | None:

@@ -8,7 +8,7 @@ from typing import Any
 from schemas.gotemplate.convert import strval, to_int
 from schemas.gotemplate.errors import ExecError
 from schemas.gotemplate.funcs import Func, FuncTable, alias, table
-from schemas.gotemplate.values import ANY, DICT, LIST, STRING, MISSING, StrList, empty, go_type, truth
+from schemas.gotemplate.values import ANY, DICT, LIST, MISSING, STRING, StrList, empty, go_type, truth
 
 
 def _seq(value: Any, what: str) -> list[Any]:

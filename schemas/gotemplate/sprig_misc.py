@@ -11,13 +11,22 @@ import re
 import zlib
 from typing import Any
 
+from schemas.gotemplate import gojson
 from schemas.gotemplate.convert import strval, to_float64, to_int, to_int64
 from schemas.gotemplate.errors import ExecError
 from schemas.gotemplate.funcs import Func, FuncTable, alias, table
-from schemas.gotemplate import gojson
 from schemas.gotemplate.gofmt import format_value
 from schemas.gotemplate.values import (
-    ANY, BOOL, INT, STRING, Int64, IntList, StrList, empty, go_kind, go_type,
+    ANY,
+    BOOL,
+    INT,
+    STRING,
+    Int64,
+    IntList,
+    StrList,
+    empty,
+    go_kind,
+    go_type,
 )
 
 # --- defaults -----------------------------------------------------------------------------------

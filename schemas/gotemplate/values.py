@@ -8,8 +8,10 @@ a nil interface → ``None`` and Go's invalid value (a missing map key) → :dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from schemas.gotemplate.funcs import Func
 
 
 class _Missing:
@@ -60,7 +62,7 @@ class GoObject:
 
     type_name = "struct {}"
 
-    def method(self, name: str) -> Callable[..., Any] | None:
+    def method(self, name: str) -> Func | None:
         return None
 
     def field(self, name: str) -> tuple[bool, Any]:

@@ -3,8 +3,8 @@ fromYaml and the ``.Files`` object."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 import re
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import yaml
@@ -12,7 +12,7 @@ import yaml
 from schemas.gotemplate.errors import ExecError
 from schemas.gotemplate.funcs import Func, FuncTable, table
 from schemas.gotemplate.gofmt import format_value
-from schemas.gotemplate.values import ANY, DICT, STRING, AnyMap, GoObject, MISSING
+from schemas.gotemplate.values import ANY, DICT, MISSING, STRING, AnyMap, GoObject
 
 FileReader = Callable[[str], "str | None"]
 FileGlobber = Callable[[str], Mapping[str, str]]
@@ -37,13 +37,20 @@ class Files(GoObject):
     def get(self, path: str) -> str:
         if self._read is None:
             return ""
-        content = self._read(path)
+        try:
+            content = self._read(path)
+        except (OSError, ValueError) as exc:
+            raise ExecError(str(exc)) from None
         return "" if content is None else content
 
     def glob(self, pattern: str) -> dict[str, Any]:
         if self._glob is None:
             raise ExecError(".Files.Glob is not available here")
-        return dict(sorted(self._glob(pattern).items()))
+        try:
+            found = self._glob(pattern)
+        except (OSError, ValueError) as exc:
+            raise ExecError(str(exc)) from None
+        return dict(sorted(found.items()))
 
 
 def _env(state: Any, name: Any, *default: str) -> str:

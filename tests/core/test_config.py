@@ -16,8 +16,11 @@ from schemas.config import (
     default_keep_policies,
     load_werf_config,
     parse_keep_policies,
+    parse_werf_config,
+    render_werf_text,
 )
 from schemas.errors import ConfigError, InvalidImageName
+from schemas.gotemplate import TemplateError
 from schemas.vocab import RefKind
 
 
@@ -159,11 +162,142 @@ def test_keep_policy_errors_name_file_document_and_key(policy: dict, path: str, 
     assert message in text
 
 
-def test_refuses_go_templates_and_says_to_render_first(tmp_path: Path) -> None:
-    file = write(tmp_path, 'project: acme\n---\nimage: {{ .Env.NAME }}\n')
-    with pytest.raises(ConfigError, match="render it first") as caught:
+def test_templated_config_is_rendered_before_it_is_read(tmp_path: Path) -> None:
+    file = write(tmp_path, """project: {{ env "PROJECT" "fallback" }}
+configVersion: 1
+cleanup:
+  keepPolicies:
+  - references:
+      branch: /.*/
+      limit:
+        last: {{ if eq (env "WERF_ENV") "production" }}20{{ else }}5{{ end }}
+{{- range list "api" "worker" }}
+---
+image: {{ . }}
+{{- end }}
+""")
+    config = load_werf_config(file, {"PROJECT": "acme", "WERF_ENV": "production"})
+    assert config.project == "acme"
+    assert config.images == ("api", "worker")
+    assert config.keep_policies[0].references.limit == Limit(last=20)
+    assert load_werf_config(file).project == "fallback"  # no environment given: an empty one
+
+
+def test_plain_yaml_renders_to_identical_bytes() -> None:
+    text = "project: acme # a $VAR and [[ env ]] stay\nconfigVersion: 1\n---\nimage: x\n"
+    rendered = render_werf_text(text, environ={"VAR": "no"})
+    assert rendered.text == text and rendered.templated is False and rendered.env_names == ()
+
+
+def test_whole_file_is_rendered_before_splitting_documents() -> None:
+    config = parse_werf_config(
+        '{{ $base := "b" }}project: acme\nconfigVersion: 1\n---\nimage: a\n---\nimage: {{ $base }}\n'
+    )
+    assert config.images == ("a", "b")
+
+
+def test_rendering_reports_the_environment_variables_read_and_is_deterministic() -> None:
+    text = 'project: {{ env "B_NAME" }}{{ env "A_NAME" "x" }}\nconfigVersion: 1\n'
+    first = render_werf_text(text, environ={"B_NAME": "acme"})
+    assert first.text == "project: acmex\nconfigVersion: 1\n"
+    assert first.env_names == ("A_NAME", "B_NAME")
+    assert render_werf_text(text, environ={"B_NAME": "acme"}).text == first.text
+
+
+def test_template_error_names_file_line_column_and_function(tmp_path: Path) -> None:
+    file = write(tmp_path, "project: acme\nconfigVersion: 1\nx: {{ upper 3 }}\n")
+    with pytest.raises(TemplateError) as caught:
         load_werf_config(file)
-    assert "line 3" in str(caught.value)
+    error = caught.value
+    assert (error.file, error.line, error.column, error.function) == (str(file), 3, 13, "upper")
+    assert str(error).startswith(f"{file}: line 3, column 13: upper: ")
+
+
+def test_unsupported_function_is_refused_naming_it(tmp_path: Path) -> None:
+    file = write(tmp_path, "project: acme\n\nx: {{ now | date \"2006\" }}\n")
+    with pytest.raises(TemplateError, match="line 3, column 7: now: function 'now' is not supported"):
+        load_werf_config(file)
+
+
+def test_missing_key_in_an_image_name_is_refused(tmp_path: Path) -> None:
+    file = write(tmp_path, "project: acme\n---\nimage: {{ .Values.name }}\n")
+    with pytest.raises(ConfigError, match="document 2, key image: image name '<no value>'"):
+        load_werf_config(file)
+
+
+def test_files_need_a_project_directory() -> None:
+    with pytest.raises(TemplateError, match="Files.Get: cannot read 'x.txt': no project directory"):
+        parse_werf_config('project: acme\nx: {{ .Files.Get "x.txt" }}\n')
+
+
+def test_yaml_error_in_rendered_config_names_the_source_line() -> None:
+    text = "project: acme\n{{ range list 1 2 }}\n{{ end }}x: : bad\n"
+    with pytest.raises(ConfigError, match=r"werf.yaml, document 1: invalid YAML at line 3 \(rendered line 4\)"):
+        parse_werf_config(text)
+
+
+def test_unknown_meta_key_is_refused_with_file_document_and_key(tmp_path: Path) -> None:
+    file = write(tmp_path, "image: app\n---\nproject: acme\nconfigVersion: 1\ncleanupp:\n  keepPolicies: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_werf_config(file)
+    text = str(caught.value)
+    assert text.startswith(f"{file}, document 2, key cleanupp: unknown key at line 5;"), text
+    assert "configVersion, project, deploy, cleanup, gitWorktree" in text
+
+
+def test_cleanup_in_a_document_of_its_own_is_refused(tmp_path: Path) -> None:
+    file = write(tmp_path, "project: acme\nconfigVersion: 1\n---\ncleanup:\n  keepPolicies: []\n")
+    with pytest.raises(ConfigError) as caught:
+        load_werf_config(file)
+    text = str(caught.value)
+    assert text.startswith(f"{file}, document 2, key cleanup: unknown section at line 4"), text
+    assert "meta section" in text
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [("cleanup", "keepPolicy"), ("gitWorktree", "allowFetch"), ("deploy", "helmRelase")],
+)
+def test_unknown_key_in_a_meta_subsection_is_refused(tmp_path: Path, section: str, key: str) -> None:
+    file = write(tmp_path, f"project: acme\nconfigVersion: 1\n{section}:\n  {key}: 1\n")
+    with pytest.raises(ConfigError, match=f"document 1, key {section}.{key}: unknown key in the {section} section"):
+        load_werf_config(file)
+
+
+def test_image_and_artifact_keys_cleanup_does_not_use_are_accepted(tmp_path: Path) -> None:
+    config = load_werf_config(write(tmp_path, """project: acme
+configVersion: 1
+deploy:
+  helmRelease: x
+---
+artifact: builder
+from: golang
+git: [{add: /, to: /src}]
+---
+image: app
+fromImage: base
+shell: {install: [make]}
+someFutureKey: 1
+---
+image: web
+dockerfile: Dockerfile
+"""))
+    assert config.images == ("app", "web")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("project: acme\nproject: other\n", "invalid YAML at line 2: key 'project' is given twice (first at line 1)"),
+        ("project: acme\n---\nproject: again\n", "document 2: a second meta section (first in document 1)"),
+        ("project: acme\nconfigVersion: 2\n", "key configVersion: got 2; expected configVersion: 1"),
+        ("project: acme\n---\nimage: app\nfrom: a\nfrom: b\n", "document 2: invalid YAML at line 5: key 'from'"),
+    ],
+)
+def test_werf_strictness_is_kept(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_werf_config(write(tmp_path, text))
+    assert message in str(caught.value)
 
 
 def test_upper_case_image_name_is_an_invalid_image_name(tmp_path: Path) -> None:
