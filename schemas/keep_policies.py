@@ -112,7 +112,9 @@ class References(BaseModel):
         if (self.branch is None) == (self.tag is None):
             given = "both branch and tag" if self.branch is not None else "neither branch nor tag"
             raise ValueError(f"{given} given; expected exactly one of branch or tag")
-        self._regex = _compile_pattern(self.pattern)
+        regex = _compile_pattern(self.pattern)
+        assert regex is not None  # exactly one of branch/tag is set
+        self._regex = regex
         return self
 
     @property

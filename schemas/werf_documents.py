@@ -96,8 +96,8 @@ def parse_document(document: Document) -> ParsedDocument:
         raise DocumentProblem(problem.message, (problem.line or 1) + document.line - 1) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise DocumentProblem(f"invalid YAML: {problem}", mark.line + document.line if mark else None) from None
+        what = getattr(exc, "problem", None) or str(exc)
+        raise DocumentProblem(f"invalid YAML: {what}", mark.line + document.line if mark else None) from None
     finally:
         loader.dispose()
     key_lines: dict[str, int] = {}

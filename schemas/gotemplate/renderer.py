@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -143,5 +143,3 @@ def render(
     renderer.add(Source(MAIN_TEMPLATE, main.text, main.file))
     return renderer.execute(MAIN_TEMPLATE)
 
-
-_ = Callable

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from schemas.durations import format_go_duration, parse_go_duration
 from schemas.config import (
     KeepPolicy,
     Limit,
@@ -19,6 +18,7 @@ from schemas.config import (
     parse_werf_config,
     render_werf_text,
 )
+from schemas.durations import format_go_duration, parse_go_duration
 from schemas.errors import ConfigError, InvalidImageName
 from schemas.gotemplate import TemplateError
 from schemas.vocab import RefKind
