@@ -174,10 +174,10 @@ def _merge_into(dst: dict[str, Any], src: dict[str, Any], overwrite: bool) -> No
             if overwrite:
                 dst[key] = None
             continue
-        if isinstance(value, dict) and type(value) is dict:
-            if present and type(current) is dict:
-                _merge_into(current, value, overwrite)
-        if present and truth(current) and isinstance(value, (dict, list)):
+        if isinstance(value, dict) and type(value) is dict and present and type(current) is dict:
+            _merge_into(current, value, overwrite)
+            continue
+        if present and truth(current) and isinstance(value, dict):
             continue
         if overwrite or not present or not truth(current):
             dst[key] = value

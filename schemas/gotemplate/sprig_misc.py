@@ -187,9 +187,8 @@ def _compile(pattern: str) -> re.Pattern[str]:
     if _RE2_ONLY.search(pattern):
         raise ExecError(f"regular expression `{pattern}` uses RE2 syntax the renderer does not support "
                         "(Unicode classes \\p, POSIX [[:class:]], \\Q, (?U), \\C)")
-    translated = re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern)
     try:
-        return re.compile(translated)
+        return re.compile(_translate(pattern))
     except re.error as exc:
         raise ExecError(f"error parsing regexp: {exc}: `{pattern}`") from None
 
@@ -284,11 +283,35 @@ def _regex_split(pattern: str, text: str, limit: int) -> StrList:
     return parts
 
 
+def _translate(pattern: str) -> str:
+    """RE2 → Python: ``\\z`` is Python's ``\\Z``; ``$`` without (?m) matches only at the very end."""
+    multiline = re.search(r"\(\?[a-zA-Z]*m", pattern) is not None
+    out: list[str] = []
+    i = 0
+    in_class = False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\" and i + 1 < len(pattern):
+            pair = pattern[i:i + 2]
+            out.append("\\Z" if pair == "\\z" and not in_class else pair)
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]" or pattern[i - 1] == "["
+        elif char == "[":
+            in_class = True
+        elif char == "$" and not multiline:
+            char = "\\Z"
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def _regex_match(pattern: str, text: str) -> bool:
     if _RE2_ONLY.search(pattern):
         _compile(pattern)
     try:
-        regex = re.compile(re.sub(r"(?<!\\)((?:\\\\)*)\\z", r"\1\\Z", pattern))
+        regex = re.compile(_translate(pattern))
     except re.error:
         return False  # Sprig's regexMatch ignores an invalid pattern
     return regex.search(text) is not None
