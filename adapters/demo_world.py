@@ -86,4 +86,4 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc).replace(microsecond=0)
 
 
-__all__ = ["GitWorld", "weeks_ago", "utc_now"]
+__all__ = ["GitWorld", "utc_now", "weeks_ago"]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ import docker.errors
 import pyarrow as pa
 import requests.exceptions
 
+from adapters.concurrency import parallel_map
 from adapters.storage import base
 from adapters.storage.base import DeleteResult
 from adapters.storage.codec import parse_created
@@ -281,11 +281,7 @@ class DockerHost:
     # ------------------------------------------------------------------ concurrency
 
     def _map(self, fn, items: Sequence, parallel: int | None = None) -> list:
-        workers = max(1, min(parallel or self.parallel, len(items)))
-        if workers == 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
+        return parallel_map(fn, items, parallel or self.parallel)
 
 
 class DockerStore:

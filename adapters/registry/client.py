@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 from typing import Any, TypeVar
 
-from adapters.registry.bulk import BulkRunner
+from adapters.concurrency import BulkRunner
 from adapters.registry.errors import error_for_response, parse_error_body
 from adapters.registry.manifest import (
     DOCKER_MANIFEST,

@@ -10,18 +10,17 @@ image id shared with another tag keeps that tag.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 import docker
 import docker.errors
 import requests.exceptions
 
+from adapters.concurrency import parallel_map
 from adapters.storage import base, codec
 from adapters.storage.base import DeferredWrites, DeleteResult, Described, Entry, StagesStorage, ordered_phases
 from schemas.errors import DockerHostError
@@ -255,11 +254,7 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
     # ------------------------------------------------------------------ concurrency
 
     def _map(self, fn: Callable[[T], R], items: Sequence[T], parallel: int | None = None) -> list[R]:
-        workers = max(1, min(parallel or self.parallel, len(items)))
-        if workers == 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
+        return parallel_map(fn, items, parallel or self.parallel)
 
     def close(self) -> None:
         self.client.close()

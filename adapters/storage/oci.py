@@ -17,10 +17,10 @@ import os
 import re
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from adapters.concurrency import parallel_map
 from adapters.storage import base, codec
 from adapters.storage.base import DeferredWrites, DeleteResult, Described
 from adapters.storage.repo import DeleteItem, RepoBackend
@@ -313,11 +313,7 @@ class OciBackend(DeferredWrites, RepoBackend):
     # ------------------------------------------------------------------ concurrency
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], parallel: int | None = None) -> list[R]:
-        workers = max(1, min(parallel or self.parallel, len(items)))
-        if workers == 1:
-            return [fn(item) for item in items]
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(fn, items))
+        return parallel_map(fn, items, parallel or self.parallel)
 
 
 def check_image_path(image_name: str) -> None:

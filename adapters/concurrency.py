@@ -1,9 +1,13 @@
-"""Bulk calls on a bounded, long-lived thread pool (threads keep their registry connections)."""
+"""The one concurrency helper of the adapters: calls over items on a bounded thread pool.
+
+`BulkRunner` keeps its threads (and so their registry connections) between calls;
+`parallel_map` is the one-shot form for a single batch of work.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import TypeVar
 
@@ -68,6 +72,16 @@ class BulkRunner:
                 raise error
             results.append(error if error is not None else future.result())
         return results
+
+
+def parallel_map(fn: Callable[[T], R], items: Sequence[T], parallel: int) -> list[R]:
+    """`[fn(item) for item in items]` on at most `parallel` threads, results in item order; the
+    first failure (in item order) is raised once the calls already running have finished."""
+    runner = BulkRunner(max(1, min(parallel, len(items))), thread_name_prefix="map")
+    try:
+        return runner.map(fn, items)  # type: ignore[return-value]
+    finally:
+        runner.close()
 
 
 def _serial(fn: Callable[[T], R], items: list[T], return_exceptions: bool) -> list[R | Exception]:
