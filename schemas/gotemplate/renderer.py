@@ -16,12 +16,13 @@ from schemas.gotemplate.semver import SEMVER
 from schemas.gotemplate.source import Source, SyntaxProblem
 from schemas.gotemplate.sprig_collections import COLLECTIONS
 from schemas.gotemplate.sprig_misc import MISC
+from schemas.gotemplate.sprig_regex import REGEX
 from schemas.gotemplate.sprig_strings import STRINGS
 from schemas.gotemplate.werf import WERF, FileGlobber, FileReader, Files
 
 MAIN_TEMPLATE = "werfConfig"  #: the name werf gives werf.yaml itself
 
-FUNCTIONS: FuncTable = {**BUILTINS, **STRINGS, **COLLECTIONS, **MISC, **SEMVER, **WERF}
+FUNCTIONS: FuncTable = {**BUILTINS, **STRINGS, **COLLECTIONS, **MISC, **REGEX, **SEMVER, **WERF}
 
 #: Sprig functions werf has that this renderer refuses: their output depends on the clock, on
 #: randomness, on the network or on key material, or they are not implemented.
