@@ -9,13 +9,15 @@ and per home entry; what stays has a keep row saying why.
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pyarrow as pa
 
-from schemas.tables import DECISIONS_SCHEMA
+from schemas.tables import DECISIONS_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Reason, StorageKind
 
 #: Never remove an image built (or a cache entry used) more recently than this.
@@ -49,7 +51,7 @@ class VolumeLimit:
 # --------------------------------------------------------------------------- helpers
 
 
-def _labels(value) -> dict[str, str]:
+def _labels(value: Any) -> dict[str, str]:
     if value is None:
         return {}
     return dict(value) if not isinstance(value, dict) else value
@@ -64,7 +66,7 @@ def _percent(used: int, total: int) -> float:
 
 
 def _row(repository: str, tag: str, digest: str | None, item_type: ItemType, action: Action,
-         reason: Reason, detail: str, signature: str | None = None) -> dict:
+         reason: Reason, detail: str, signature: str | None = None) -> Row:
     return {
         "storage": StorageKind.HOST.value,
         "repository": repository,
@@ -80,14 +82,14 @@ def _row(repository: str, tag: str, digest: str | None, item_type: ItemType, act
     }
 
 
-def image_references(image: dict) -> list[tuple[str, str]]:
+def image_references(image: Row) -> list[tuple[str, str]]:
     """(repository, tag) of each reference of an image; ``("<none>", id)`` when untagged."""
     refs = [(ref.rpartition(":")[0], ref.rpartition(":")[2]) for ref in image.get("tags") or []]
     return refs or [(NONE_REPOSITORY, image["id"])]
 
 
-def _image_rows(image: dict, action: Action, reason: Reason, detail: str,
-                refs: Iterable[tuple[str, str]] | None = None) -> list[dict]:
+def _image_rows(image: Row, action: Action, reason: Reason, detail: str,
+                refs: Iterable[tuple[str, str]] | None = None) -> list[Row]:
     signature = _labels(image.get("labels")).get(STAGE_SIGNATURE_LABEL)
     return [
         _row(repo, tag, image["id"], ItemType.LOCAL_IMAGE, action, reason, detail, signature)
@@ -95,8 +97,8 @@ def _image_rows(image: dict, action: Action, reason: Reason, detail: str,
     ]
 
 
-def _lru(candidates: list[dict], used: int, total: int, freed: int, limit: VolumeLimit,
-         what: str) -> tuple[list[tuple[dict, str]], str]:
+def _lru(candidates: list[Row], used: int, total: int, freed: int, limit: VolumeLimit,
+         what: str) -> tuple[list[tuple[Row, str]], str]:
     """Least recently used first until the projected usage is below the target.
 
     Returns (chosen items with their detail, the detail for the items that stay)."""
@@ -139,7 +141,7 @@ def decide_host_cleanup(
     limits, werf images no container uses and cache entries go least recently used first
     (reason ``storage-volume-usage``). Running containers and images younger than 15 minutes
     always stay."""
-    rows: list[dict] = []
+    rows: list[Row] = []
     leaving: set[str] = set()
     for c in containers.to_pylist():
         name = c["name"]
@@ -159,9 +161,9 @@ def decide_host_cleanup(
             users.setdefault(c["image_id"], []).append(c["name"])
 
     young = now - MIN_IMAGE_AGE
-    deletes: list[dict] = []
-    keeps: list[dict] = []
-    candidates: list[dict] = []
+    deletes: list[Row] = []
+    keeps: list[Row] = []
+    candidates: list[Row] = []
     freed = 0
     for image in images.to_pylist():
         labels = _labels(image.get("labels"))
@@ -197,10 +199,10 @@ def decide_host_cleanup(
     return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)
 
 
-def _decide_home_cleanup(entries: pa.Table, volume: tuple[int, int], now: datetime, limit: VolumeLimit) -> list[dict]:
-    deletes: list[dict] = []
-    keeps: list[dict] = []
-    candidates: list[dict] = []
+def _decide_home_cleanup(entries: pa.Table, volume: tuple[int, int], now: datetime, limit: VolumeLimit) -> list[Row]:
+    deletes: list[Row] = []
+    keeps: list[Row] = []
+    candidates: list[Row] = []
     freed = 0
     for e in entries.to_pylist():
         if e["area"] == "tmp":
@@ -221,7 +223,7 @@ def _decide_home_cleanup(entries: pa.Table, volume: tuple[int, int], now: dateti
     return deletes + keeps
 
 
-def _home_row(entry: dict, action: Action, reason: Reason, detail: str) -> dict:
+def _home_row(entry: Row, action: Action, reason: Reason, detail: str) -> Row:
     return _row(entry["repository"], entry["name"], None, ItemType.CACHE_ENTRY, action, reason, detail)
 
 
@@ -245,7 +247,7 @@ def decide_host_purge(
         i["id"] for i in image_list if any(repo.startswith(LOCAL_STORAGE_REPOS) for repo, _ in image_references(i))
     }
     purged_images = werf_images | storage_images
-    rows: list[dict] = []
+    rows: list[Row] = []
     staying: dict[str, list[str]] = {}
     for c in containers.to_pylist():
         name = c["name"]
@@ -266,8 +268,8 @@ def decide_host_purge(
             state = "running, removed with --force" if c["running"] else c["state"]
             rows.append(_row(docker_address, name, c["id"], ItemType.CONTAINER, Action.DELETE, Reason.PURGE,
                              f"werf container ({state})"))
-    deletes: list[dict] = []
-    keeps: list[dict] = []
+    deletes: list[Row] = []
+    keeps: list[Row] = []
     for image in image_list:
         refs = image_references(image)
         if image["id"] in werf_images:

@@ -17,6 +17,8 @@ no tag of the signature left after this cleanup ⇒ ``unused-metadata``; not a h
 
 from __future__ import annotations
 
+from typing import Any
+
 import datetime as dt
 from collections.abc import Sequence
 from enum import Enum
@@ -159,7 +161,7 @@ def _kube_details(tags: pa.Table, kube_used: pa.Table | None) -> np.ndarray:
     return out
 
 
-def _first_match(conditions: list[np.ndarray], choices: list, default: object = None) -> np.ndarray:
+def _first_match(conditions: list[np.ndarray], choices: list[Any], default: object = None) -> np.ndarray:
     """Like ``numpy.select`` for Python objects: per row, the choice of the first true condition."""
     out = np.full(len(conditions[0]), _plain(default), dtype=object)
     done = np.zeros(len(conditions[0]), dtype=bool)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.errors import PlanInvariantError, SafetyBrake
-from schemas.tables import AUDIT_SCHEMA, DECISIONS_SCHEMA
+from schemas.tables import AUDIT_SCHEMA, DECISIONS_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
 #: Execution phases: images-repo tags, then their metadata, then stages, markers, records.
@@ -80,18 +81,18 @@ def check_max_deletions(plan: pa.Table, max_deletions: int | None) -> None:
         )
 
 
-def batches(plan: pa.Table, size: int) -> list[list[dict]]:
+def batches(plan: pa.Table, size: int) -> list[list[Row]]:
     """Delete rows cut into batches of about `size`, phase by phase and repository by
     repository. Rows sharing a digest stay in one batch, so a shared-digest check sees them
     together."""
-    out: list[list[dict]] = []
+    out: list[list[Row]] = []
     rows = deletes(plan).to_pylist()
-    groups: dict[tuple, dict[str, list[dict]]] = {}
+    groups: dict[tuple[Any, ...], dict[str, list[Row]]] = {}
     for r in rows:
         key = (_PHASE_INDEX[(r["storage"], r["item_type"])], r["storage"], r["repository"])
         groups.setdefault(key, {}).setdefault(r["digest"] or f"tag:{r['tag']}", []).append(r)
     for key in sorted(groups, key=lambda k: k[0]):
-        current: list[dict] = []
+        current: list[Row] = []
         for same_digest in groups[key].values():
             if current and len(current) + len(same_digest) > size:
                 out.append(current)
@@ -103,7 +104,7 @@ def batches(plan: pa.Table, size: int) -> list[list[dict]]:
 
 
 def audit_table(
-    rows: Sequence[dict],
+    rows: Sequence[Row],
     *,
     run_id: str,
     command: str,
@@ -125,7 +126,7 @@ def audit_table(
     return pa.Table.from_pylist(full, schema=AUDIT_SCHEMA)
 
 
-def initial_outcomes(plan: pa.Table, dry_run: bool) -> list[dict]:
+def initial_outcomes(plan: pa.Table, dry_run: bool) -> list[Row]:
     """Rows of the plan with the outcome they have before anything runs."""
     pending = Outcome.WOULD_DELETE if dry_run else Outcome.BLOCKED
     return [
@@ -134,11 +135,11 @@ def initial_outcomes(plan: pa.Table, dry_run: bool) -> list[dict]:
     ]
 
 
-def row_key(row: dict) -> tuple:
+def row_key(row: Row) -> tuple[Any, ...]:
     return (row["storage"], row["repository"], row["tag"], row["item_type"])
 
 
-def phase_rows(rows: Sequence[dict], phase: tuple[str, str], schema: pa.Schema) -> pa.Table:
+def phase_rows(rows: Sequence[Row], phase: tuple[str, str], schema: pa.Schema) -> pa.Table:
     """The delete rows of one execution phase, as a plan table of `schema`."""
     chosen = [r for r in rows if r["action"] == Action.DELETE and (r["storage"], r["item_type"]) == phase]
     return pa.Table.from_pylist([{k: r[k] for k in schema.names} for r in chosen], schema=schema)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from schemas.tables import DECISIONS_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA
+from schemas.tables import DECISIONS_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Reason, StorageKind
 
 
@@ -45,7 +47,7 @@ def purge_stages(
 
     `containers_using` (stage tag -> container names, :local with --force): those containers
     are removed before the stages they use."""
-    rows: list[dict] = []
+    rows: list[Row] = []
     users: dict[str, str] = {}
     for tag, names in sorted((containers_using or {}).items()):
         for name in names:
@@ -66,9 +68,9 @@ def purge_stages(
                 "detail": f"uses stage {tag}",
             }
         )
-    markers: list[dict] = []
+    markers: list[Row] = []
 
-    def row(item_type: ItemType, r: dict, **kw) -> dict:
+    def row(item_type: ItemType, r: Row, **kw: Any) -> Row:
         return {
             "storage": StorageKind.STAGES_STORAGE.value,
             "repository": r["repository"],

@@ -8,13 +8,13 @@ from collections.abc import Mapping
 import pyarrow as pa
 
 from core.allow_list import match_used_tags
-from schemas.tables import DECISIONS_SCHEMA, IMAGE_TAGS_SCHEMA
+from schemas.tables import DECISIONS_SCHEMA, IMAGE_TAGS_SCHEMA, Row
 from schemas.vocab import Action, ImagesRepoMode, ItemType, Outcome, Reason, StorageKind
 
 TAG_MOVED = Reason.TAG_MOVED.value
 
 
-def rows_to_apply(audit: pa.Table, only_failed: bool) -> list[dict]:
+def rows_to_apply(audit: pa.Table, only_failed: bool) -> list[Row]:
     """The delete rows of a run's audit to execute: its `failed` rows, or (a reviewed dry run)
     its `would-delete` and `blocked` rows."""
     wanted = {Outcome.FAILED.value} if only_failed else {Outcome.WOULD_DELETE.value, Outcome.BLOCKED.value}
@@ -23,7 +23,7 @@ def rows_to_apply(audit: pa.Table, only_failed: bool) -> list[dict]:
 
 
 def recheck(
-    rows: list[dict],
+    rows: list[Row],
     current_digests: Mapping[tuple[str, str], str | None],
     kube_used: Mapping[tuple[str, str], str],
     needed_stage_tags: Mapping[tuple[str, str], str],
@@ -53,7 +53,7 @@ def recheck(
     return pa.Table.from_pylist(out, schema=DECISIONS_SCHEMA)
 
 
-def images_repo_of_rows(rows: list[dict], mode: str) -> str | None:
+def images_repo_of_rows(rows: list[Row], mode: str) -> str | None:
     """The images repo address the audited image-tag rows came from (None: no such rows).
 
     Multirepo rows live in `<repo>/<image name>` (the nameless image in `<repo>`); monorepo rows
@@ -69,13 +69,13 @@ def images_repo_of_rows(rows: list[dict], mode: str) -> str | None:
     return None
 
 
-def image_names_of_rows(rows: list[dict]) -> list[str]:
+def image_names_of_rows(rows: list[Row]) -> list[str]:
     """The werf image names the audited rows name (`~` becomes the nameless image)."""
     names = {r["image_name"] for r in rows if r["item_type"] in (ItemType.IMAGE_TAG, ItemType.IMAGE_METADATA)}
     return sorted({"" if n == "~" else n for n in names if n is not None})
 
 
-def kube_used_tags(rows: list[dict], kube_images: pa.Table) -> dict[tuple[str, str], str]:
+def kube_used_tags(rows: list[Row], kube_images: pa.Table) -> dict[tuple[str, str], str]:
     """(repository, tag) -> workload detail for the audited images-repo rows a workload uses now."""
     tags = pa.Table.from_pylist(
         [

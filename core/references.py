@@ -51,6 +51,7 @@ def limit_mask(dates_us: np.ndarray, limit: Limit | None, now_us: int, *, order:
     if by_in is None and by_last is None:
         return keep_all
     if by_in is None:
+        assert by_last is not None
         return by_last
     if by_last is None:
         return by_in

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 
-from schemas.tables import DECISIONS_SCHEMA
+from schemas.tables import DECISIONS_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
 
 def _closure(
-    start: Iterable[str], by_image_id: Mapping[str, dict], first_reason: Reason
+    start: Iterable[str], by_image_id: Mapping[str, Row], first_reason: Reason
 ) -> dict[str, tuple[Reason, str]]:
     """Image ids reached from `start` through parent links and import labels.
 
@@ -72,8 +72,8 @@ def decide_stages(
         for image_id, (reason, detail) in _closure(fresh, by_image_id, Reason.BUILT_WITHIN_LAST_N_HOURS).items():
             grace[image_id] = (reason, f"{detail}; {window}" if detail else window)
 
-    out: list[dict] = []
-    markers: list[dict] = []
+    out: list[Row] = []
+    markers: list[Row] = []
     for r in sorted(rows, key=lambda r: (r["unique_id"], r["tag"])):
         base = {
             "storage": StorageKind.STAGES_STORAGE.value,
@@ -90,7 +90,7 @@ def decide_stages(
         if image_id in needed:
             # A stage an existing image needs is never deleted, not even a rejected one;
             # its marker stays with it so builders still see the stage as broken.
-            decision = (Action.KEEP, *needed[image_id])
+            decision: tuple[Action, Reason, str | None] = (Action.KEEP, *needed[image_id])
         elif r["rejected"]:
             decision = (Action.DELETE, Reason.REJECTED, None)
         elif users:
@@ -99,8 +99,8 @@ def decide_stages(
             decision = (Action.KEEP, *grace[image_id])
         else:
             decision = (Action.DELETE, Reason.UNUSED_STAGE, None)
-        action, reason, detail = decision
-        out.append({**base, "action": action.value, "reason": reason.value, "detail": detail})
+        action, reason, why = decision
+        out.append({**base, "action": action.value, "reason": reason.value, "detail": why})
         if r["rejected"] and r.get("rejected_tag"):
             markers.append(
                 {
@@ -110,14 +110,14 @@ def decide_stages(
                     "item_type": ItemType.REJECTED_MARKER.value,
                     "action": action.value,
                     "reason": reason.value,
-                    "detail": detail,
+                    "detail": why,
                 }
             )
     # markers come last so that a failed stage delete is retried by the next run
     return pa.Table.from_pylist(out + markers, schema=DECISIONS_SCHEMA)
 
 
-def _built_at(stage: dict) -> datetime:
+def _built_at(stage: Row) -> datetime:
     created = stage.get("created")
     if created is not None:
         return created
@@ -125,13 +125,13 @@ def _built_at(stage: dict) -> datetime:
 
 
 def revise_after_failed_images(
-    rows: list[dict],
+    rows: list[Row],
     stages: pa.Table,
     image_tags: pa.Table,
     now: datetime,
     keep_within: timedelta,
     containers_using: Mapping[str, list[str]] | None = None,
-) -> list[dict]:
+) -> list[Row]:
     """After the image-tag phase ran: an image whose delete failed still exists, so the stages
     it needs must stay. Stage deletes not run yet (`blocked`) that the still-existing images need
     become keeps with the reason that keeps them; every other row is returned unchanged.

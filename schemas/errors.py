@@ -80,14 +80,16 @@ class RegistryError(StagesweepError):
         self.url = url
         self.retryable = retryable
 
-    def __reduce__(self):  # keep facts across pickling (Prefect task results, processes)
+    def __reduce__(self) -> tuple[Any, ...]:  # keep facts across pickling (Prefect task results, processes)
         return (
             _rebuild_registry_error,
             (type(self), self.message, self.status, self.code, self.url, self.retryable, self.hint),
         )
 
 
-def _rebuild_registry_error(cls, message, status, code, url, retryable, hint):
+def _rebuild_registry_error(
+    cls: type[RegistryError], message: str, status: int | None, code: str | None, url: str | None, retryable: bool, hint: str | None
+) -> RegistryError:
     return cls(message, status=status, code=code, url=url, retryable=retryable, hint=hint)
 
 

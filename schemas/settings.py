@@ -96,7 +96,7 @@ class ApplySettings(CommonSettings, KubeSettings):
 
     audit_file: str = Field(..., description="Audit Parquet file of the run to apply.")
     only_failed: bool = Field(False, description="Retry only the failed rows of that run.")
-    stages_storage: str | None = Field(None, description="Stages storage (default: as audited; needed for :local).")
+    stages_storage: str | None = Field(None, description="Stages storage (default: as audited; needed for :local).")  # type: ignore[assignment]
     images_repo: str | None = Field(None, description="Images repo (default: the audited rows' repositories).")
 
 

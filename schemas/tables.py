@@ -6,6 +6,8 @@ Adapters produce these tables, core consumes and produces them, the audit writes
 
 from __future__ import annotations
 
+from typing import Any
+
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
@@ -140,3 +142,6 @@ AUDIT_SCHEMA = pa.schema(
 def empty(schema: pa.Schema) -> pa.Table:
     """An empty table of ``schema``."""
     return schema.empty_table()
+
+#: one row of a decision, plan or audit table as a Python mapping (``Table.to_pylist()``)
+Row = dict[str, Any]
