@@ -4,4 +4,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh --test
 export PREFECT_SERVER_ANALYTICS_ENABLED=false
+echo "ruff: lint and format"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check --quiet .
+echo "mypy: strict on schemas/ and core/"
+.venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

@@ -95,3 +95,31 @@ def test_options_read_their_environment_variable_and_a_missing_config_stops_with
     assert result.exit_code == 1, result.output
     assert "werf.yaml" in result.output
     assert len(list((tmp_path / "audit").rglob("*.parquet"))) == 1
+
+
+def test_every_option_of_a_deleting_command_is_a_settings_field_with_its_help_and_default():
+    from schemas.settings import CleanupSettings, HostSettings, PurgeSettings
+
+    for path, model in ((("cleanup",), CleanupSettings), (("stages", "purge"), PurgeSettings), (("host", "cleanup"), HostSettings)):
+        cmd = command(path)
+        for param in cmd.params:
+            if not param.opts[0].startswith("--"):
+                continue
+            field = model.model_fields[param.name]
+            assert param.help == field.description, param.name
+            if not param.required and not param.multiple:
+                default = field.get_default(call_default_factory=True)
+                assert param.default == getattr(default, "value", default), param.name
+
+
+def test_a_settings_field_added_to_a_model_becomes_an_option():
+    from pydantic import Field
+
+    from cli.options import option_fields
+    from schemas.settings import CleanupSettings
+
+    class Extended(CleanupSettings):
+        new_knob: int = Field(3, description="A new knob.")
+
+    assert "new_knob" in option_fields(Extended)
+    assert "new_knob" not in option_fields(CleanupSettings)
