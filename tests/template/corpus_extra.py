@@ -112,6 +112,10 @@ EXTRA = cases(
     ("assign_undeclared_fails", "{{ $z = 1 }}"),
     ("char_escape_literal", "{{ '\\x41' }} {{ '\\u00e9' }} {{ printf \"%c\" '\\t' }}"),
     ("hex_float_literal", "{{ 0x1p4 }} {{ 1_0.5 }}"),
+    ("include_before_define", '{{ include "later" (dict "v" 1) | trim }}{{ define "later" }} v={{ .v }} {{ end }}'),
+    ("set_on_root_dot_name", '{{ $_ := "feature/Some-Branch-Name-That-Is-Long-Enough-To-Be-Cut-At-Forty-Nine-" | lower | '
+                             'replace "/" "-" | trunc 49 | trimSuffix "-" | set . "Name" }}{{ .Name }}'),
+    ("commit_is_not_in_werf_v1_1", '{{ .Commit.Date.Unix }}|{{ div .Commit.Date.Unix 86400 }}|{{ .Env }}'),
     ("large_int_literal", "{{ 9223372036854775807 }}"),
     ("int_overflow_literal_fails", "{{ 9223372036854775808 }}"),
 )
