@@ -1,0 +1,165 @@
+"""Registry credentials never leave the Docker config they came from: not on stdout or stderr,
+not in the Prefect run logs, artifacts or flow-run parameters, not in the audit, not in the
+results Prefect stores, and not in the message of a run the registry refused — for Basic auth
+(htpasswd) and for a Bearer token service."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import re
+import uuid
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.adapters.registry.proxy import RegistryProxy
+from tests.e2e.world import basic_world, registry_world
+
+pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
+RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def write_docker_config(directory: Path, host: str, user: str, password: str) -> str:
+    directory.mkdir(parents=True, exist_ok=True)
+    auth = base64.b64encode(f"{user}:{password}".encode()).decode()
+    (directory / "config.json").write_text(json.dumps({"auths": {host: {"auth": auth}}}))
+    return str(directory)
+
+
+def secret_forms(user: str, password: str) -> set[str]:
+    return {password, base64.b64encode(f"{user}:{password}".encode()).decode(), f"{user}:{password}"}
+
+
+@pytest.fixture
+def info_logs_to_api():
+    """Prefect's run loggers at INFO for this test (the session's test API runs at WARNING), so
+    every line a run logs reaches the API, as it does from the CLI."""
+    logger = logging.getLogger("prefect")
+    saved = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(saved)
+
+
+@pytest.fixture(params=["basic", "bearer"])
+def secured(request, git_project, registry, auth_registry, unique_repo, tmp_path):
+    """(world, secrets, tokens): a world on a registry that demands credentials, which only its
+    Docker config dir holds."""
+    if request.param == "basic":
+        host, user, password, proxy = auth_registry.host, auth_registry.username, auth_registry.password, None
+        options_of = auth_registry.options
+        world = registry_world(git_project, auth_registry, unique_repo, tmp_path)
+    else:
+        user, password = "sweeper", "bearer-" + uuid.uuid4().hex
+        proxy = RegistryProxy(registry.host, users={user: password}).__enter__()
+        request.addfinalizer(lambda: proxy.__exit__(None, None, None))
+        host, options_of = proxy.host, registry.options
+        world = registry_world(git_project, registry, unique_repo, tmp_path, host=proxy.host)
+    config_dir = write_docker_config(tmp_path / "docker", host, user, password)
+    world.options = options_of(docker_config=config_dir)
+    world.extra_args = ["--insecure-registry", "--docker-config", config_dir]
+    world.state = basic_world(world)
+    world.user, world.password, world.proxy, world.config_dir = user, password, proxy, config_dir
+    return world
+
+
+def prefect_records(run_ids: set[str]) -> str:
+    """Everything Prefect holds about these flow runs: logs, artifacts, parameters, states."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        FlowRunFilter,
+        FlowRunFilterId,
+        LogFilter,
+        LogFilterFlowRunId,
+    )
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    ids = [uuid.UUID(r) for r in run_ids]
+    parts: list[str] = []
+    with get_client(sync_client=True) as client:
+        for flow_run_id in ids:
+            run = client.read_flow_run(flow_run_id)
+            parts.append(json.dumps(run.parameters, default=str))
+            parts.append(str(run.state.message) + str(run.state))
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=ids)), limit=200)
+        parts += [log.message for log in logs]
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids)))
+        parts += [json.dumps(a.data, default=str) + str(a.description) for a in artifacts]
+        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        parts += [str(t.state.message) + json.dumps(t.task_inputs, default=str) for t in task_runs]
+    text = "\n".join(parts)
+    assert logs and artifacts, "the runs left logs and artifacts to search"
+    return text
+
+
+def stored_results() -> str:
+    """The bytes of every result Prefect persisted in this session (its local storage)."""
+    root = Path(os.environ["PREFECT_HOME"]) / "storage"
+    return "\n".join(p.read_bytes().decode("latin-1") for p in root.rglob("*") if p.is_file()) if root.exists() else ""
+
+
+def assert_nowhere(secrets: set[str], **places: str) -> None:
+    for name, text in places.items():
+        for secret in secrets:
+            assert secret not in text, f"a credential ({secret[:4]}…) appears in {name}"
+
+
+def test_no_credential_escapes_any_command(secured, tmp_path, info_logs_to_api):
+    world = secured
+    common = ["--insecure-registry", "--docker-config", world.config_dir]
+    stages = ["--stages-storage", world.stages_address, "--dir", str(world.git.work)]
+    audit = ["--audit-dir", str(world.audit_dir)]
+    results = [world.cleanup("cleanup", "--without-kube", "--dry-run")]
+    reviewed = str(world.audits()[-1])
+    results += [
+        world.cli("apply", reviewed, "--without-kube", "--dir", str(world.git.work), *audit, *common),
+        world.cleanup("images cleanup", "--without-kube"),
+        world.cleanup("stages cleanup"),
+        world.cli("managed-images", "add", "extra", *stages, *common),
+        world.cli("managed-images", "ls", *stages, *common),
+        world.cli("managed-images", "rm", "extra", *stages, *audit, *common),
+        world.cleanup("images purge"),
+        world.cli("stages", "purge", *stages, *audit, *common),
+        world.cleanup("purge"),
+        world.cli("report", str(world.audit_dir)),
+    ]
+    for result in results:
+        assert result.exit_code == 0, result.output
+    assert "extra" in results[5].output
+    assert not world.stage_tags()  # the purges really ran with those credentials
+    # a registry that refuses the credentials: 401, one message, no credential in it, also with --debug
+    wrong = "wrong-" + uuid.uuid4().hex
+    bad_dir = write_docker_config(tmp_path / "bad-docker", world.stages_address.split("/")[0], world.user, wrong)
+    refused = [
+        world.cli("cleanup", "--images-repo", world.images_address, *stages, *audit, "--without-kube",
+                  "--insecure-registry", "--docker-config", bad_dir),
+        world.cli("--debug", "stages", "purge", *stages, *audit, "--insecure-registry", "--docker-config", bad_dir),
+    ]
+    for result in refused:
+        assert result.exit_code == 1, result.output
+        assert "401" in result.output or "unauthorized" in result.output.lower() or "credential" in result.output.lower()
+
+    secrets = secret_forms(world.user, world.password) | secret_forms(world.user, wrong)
+    if world.proxy is not None:
+        tokens = set(world.proxy.state.grants)
+        assert tokens, "the bearer registry issued tokens"
+        secrets |= tokens
+    outputs = "\n".join(r.output + (r.stderr if r.stderr_bytes else "") for r in results + refused)
+    run_ids = {p.stem for p in world.audit_dir.rglob("*.parquet")}
+    run_ids |= set(RUN_ID.findall(outputs))
+    assert len(run_ids) >= 10  # every deleting run, the refused ones too
+    audit_text = "\n".join(pq.read_table(p).to_pandas().to_csv() for p in world.audit_dir.rglob("*.parquet"))
+    assert_nowhere(
+        secrets,
+        output=outputs,
+        audit=audit_text,
+        prefect=prefect_records(run_ids),
+        results=stored_results(),
+    )
