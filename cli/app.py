@@ -39,6 +39,8 @@ app.add_typer(images_app, name="images")
 app.add_typer(stages_app, name="stages")
 app.add_typer(host_app, name="host")
 app.add_typer(managed_app, name="managed-images")
+config_app = typer.Typer(help="The werf.yaml as stagesweep reads it.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 
 @app.callback()
@@ -169,6 +171,19 @@ def apply(
     """Execute the would-delete rows of a reviewed dry-run audit (or retry the failed rows of a
     run), re-checking every row at apply time."""
     return _run(Command.APPLY, ApplySettings, kw, audit_file=audit_file)
+
+
+@config_app.command("render")
+@guard
+def config_render(
+    dir: Annotated[str, o.opt("dir", CommonSettings.model_fields["dir"].description or "")] = ".",
+    config: Annotated[str, o.opt("config", CommonSettings.model_fields["config"].description or "")] = "werf.yaml",
+) -> int:
+    """Print the werf.yaml rendered as werf renders it (Go templates, .werf partials, env):
+    exactly what stagesweep reads."""
+    from cli.werf_yaml import print_rendered_config
+
+    return print_rendered_config(dir, config)
 
 
 @app.command("report")

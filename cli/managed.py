@@ -7,13 +7,13 @@ import typer
 
 from adapters.storage import codec, open_stages_storage
 from adapters.storage.base import StagesStorage
-from schemas.config import load_werf_config
 from schemas.settings import CommonSettings
+from cli.werf_yaml import read_werf_yaml
 from tasks.adapters_from_settings import registry_options
 
 
 def _open(settings: CommonSettings) -> StagesStorage:
-    project = settings.project or load_werf_config(settings.config_path()).project
+    project = settings.project or read_werf_yaml(settings).project
     return open_stages_storage(settings.stages_storage, project, registry_options(settings), docker_host=settings.docker_host)
 
 

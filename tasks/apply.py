@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -92,10 +93,11 @@ def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime
 
 def _werf_yaml_images(settings: ApplySettings) -> tuple[str, ...]:
     """The werf.yaml's images when the project's werf.yaml is at hand (apply may run elsewhere)."""
-    from schemas.config import load_werf_config
+    from adapters.werf_files import load_werf_config
 
-    path = settings.config_path()
-    return load_werf_config(path).images if Path(path).is_file() else ()
+    if not settings.config_path().is_file():
+        return ()
+    return load_werf_config(Path(settings.dir).expanduser(), Path(settings.config).expanduser(), dict(os.environ)).images
 
 
 @task(name="recheck_audited_rows", cache_policy=PER_RUN, persist_result=True)

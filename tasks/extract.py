@@ -3,7 +3,9 @@ into tables. Each is cached per flow run (`PER_RUN`)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 from prefect import get_run_logger, task
@@ -28,9 +30,10 @@ class StagesInventory:
 
 @task(name="read_werf_config", cache_policy=PER_RUN, persist_result=True)
 def read_werf_config(settings: CommonSettings) -> WerfConfig:
-    from schemas.config import load_werf_config
+    """werf.yaml rendered as werf renders it (templates, `.werf/` partials, `env`) and validated."""
+    from adapters.werf_files import load_werf_config
 
-    return load_werf_config(settings.config_path())
+    return load_werf_config(Path(settings.dir).expanduser(), Path(settings.config).expanduser(), dict(os.environ))
 
 
 @task(name="extract_git_history", cache_policy=PER_RUN, persist_result=True)
