@@ -42,6 +42,7 @@ class ProxyState:
     users: dict[str, str] | None
     token_lifetime: float
     page_size: int | None
+    token_valid_for: float | None = None  # server-side validity, when shorter than announced
     identity_tokens: dict[str, str] = field(default_factory=dict)
     host: str = ""
     token_requests: list[dict] = field(default_factory=list)
@@ -114,7 +115,8 @@ class _Handler(BaseHTTPRequestHandler):
         if user is None:
             return self._reply(401, {"Content-Type": "application/json"}, b'{"details":"login required"}')
         token = secrets.token_hex(16)
-        grant = TokenGrant(token, user, scopes, time.monotonic() + self.state.token_lifetime)
+        valid_for = self.state.token_valid_for or self.state.token_lifetime
+        grant = TokenGrant(token, user, scopes, time.monotonic() + valid_for)
         with self.state.lock:
             self.state.grants[token] = grant
         document = {"token": token, "expires_in": self.state.token_lifetime}
@@ -176,8 +178,8 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in upstream_headers:
             if name.lower() in _HOP_HEADERS:
                 continue
-            if name.lower() == "location":
-                value = value.replace(self.state.upstream, self.state.host)
+            if name.lower() == "location":  # the host the client asked (a proxy in front keeps its own)
+                value = value.replace(self.state.upstream, self.headers.get("Host") or self.state.host)
             reply[name] = value
         if self.command == "HEAD":
             self.send_response(status)
@@ -200,10 +202,14 @@ class RegistryProxy:
         token_lifetime: float = 60.0,
         page_size: int | None = None,
         identity_tokens: dict[str, str] | None = None,
+        token_valid_for: float | None = None,
     ) -> None:
+        """``token_lifetime`` is the ``expires_in`` tokens are issued with; ``token_valid_for``
+        (when set) how long the proxy really accepts them, so a token can expire while the client
+        still holds it."""
         self.state = ProxyState(
             upstream=upstream, users=users, token_lifetime=token_lifetime, page_size=page_size,
-            identity_tokens=dict(identity_tokens or {}),
+            identity_tokens=dict(identity_tokens or {}), token_valid_for=token_valid_for,
         )
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
