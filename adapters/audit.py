@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from datetime import datetime
@@ -39,9 +40,17 @@ def check_writable(path: Path) -> None:
         ) from exc
 
 
-def write_audit(path: Path, table: pa.Table) -> Path:
-    """Write the audit table to `path` through a temp file and a rename."""
+#: key of the audit file's run metadata (Parquet key-value metadata, a JSON object)
+RUN_METADATA_KEY = b"stagesweep.run"
+
+
+def write_audit(path: Path, table: pa.Table, run_metadata: dict[str, object] | None = None) -> Path:
+    """Write the audit table to `path` through a temp file and a rename. `run_metadata` (facts of
+    the run as a whole, e.g. the names of the environment variables the werf.yaml read) goes into
+    the file's key-value metadata under `stagesweep.run`."""
     table = table.select(AUDIT_SCHEMA.names).cast(AUDIT_SCHEMA)
+    if run_metadata:
+        table = table.replace_schema_metadata({RUN_METADATA_KEY: json.dumps(run_metadata, sort_keys=True).encode()})
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent)
     os.close(fd)
@@ -70,3 +79,10 @@ def read_audit(source: str | Path, run_id: str | None = None) -> pa.Table:
     if run_id is not None:
         table = table.filter(pc.equal(table["run_id"], run_id))
     return table
+
+
+def read_run_metadata(path: str | Path) -> dict[str, object]:
+    """The run metadata of one audit file ({} when it has none)."""
+    meta = pq.read_schema(Path(path).expanduser()).metadata or {}
+    raw = meta.get(RUN_METADATA_KEY)
+    return json.loads(raw) if raw else {}

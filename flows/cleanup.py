@@ -41,6 +41,7 @@ def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, st
         # 1. configuration and the names cleanup works on
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
+        run.metadata["werf_yaml_env"] = list(werf.template_env)
         # 2. stages storage: stages, metadata and managed images
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
         names = sorted(set(werf.images) | set(inventory.managed_names))

@@ -36,6 +36,7 @@ def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages
         # 1. configuration, the stages storage and (images purge) the images repo
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
+        run.metadata["werf_yaml_env"] = list(werf.template_env)
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
         names = sorted(set(werf.images) | set(inventory.managed_names))
         tags = extract_images_repo(settings, run.project, names) if images else None

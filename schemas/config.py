@@ -68,6 +68,9 @@ class WerfConfig(BaseModel):
     allow_fetch_origin_branches_and_tags: bool = Field(
         True, description="gitWorktree.allowFetchOriginBranchesAndTags: sync with origin before reading refs."
     )
+    template_env: tuple[str, ...] = Field(
+        (), description="Names (never values) of the environment variables the werf.yaml templates read."
+    )
 
 
 class _Cleanup(BaseModel):
@@ -275,6 +278,7 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
         keep_policies_are_default=not cleanup.keepPolicies,
         disable_kubernetes_based_policy=cleanup.disableKubernetesBasedPolicy,
         allow_fetch_origin_branches_and_tags=(meta.gitWorktree or _GitWorktree()).allowFetchOriginBranchesAndTags,
+        template_env=rendered.env_names,
     )
 
 

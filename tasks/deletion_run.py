@@ -46,6 +46,8 @@ class DeletionRun:
         self.audit_file = audit_path(settings.audit_dir, self.run_id, self.started_at)
         self.rows: list[dict] = []
         self.decided_at = self.started_at
+        #: facts of the run as a whole, kept in the audit file's metadata
+        self.metadata: dict[str, object] = {}
         check_writable(self.audit_file)
         # the storages this run deletes in; no other run deletes there until this one ends
         self.exclusion = StorageExclusion(self.run_id, command.value, self.started_at)
@@ -68,7 +70,7 @@ class DeletionRun:
             started_at=self.started_at,
             decided_at=self.decided_at,
         )
-        return write_audit_file(str(self.audit_file), table)
+        return write_audit_file(str(self.audit_file), table, self.metadata)
 
     def summary(self, error: StagesweepError | None = None) -> RunSummary:
         return RunSummary(
