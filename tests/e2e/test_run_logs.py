@@ -1,6 +1,5 @@
-"""What a run leaves in its Prefect log (what a scheduled run's operator reads), and what the
-terminal shows when a run stops on an expected error: one message, a traceback only with
---debug. The CLI runs as a real process, so Prefect's logging set-up is the real one."""
+"""What a run leaves in its Prefect log: what a scheduled run's operator reads. The CLI runs as
+a real process, so Prefect's logging set-up is the real one."""
 
 from __future__ import annotations
 
@@ -74,25 +73,3 @@ def test_a_cleanup_run_log_says_what_was_read_planned_deleted_and_audited(world)
         assert re.search(pattern, text), f"{pattern!r} not in the run log:\n{text}"
     # the terminal shows the summary, not Prefect's own lines
     assert "Finished in state" not in done.stdout + done.stderr
-
-
-BAD_REGEX = "cleanup:\n  keepPolicies:\n  - references: {branch: '/feature-(/'}\n"
-
-
-@pytest.mark.slow
-def test_an_expected_error_is_one_message_without_traceback_and_debug_shows_it(world):
-    world.write_config(BAD_REGEX)
-    stopped = cli_process(world, "cleanup", "--without-kube")
-    assert stopped.returncode == 1, stopped.stdout + stopped.stderr
-    assert "Traceback" not in stopped.stderr and "Traceback" not in stopped.stdout
-    errors = [line for line in stopped.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, stopped.stderr
-    assert "werf.yaml" in errors[0] and "keepPolicies" in errors[0]
-    # nothing else on stderr but that message (and its hint lines)
-    assert "Flow run" not in stopped.stderr and "Task run" not in stopped.stderr, stopped.stderr
-
-    debug = cli_process(world, "cleanup", "--without-kube", debug=True)
-    assert debug.returncode == 1, debug.stdout + debug.stderr
-    assert "Traceback" in debug.stderr
-    assert "ConfigError" in debug.stderr
-    assert debug.stderr.count("error:") >= 1
