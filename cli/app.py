@@ -41,6 +41,8 @@ app.add_typer(host_app, name="host")
 app.add_typer(managed_app, name="managed-images")
 config_app = typer.Typer(help="The werf.yaml as stagesweep reads it.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
+server_app = typer.Typer(help="The local Prefect server the CLI starts on first use.", no_args_is_help=True)
+app.add_typer(server_app, name="server")
 
 
 @app.callback()
@@ -184,6 +186,29 @@ def config_render(
     from cli.werf_yaml import print_rendered_config
 
     return print_rendered_config(dir, config)
+
+
+@server_app.command("status")
+@guard
+def server_status() -> int:
+    """Say whether the local Prefect server answers, and its UI address."""
+    from cli import prefect_env
+
+    api = prefect_env.local_server()
+    up = prefect_env.healthy(api, timeout=1.0)
+    typer.echo(f"{'running' if up else 'not running'}: {api.removesuffix('/api')}")
+    return 0 if up else 1
+
+
+@server_app.command("stop")
+@guard
+def server_stop() -> int:
+    """Stop the local Prefect server the CLI started (runs stay in its database)."""
+    from cli import prefect_env
+
+    stopped = prefect_env.stop_local_server()
+    typer.echo("stopped the local Prefect server" if stopped else "no local Prefect server started by stagesweep is running")
+    return 0
 
 
 @app.command("report")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -110,6 +111,8 @@ def build_world(root: Path) -> dict:
 
 def run_demo() -> int:
     started = time.monotonic()
+    # the demo runs on Prefect's ephemeral API: it leaves no server behind
+    os.environ.setdefault(prefect_env.AUTOSTART_ENV, "false")
     api = prefect_env.configure()
     root = Path(tempfile.mkdtemp(prefix="stagesweep-demo-"))
     console.print(f"[bold]stagesweep demo[/bold] in {root}")

@@ -223,7 +223,7 @@ def serve_deployments(prefect_file: str | os.PathLike | None = None) -> int:
     from cli import prefect_env
 
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")  # runs' logs reach the UI
-    api = prefect_env.configure()
+    api = prefect_env.configure(autostart=False)
     if api == "ephemeral":
         raise StagesweepError(
             "stagesweep serve needs a running Prefect server: none answers at "

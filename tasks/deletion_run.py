@@ -14,12 +14,15 @@ from prefect import get_run_logger
 from prefect.context import FlowRunContext
 
 from adapters.audit import audit_path, check_writable
+from adapters.report_files import check_report_writable
 from core import plan as plans
+from core import reclaim
 from schemas.errors import DeletionsFailed, StagesweepError
-from schemas.settings import RunSettings
+from schemas.settings import CommonSettings, RunSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
-from tasks.delete import check_deletes_permitted, delete_batch
+from tasks.cleanup_report import save_cleanup_report
+from tasks.delete import check_deletes_permitted, delete_batch, leaving_tags, merge_outcome
 from tasks.exclusive import StorageExclusion
 from tasks.progress import DeletionProgress
 from tasks.publish import publish_plan, publish_summary, write_audit_file
@@ -48,7 +51,13 @@ class DeletionRun:
         self.decided_at = self.started_at
         #: facts of the run as a whole, kept in the audit file's metadata
         self.metadata: dict[str, object] = {}
+        #: BLOBS_SCHEMA tables of the manifests the extracts read (for the reclaimable bytes)
+        self.blobs: list[pa.Table | None] = []
+        self.reclaimable_bytes: int | None = None
         check_writable(self.audit_file)
+        self.cleanup_report: str | None = getattr(settings, "save_cleanup_report", None)
+        if self.cleanup_report:
+            check_report_writable(self.cleanup_report)
         # the storages this run deletes in; no other run deletes there until this one ends
         self.exclusion = StorageExclusion(self.run_id, command.value, self.started_at)
 
@@ -61,6 +70,11 @@ class DeletionRun:
         self.decided_at = datetime.now(timezone.utc)
 
     def write_audit(self) -> str:
+        if self.blobs:
+            freed = reclaim.reclaimable_per_row(self.rows, reclaim.combine_blobs(self.blobs))
+            self.rows = [{**r, "reclaimable_bytes": b} for r, b in zip(self.rows, freed)]
+            self.reclaimable_bytes = reclaim.total(freed)
+            self.metadata["reclaimable_bytes"] = self.reclaimable_bytes
         table = plans.audit_table(
             self.rows,
             run_id=self.run_id,
@@ -72,6 +86,14 @@ class DeletionRun:
         )
         return write_audit_file(str(self.audit_file), table, self.metadata)
 
+    def write_cleanup_report(self) -> None:
+        """werf's JSON cleanup report, when asked for, from the rows the audit holds."""
+        if self.cleanup_report:
+            save_cleanup_report(
+                self.cleanup_report, self.rows, self.command.value, self.settings.dry_run,
+                str(getattr(self.settings, "stages_storage", "") or ""), getattr(self.settings, "images_repo", None),
+            )
+
     def summary(self, error: StagesweepError | None = None) -> RunSummary:
         return RunSummary(
             run_id=self.run_id,
@@ -82,6 +104,8 @@ class DeletionRun:
             reasons=dict(Counter(f"{r['action']} {r['reason']}" for r in self.rows)),
             exit_code=error.exit_code if error else 0,
             error=str(error) if error else None,
+            reclaimable_bytes=self.reclaimable_bytes,
+            failures=[f"{r['repository']}:{r['tag']}: {r.get('error') or 'failed'}" for r in self.rows if r["outcome"] == Outcome.FAILED.value],
         )
 
     def execute(self, plan: pa.Table, revise: Reviser | None = None) -> None:
@@ -108,7 +132,7 @@ class DeletionRun:
             for batch in plans.batches(phase_plan, self.settings.batch_size):
                 for res in self._run_batch(rows, index, batch):
                     i = index[plans.row_key(res)]
-                    rows[i] = {**rows[i], "outcome": res["outcome"], "error": res.get("error")}
+                    rows[i] = merge_outcome(rows[i], res)
                     failed += res["outcome"] == Outcome.FAILED.value
                 progress.advance(len(batch))
                 self.record(rows)
@@ -123,7 +147,9 @@ class DeletionRun:
             )
 
     def _run_batch(self, rows: list[dict], index: dict, batch: list[dict]) -> list[dict]:
-        state = delete_batch(self.settings, self.project, batch, return_state=True)
+        # every tag the plan deletes in the batch's repositories: the other tags there stay
+        leaving = leaving_tags(rows, {r["repository"] for r in batch})
+        state = delete_batch(self.settings, self.project, batch, leaving, return_state=True)
         if state.is_completed():
             return state.result()
         exc = state.result(raise_on_failure=False)
@@ -146,10 +172,10 @@ class DeletionRun:
             raise DeletionsFailed(
                 f"deletion stopped: {message}",
                 hint="Fix the cause, then rerun the same command or `stagesweep apply AUDIT --only-failed`.",
-            )
+            ) from exc
         if isinstance(exc, StagesweepError):
             raise exc
-        raise DeletionsFailed(f"deletion stopped: {message}")
+        raise DeletionsFailed(f"deletion stopped: {message}") from exc
 
 
 def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
@@ -158,13 +184,15 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
     error: StagesweepError | None = None
     try:
         # before anything is read (apply adds the storages of its audit once it has read it)
-        run.hold(getattr(run.settings, "stages_storage", None), getattr(run.settings, "images_repo", None))
+        if isinstance(run.settings, CommonSettings):
+            run.hold(run.settings.stages_storage, run.settings.images_repo)
         body()
     except StagesweepError as exc:
         error = exc
     finally:
         try:
             run.write_audit()
+            run.write_cleanup_report()
         finally:
             run.exclusion.release()
     summary = run.summary(error)
