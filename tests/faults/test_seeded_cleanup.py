@@ -27,7 +27,7 @@ from tests.fixtures.fault_proxy import FaultProfile, FaultProxy
 
 pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 
-SEEDS = list(range(24))
+SEEDS = list(range(20))
 
 
 def profile_for(seed: int) -> tuple[FaultProfile, FaultProfile | None, int]:
@@ -36,8 +36,8 @@ def profile_for(seed: int) -> tuple[FaultProfile, FaultProfile | None, int]:
     rng = random.Random(f"profile-{seed}")
     read = rng.choice([0.02, 0.05, 0.1])
     delete = rng.choice([0.1, 0.3, 0.6])
-    registry = FaultProfile(seed, rates={"GET": read, "HEAD": read, "DELETE": delete}, retry_after=1, slow_seconds=0.2)
-    kube = FaultProfile(seed, rates={"GET": rng.choice([0.05, 0.15])}, retry_after=1, slow_seconds=0.2) if seed % 3 == 0 else None
+    registry = FaultProfile(seed, rates={"GET": read, "HEAD": read, "DELETE": delete}, retry_after=1, slow_seconds=0.1)
+    kube = FaultProfile(seed, rates={"GET": rng.choice([0.05, 0.15])}, retry_after=1, slow_seconds=0.1) if seed % 3 == 0 else None
     parallel = 1 if seed % 2 == 0 else 4
     return registry, kube, parallel
 
@@ -105,6 +105,7 @@ def test_cleanup_under_seeded_faults_ends_safely(
     injected = Counter(f for *_, f in fault_proxy.log + kube_proxy.log if f)
     why += f"; injected {dict(injected)} over {len(fault_proxy.log)} registry requests; exit {result.exit_code}"
 
+    print(why)  # shown with -rA: which ending each seed reached
     audits = world.audits()
     assert len(audits) == 2, f"[{why}] expected one audit file for the faulty run, found {len(audits) - 1}"
     audit = world.last_audit()  # it reads back
@@ -112,7 +113,7 @@ def test_cleanup_under_seeded_faults_ends_safely(
     outcome = Outcome(why, result.exit_code, result.output, before, registry_state(registry, unique_repo), plan, audit)
     check_outcome(outcome)
 
-    if result.exit_code in (1, 3):
+    if result.exit_code == 3:
         rerun = world.cleanup("cleanup", *args)
         assert rerun.exit_code == 0, f"[{why}] the rerun without faults failed:\n{rerun.output}"
         after_rerun = tags_of(registry_state(registry, unique_repo))
