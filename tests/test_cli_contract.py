@@ -41,6 +41,9 @@ CONTRACT = {
     ("report",): {"--run"},
     ("demo",): set(),
     ("serve",): set(),
+    ("config", "render"): {"--dir", "--config"},
+    ("server", "status"): set(),
+    ("server", "stop"): set(),
 }
 
 
