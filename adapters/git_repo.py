@@ -46,8 +46,10 @@ SYNC_HINT = (
 class GitRepo:
     """A git work tree (or bare repository) whose history drives images cleanup."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, mirror: bool = False) -> None:
         self.path = Path(path)
+        #: a mirror (``git clone --mirror``) keeps origin's branches as its own refs/heads/*
+        self.branch_prefix = "refs/heads/" if mirror else _BRANCH_PREFIX
         try:
             self.repo = git.Repo(self.path, search_parent_directories=True)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
@@ -109,12 +111,12 @@ class GitRepo:
 
     def references(self) -> pa.Table:
         """origin remote branches and tags as a REFS_SCHEMA table, sorted by kind and name."""
-        out = self._git("for-each-ref", f"--format={_REF_FORMAT}", _BRANCH_PREFIX, _TAG_PREFIX)
+        out = self._git("for-each-ref", f"--format={_REF_FORMAT}", self.branch_prefix, _TAG_PREFIX)
         names, kinds, commits, dates = [], [], [], []
         for line in out.splitlines():
             refname, objtype, objname, created, peeled_type, peeled, peeled_date = line.split("\0")
-            if refname.startswith(_BRANCH_PREFIX):
-                name, kind = refname[len(_BRANCH_PREFIX):], RefKind.BRANCH
+            if refname.startswith(self.branch_prefix):
+                name, kind = refname[len(self.branch_prefix):], RefKind.BRANCH
                 if name == "HEAD" or objtype != "commit":
                     continue
                 sha, date = objname, created

@@ -6,9 +6,11 @@ relative to the project and never outside it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
+from adapters.git_mirror import GitMirror, shown_url
 from schemas.config import RenderedConfig, WerfConfig, parse_werf_config, render_werf_text
 from schemas.errors import ConfigError
 
@@ -97,3 +99,99 @@ def load_werf_config(
     """Read, render and validate the project's werf.yaml with its partials and files."""
     path, files = _locate(project_dir, config_path)
     return parse_werf_config(_read_config(path), file=str(path), environ=environ, files=files)
+
+
+class GitProjectFiles:
+    """The same reads as `ProjectFiles`, from a commit of a git mirror (``git show``, no work tree).
+
+    ``base`` is the werf.yaml's directory inside the repository ("" for its root)."""
+
+    def __init__(self, mirror: GitMirror, commit: str, base: str = "", templates_dir: str = TEMPLATES_DIR) -> None:
+        self.mirror, self.commit = mirror, commit
+        self.base = PurePosixPath(base) if base not in ("", ".") else PurePosixPath()
+        self.templates_dir = templates_dir
+
+    def _inside(self, relative: str) -> str:
+        if PurePosixPath(relative).is_absolute():
+            raise ValueError(f"{relative!r} is an absolute path; .Files reads paths relative to the project")
+        parts: list[str] = list(self.base.parts)
+        for part in PurePosixPath(relative).parts:
+            if part == "..":
+                if len(parts) <= len(self.base.parts):
+                    raise ValueError(f"{relative!r} points outside the project directory")
+                parts.pop()
+            elif part != ".":
+                parts.append(part)
+        return "/".join(parts)
+
+    def _text(self, path: str) -> str | None:
+        data = self.mirror.show(self.commit, path)
+        return None if data is None else data.decode("utf-8", "surrogateescape")
+
+    def read(self, path: str) -> str | None:
+        return self._text(self._inside(path))
+
+    def glob(self, pattern: str) -> Mapping[str, str]:
+        if PurePosixPath(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
+            raise ValueError(f"{pattern!r} points outside the project directory")
+        regex = re.compile(_glob_regex(pattern))
+        prefix = str(self.base) + "/" if self.base.parts else ""
+        found: dict[str, str] = {}
+        for path in sorted(self.mirror.files(self.commit, str(self.base) if self.base.parts else "")):
+            relative = path[len(prefix) :]
+            if regex.fullmatch(relative):
+                text = self._text(path)
+                if text is not None:
+                    found[relative] = text
+        return found
+
+    def partials(self) -> list[tuple[str, str, str]]:
+        result = []
+        for path in sorted(self.mirror.files(self.commit, self.templates_dir)):
+            if path.endswith(".tmpl"):
+                text = self._text(path)
+                if text is not None:
+                    result.append((path[len(self.templates_dir) + 1 :], text, path))
+        return result
+
+
+def _glob_regex(pattern: str) -> str:
+    """A pathlib-style glob (``*``, ``?``, ``[...]``, ``**``) as a regular expression."""
+    out, i = [], 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
+            end = pattern.index("]", i + 1)
+            out.append("[" + pattern[i + 1 : end].replace("\\", "\\\\") + "]")
+            i = end + 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return "".join(out)
+
+
+def load_werf_config_from_git(
+    mirror: GitMirror, ref: str | None, config_path: str = "werf.yaml", environ: Mapping[str, str] | None = None
+) -> WerfConfig:
+    """The werf.yaml (with its ``.werf/`` partials and files) of a ref of a git mirror, validated."""
+    commit = mirror.resolve(ref)
+    path = PurePosixPath(config_path)
+    if path.is_absolute() or ".." in path.parts:
+        raise ConfigError("must be a path inside the repository", file=config_path)
+    shown = f"{shown_url(mirror.url)}@{ref or 'HEAD'}:{path}"
+    data = mirror.show(commit, str(path))
+    if data is None:
+        raise ConfigError("config file not found", file=shown, hint="Pass the ref that has the werf.yaml with --config-ref REF.")
+    files = GitProjectFiles(mirror, commit, str(path.parent))
+    return parse_werf_config(data.decode("utf-8", "surrogateescape"), file=shown, environ=environ, files=files)

@@ -50,6 +50,16 @@ class CommonSettings(RunSettings):
     project: str | None = Field(None, description="werf project name; read from the werf.yaml when not given.")
     config: str = Field("werf.yaml", description="werf.yaml path (relative to --dir).")
     dir: str = Field(".", description="Git work tree of the project.")
+    git_url: str | None = Field(
+        None,
+        description="Read the project's git by URL instead of --dir (any URL git accepts, e.g. https://, "
+        "ssh://, file://; credentials only through git's own helpers): a blob-less mirror under "
+        "<home>/cache/git, fetched at each run.",
+    )
+    config_ref: str | None = Field(
+        None,
+        description="With --git-url: the branch, tag or commit to read the werf.yaml from (default: the origin's default branch).",
+    )
     stages_storage: str = Field(..., description="Stages storage: HOST[:PORT]/PATH, oci:DIR or :local.")
     images_repo: str | None = Field(None, description="Images repo: HOST[:PORT]/PATH or oci:DIR.")
     images_repo_mode: ImagesRepoMode = Field(ImagesRepoMode.MULTIREPO, description="Images repo layout.")

@@ -11,7 +11,7 @@ import pyarrow as pa
 from prefect import get_run_logger, task
 
 from schemas.config import WerfConfig
-from schemas.settings import CleanupSettings, CommonSettings, KubeSettings
+from schemas.settings import DEFAULT_HOME, CleanupSettings, CommonSettings, KubeSettings
 from tasks import adapters_from_settings as build
 from tasks.task_options import PER_RUN, io_task_options
 
@@ -31,9 +31,20 @@ class StagesInventory:
 @task(name="read_werf_config", cache_policy=PER_RUN, persist_result=True)
 def read_werf_config(settings: CommonSettings) -> WerfConfig:
     """werf.yaml rendered as werf renders it (templates, `.werf/` partials, `env`) and validated."""
-    from adapters.werf_files import load_werf_config
+    from adapters.werf_files import load_werf_config, load_werf_config_from_git
 
+    if settings.git_url:
+        # the first read of a run by URL: fetch the mirror (prune) once, then read from a ref
+        mirror = _git_mirror(settings)
+        mirror.sync()
+        return load_werf_config_from_git(mirror, settings.config_ref, settings.config, dict(os.environ))
     return load_werf_config(Path(settings.dir).expanduser(), Path(settings.config).expanduser(), dict(os.environ))
+
+
+def _git_mirror(settings: CommonSettings):
+    from adapters.git_mirror import GitMirror
+
+    return GitMirror(str(settings.git_url), getattr(settings, "home_dir", DEFAULT_HOME))
 
 
 @task(name="extract_git_history", cache_policy=PER_RUN, persist_result=True)
@@ -41,11 +52,22 @@ def extract_git_history(settings: CleanupSettings, werf: WerfConfig) -> tuple[pa
     """References and commits; first synced with origin when werf.yaml or the settings ask."""
     from adapters.git_repo import GitRepo
 
-    sync = bool(settings.git_history_synchronization or werf.allow_fetch_origin_branches_and_tags)
-    repo = GitRepo(settings.dir)
-    repo.prepare(sync=sync, allow_shallow=settings.allow_git_shallow_clone)
+    if settings.git_url:
+        # the mirror was fetched when the werf.yaml was read from it
+        repo = GitRepo(_git_mirror(settings).ensure(), mirror=True)
+        sync = True
+    else:
+        sync = bool(settings.git_history_synchronization or werf.allow_fetch_origin_branches_and_tags)
+        repo = GitRepo(settings.dir)
+        repo.prepare(sync=sync, allow_shallow=settings.allow_git_shallow_clone)
     refs, commits = repo.references(), repo.commits()
-    get_run_logger().info("git %s: %d references, %d commits (synced with origin: %s)", settings.dir, refs.num_rows, commits.num_rows, sync)
+    get_run_logger().info(
+        "git %s: %d references, %d commits (synced with origin: %s)",
+        settings.git_url or settings.dir,
+        refs.num_rows,
+        commits.num_rows,
+        sync,
+    )
     return refs, commits
 
 
