@@ -11,6 +11,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from schemas.errors import AuditError
@@ -64,7 +65,12 @@ def write_audit(path: Path, table: pa.Table, run_metadata: dict[str, object] | N
 
 
 def read_audit(source: str | Path, run_id: str | None = None) -> pa.Table:
-    """Read one audit file or the whole Hive-partitioned directory (optionally one run)."""
+    """Read one audit file or the whole Hive-partitioned directory (optionally one run).
+
+    ``source`` may also be a URI ``pyarrow.fs`` knows (``file://``, ``s3://…``). Columns added to
+    the audit later (``size_bytes``, ``reclaimable_bytes``) read as nulls from older files."""
+    if "://" in str(source):
+        return _read_audit_uri(str(source), run_id)
     source = Path(source).expanduser()
     if not source.exists():
         raise AuditError(f"no audit at {source}", hint="Pass an audit file or the --audit-dir of earlier runs.")
@@ -86,3 +92,27 @@ def read_run_metadata(path: str | Path) -> dict[str, object]:
     meta = pq.read_schema(Path(path).expanduser()).metadata or {}
     raw = meta.get(RUN_METADATA_KEY)
     return json.loads(raw) if raw else {}
+
+
+def _read_audit_uri(uri: str, run_id: str | None) -> pa.Table:
+    try:
+        filesystem, path = pafs.FileSystem.from_uri(uri)
+        info = filesystem.get_file_info(path)
+        if info.type == pafs.FileType.NotFound:
+            raise AuditError(f"no audit at {uri}", hint="Pass an audit file or the --audit-dir of earlier runs.")
+        if info.type == pafs.FileType.File:
+            files = [path]
+        else:
+            found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
+            files = sorted(
+                f.path for f in found
+                if f.type == pafs.FileType.File and f.base_name.endswith(".parquet") and not f.base_name.startswith(".")
+            )
+        if not files:
+            return AUDIT_SCHEMA.empty_table()
+        table = ds.dataset(files, schema=AUDIT_SCHEMA, format="parquet", filesystem=filesystem).to_table()
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise AuditError(f"cannot read the audit at {uri}: {exc}") from exc
+    if run_id is not None:
+        table = table.filter(pc.equal(table["run_id"], run_id))
+    return table

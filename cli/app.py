@@ -43,6 +43,8 @@ config_app = typer.Typer(help="The werf.yaml as stagesweep reads it.", no_args_i
 app.add_typer(config_app, name="config")
 server_app = typer.Typer(help="The local Prefect server the CLI starts on first use.", no_args_is_help=True)
 app.add_typer(server_app, name="server")
+fleet_app = typer.Typer(help="Many projects in one run, from a fleet file.", no_args_is_help=True)
+app.add_typer(fleet_app, name="fleet")
 
 
 @app.callback()
@@ -214,13 +216,47 @@ def server_stop() -> int:
 @app.command("report")
 @guard
 def report(
-    source: Annotated[str, typer.Argument(help="Audit file or audit directory.", envvar="STAGESWEEP_AUDIT_DIR")] = DEFAULT_AUDIT_DIR,
-    run: Annotated[Optional[str], o.opt("run", "Only this run id.")] = None,  # noqa: UP007
+    source: Annotated[
+        str, typer.Argument(help="Audit file, audit directory or its URI (file://, s3://).", envvar="STAGESWEEP_AUDIT_DIR")
+    ] = DEFAULT_AUDIT_DIR,
+    run: Annotated[Optional[str], o.opt("run", "Only this run id.")] = None,
+    format: Annotated[str, o.opt("format", "Output: table, json or csv.")] = "table",
+    table: Annotated[
+        Optional[str], o.opt("table", "Only this table: runs, reasons, images, largest_kept or failures.")
+    ] = None,
+    html: Annotated[Optional[str], o.opt("html", "Write one self-contained HTML report with charts to FILE.")] = None,
 ) -> int:
-    """Per-run counts by action, reason and outcome, newest run first."""
+    """Per-run counts by action, reason and outcome, reclaimable bytes, images, the largest kept
+    items and failures, newest run first; as a table, JSON, CSV or an HTML page."""
     from cli.report import print_report
 
-    return print_report(source, run)
+    return print_report(source, run, format, table, html)
+
+
+@fleet_app.command("cleanup")
+@guard
+def fleet_cleanup(
+    fleet_file: Annotated[str, typer.Argument(help="The fleet file (YAML): defaults, projects, registries.")],
+    dry_run: Annotated[bool, o.opt("dry_run", "Plan and audit every project; delete nothing.")] = False,
+    projects: Annotated[
+        Optional[str], o.opt("projects", "Only these projects of the fleet file, comma-separated (A,B).")  # noqa: UP007
+    ] = None,
+    work_pool: Annotated[
+        Optional[str],  # noqa: UP007
+        o.opt("work_pool", "Run each project on this Prefect work pool (every worker takes projects); else in this process."),
+    ] = None,
+    audit_dir: Annotated[
+        str, o.opt("audit_dir", "Audit store of every project: a directory or a URI (s3://bucket/prefix, file://).")
+    ] = DEFAULT_AUDIT_DIR,
+) -> int:
+    """Cleanup of every project of a fleet file, each project its own child flow run; a project
+    that fails fails alone (exit 3 when any did)."""
+    from cli.fleet import run_fleet
+    from schemas.fleet import FleetRunSettings
+
+    names = [n.strip() for n in (projects or "").split(",") if n.strip()]
+    settings = FleetRunSettings(fleet_file=fleet_file, dry_run=dry_run, projects=names, work_pool=work_pool, audit_dir=audit_dir)
+    return run_fleet(settings)
 
 
 @app.command("serve")

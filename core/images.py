@@ -190,6 +190,7 @@ def _decisions(rows: pa.Table, decided: dict[str, np.ndarray], storage: StorageK
         "tag": rows.column("tag"),
         "digest": rows.column("digest"),
         "commit": rows.column("commit") if "commit" in rows.column_names else pa.nulls(rows.num_rows, pa.string()),
+        "size_bytes": rows.column("size_bytes") if "size_bytes" in rows.column_names else pa.nulls(rows.num_rows, pa.int64()),
     }
     source.update({name: pa.array(values, pa.string()) for name, values in decided.items()})
     table = pa.Table.from_arrays([source[name] for name in DECISIONS_SCHEMA.names], schema=DECISIONS_SCHEMA)

@@ -30,7 +30,7 @@ _PHASE_INDEX = {key: i for i, key in enumerate(PHASES)}
 
 def build_plan(decisions: Iterable[pa.Table]) -> pa.Table:
     """One table: every decision, deletes in execution order first, keeps after them."""
-    table = pa.concat_tables([d.select(DECISIONS_SCHEMA.names).cast(DECISIONS_SCHEMA) for d in decisions])
+    table = pa.concat_tables([_decisions_table(d) for d in decisions])
     rows = table.to_pylist()
     deletes = [r for r in rows if r["action"] == Action.DELETE]
     keeps = [r for r in rows if r["action"] != Action.DELETE]
@@ -42,6 +42,14 @@ def build_plan(decisions: Iterable[pa.Table]) -> pa.Table:
     plan = pa.Table.from_pylist(deletes + keeps, schema=DECISIONS_SCHEMA)
     check_plan(plan)
     return plan
+
+
+def _decisions_table(decisions: pa.Table) -> pa.Table:
+    """``decisions`` as DECISIONS_SCHEMA; nullable columns it lacks (e.g. ``size_bytes``) are null."""
+    for f in DECISIONS_SCHEMA:
+        if f.name not in decisions.column_names and f.nullable:
+            decisions = decisions.append_column(f.name, pa.nulls(decisions.num_rows, f.type))
+    return decisions.select(DECISIONS_SCHEMA.names).cast(DECISIONS_SCHEMA)
 
 
 def check_plan(plan: pa.Table) -> None:
@@ -122,7 +130,8 @@ def audit_table(
         "started_at": started_at,
         "decided_at": decided_at,
     }
-    full = [{**meta, **{k: r.get(k) for k in DECISIONS_SCHEMA.names}, "outcome": r["outcome"], "error": r.get("error")} for r in rows]
+    full = [{**meta, **{k: r.get(k) for k in DECISIONS_SCHEMA.names}, "outcome": r["outcome"], "error": r.get("error"),
+             "reclaimable_bytes": r.get("reclaimable_bytes")} for r in rows]
     return pa.Table.from_pylist(full, schema=AUDIT_SCHEMA)
 
 

@@ -30,6 +30,7 @@ def purge_images(tags: pa.Table) -> pa.Table:
             "action": Action.DELETE.value,
             "reason": Reason.PURGE.value,
             "detail": None,
+            "size_bytes": r.get("size_bytes"),
         }
         for r in sorted(tags.to_pylist(), key=lambda r: (r["repository"], r["tag"]))
     ]
@@ -83,6 +84,7 @@ def purge_stages(
             "action": Action.DELETE.value,
             "reason": Reason.PURGE.value,
             "detail": None,
+            "size_bytes": r.get("size_bytes"),
             **kw,
         }
 
@@ -90,7 +92,7 @@ def purge_stages(
         rows.append(row(ItemType.STAGE, r, signature=r["signature"]))
         if r.get("rejected") and r.get("rejected_tag"):
             markers.append(
-                row(ItemType.REJECTED_MARKER, {**r, "tag": r["rejected_tag"], "digest": r.get("rejected_digest")}, signature=r["signature"])
+                row(ItemType.REJECTED_MARKER, {**r, "tag": r["rejected_tag"], "digest": r.get("rejected_digest")}, signature=r["signature"], size_bytes=None)
             )
     rows += markers
     for r in sorted(metadata.to_pylist(), key=lambda r: (r["image_name"], r["commit"])):

@@ -19,7 +19,7 @@ def rows_to_apply(audit: pa.Table, only_failed: bool) -> list[Row]:
     its `would-delete` and `blocked` rows."""
     wanted = {Outcome.FAILED.value} if only_failed else {Outcome.WOULD_DELETE.value, Outcome.BLOCKED.value}
     rows = [r for r in audit.to_pylist() if r["action"] == Action.DELETE and r["outcome"] in wanted]
-    return [{k: r[k] for k in DECISIONS_SCHEMA.names} for r in rows]
+    return [{k: r.get(k) for k in DECISIONS_SCHEMA.names} for r in rows]
 
 
 def recheck(

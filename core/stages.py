@@ -100,7 +100,7 @@ def decide_stages(
         else:
             decision = (Action.DELETE, Reason.UNUSED_STAGE, None)
         action, reason, why = decision
-        out.append({**base, "action": action.value, "reason": reason.value, "detail": why})
+        out.append({**base, "action": action.value, "reason": reason.value, "detail": why, "size_bytes": r.get("size_bytes")})
         if r["rejected"] and r.get("rejected_tag"):
             markers.append(
                 {

@@ -47,7 +47,8 @@ def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, st
         names = sorted(set(werf.images) | set(inventory.managed_names))
         publish_inventory(inventory, with_stages=stages)
         # 3. images repo tags of those names
-        tags = extract_images_repo(settings, run.project, names)
+        tags, image_blobs = extract_images_repo(settings, run.project, names)
+        run.blobs = [inventory.blobs, image_blobs]  # what the audit's reclaimable bytes are computed from
         publish_counts("images-repo-inventory", "werf tags in the images repo", {"image tags": tags.num_rows})
         decisions = []
         image_decisions = None

@@ -39,7 +39,8 @@ def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages
         run.metadata["werf_yaml_env"] = list(werf.template_env)
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
         names = sorted(set(werf.images) | set(inventory.managed_names))
-        tags = extract_images_repo(settings, run.project, names) if images else None
+        tags, image_blobs = extract_images_repo(settings, run.project, names) if images else (None, None)
+        run.blobs = [inventory.blobs, image_blobs]  # what the audit's reclaimable bytes are computed from
         publish_inventory(inventory, with_stages=stages, image_tags=tags)
         # 2. containers using stages stop the purge unless --force (then they are plan rows)
         remove_containers = check_containers_using_stages(settings, inventory) if stages else False

@@ -83,14 +83,22 @@ class KubeSettings(_Settings):
     kube_context: list[str] = Field(default_factory=list, description="Only this kubeconfig context (repeatable).")
 
 
+_CLEANUP_REPORT_HELP = (
+    "Also write werf's JSON cleanup report (kept and deleted items) to FILE, atomically; in a dry run, what would go."
+)
+
+
 class CleanupSettings(CommonSettings, GitSettings, KubeSettings):
     """Settings of `cleanup`, `images cleanup` and `stages cleanup`."""
+
+    save_cleanup_report: str | None = Field(None, description=_CLEANUP_REPORT_HELP)
 
 
 class PurgeSettings(CommonSettings):
     """Settings of `purge`, `images purge` and `stages purge`."""
 
     force: bool = Field(False, description="Also remove containers that use what is purged (:local).")
+    save_cleanup_report: str | None = Field(None, description=_CLEANUP_REPORT_HELP)
 
 
 class ManagedImagesRmSettings(CommonSettings):

@@ -41,6 +41,7 @@ IMAGE_TAGS_SCHEMA = pa.schema(
         pa.field("content_signature", pa.string(), nullable=True),
         pa.field("parent_id", pa.string(), nullable=True),  # image id of the last stage
         pa.field("created", TS, nullable=True),
+        pa.field("size_bytes", pa.int64(), nullable=True),  # config + layers of the manifest
     ]
 )
 
@@ -71,6 +72,18 @@ STAGES_SCHEMA = pa.schema(
         pa.field("rejected", pa.bool_(), nullable=False),  # a -rejected marker exists
         pa.field("rejected_tag", pa.string(), nullable=True),
         pa.field("rejected_digest", pa.string(), nullable=True),
+        pa.field("size_bytes", pa.int64(), nullable=True),  # config + layers (null on :local)
+    ]
+)
+
+#: The blobs each described manifest references, as read while listing (no extra requests):
+#: the manifest itself, its config and its layers. Feeds ``core.reclaim``.
+BLOBS_SCHEMA = pa.schema(
+    [
+        pa.field("repository", pa.string(), nullable=False),
+        pa.field("tag", pa.string(), nullable=False),
+        pa.field("blob_digest", pa.string(), nullable=False),
+        pa.field("blob_size", pa.int64(), nullable=False),
     ]
 )
 
@@ -110,6 +123,7 @@ DECISIONS_SCHEMA = pa.schema(
         pa.field("action", pa.string(), nullable=False),  # vocab.Action
         pa.field("reason", pa.string(), nullable=False),  # vocab.Reason
         pa.field("detail", pa.string(), nullable=True),
+        pa.field("size_bytes", pa.int64(), nullable=True),  # config + layers, where the manifest was read
     ]
 )
 
@@ -135,6 +149,11 @@ AUDIT_SCHEMA = pa.schema(
         pa.field("detail", pa.string(), nullable=True),
         pa.field("outcome", pa.string(), nullable=False),
         pa.field("error", pa.string(), nullable=True),
+        # added later: audits written before have neither; read_audit fills them with nulls
+        pa.field("size_bytes", pa.int64(), nullable=True),
+        # bytes of blobs this row's delete leaves unreferenced in its registry (each blob counted
+        # once per run); the run's reclaimable bytes are the sum over its rows
+        pa.field("reclaimable_bytes", pa.int64(), nullable=True),
     ]
 )
 

@@ -15,6 +15,7 @@ if [ "$want_test" = 1 ]; then
   [ -x /usr/bin/docker-registry ] || pkgs+=(docker-registry)
   command -v dockerd >/dev/null || pkgs+=(docker.io)
   command -v wrk >/dev/null || pkgs+=(wrk)
+  command -v chromium >/dev/null || pkgs+=(chromium)
   { command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/Masterminds/sprig ]; } || pkgs+=(golang-go golang-github-masterminds-sprig-dev)
 fi
 if [ "${#pkgs[@]}" -gt 0 ]; then

@@ -22,6 +22,8 @@ class StagesInventory:
     metadata: pa.Table
     managed: pa.Table
     containers_using: dict[str, list[str]] = field(default_factory=dict)
+    #: blobs of the stage manifests read (BLOBS_SCHEMA; None when stages were not read)
+    blobs: pa.Table | None = None
 
     @property
     def managed_names(self) -> list[str]:
@@ -75,13 +77,14 @@ def extract_git_history(settings: CleanupSettings, werf: WerfConfig) -> tuple[pa
 def extract_stages_storage(settings: CommonSettings, project: str, with_stages: bool = True) -> StagesInventory:
     storage = build.stages_storage(settings, project)
     try:
-        stages = storage.list_stages() if with_stages else None
+        stages, blobs = storage.list_stages_and_blobs() if with_stages else (None, None)
         containers = storage.containers_using_stages() if with_stages else {}
         inventory = StagesInventory(
             stages=stages if stages is not None else pa.table({}),
             metadata=storage.list_metadata(),
             managed=storage.list_managed_images(),
             containers_using=containers,
+            blobs=blobs,
         )
     finally:
         storage.close()
@@ -105,14 +108,15 @@ def extract_managed_images(settings: CommonSettings, project: str) -> pa.Table:
 
 
 @task(name="extract_images_repo", cache_policy=PER_RUN, persist_result=True, **io_task_options())
-def extract_images_repo(settings: CommonSettings, project: str, image_names: list[str]) -> pa.Table:
+def extract_images_repo(settings: CommonSettings, project: str, image_names: list[str]) -> tuple[pa.Table, pa.Table]:
+    """The werf tags of the images repo, and the blobs of every manifest read there (BLOBS_SCHEMA)."""
     repo = build.images_repo(settings, project)
     try:
-        tags = repo.list_image_tags(sorted(image_names))
+        tags, blobs = repo.list_image_tags_and_blobs(sorted(image_names))
     finally:
         repo.close()
     get_run_logger().info("images repo %s: %d werf tags of %d images", settings.images_repo, tags.num_rows, len(image_names))
-    return tags
+    return tags, blobs
 
 
 @task(name="extract_kube_images", cache_policy=PER_RUN, persist_result=True)

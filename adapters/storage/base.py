@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from adapters.storage import codec
 from schemas.errors import InvalidImageName
-from schemas.tables import MANAGED_IMAGES_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA
+from schemas.tables import BLOBS_SCHEMA, MANAGED_IMAGES_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA
 from schemas.vocab import Outcome
 
 log = logging.getLogger(__name__)
@@ -54,10 +54,35 @@ class Described:
     digest: str  # manifest digest (registry, OCI) or image id (:local)
     image_id: str | None  # config digest
     config: Mapping = field(default_factory=dict)
+    #: (digest, size) of the manifest itself, then its config and layers, as the manifest lists
+    #: them; empty where no manifest was read (:local)
+    blobs: tuple[tuple[str, int], ...] = ()
 
     @property
     def labels(self) -> dict[str, str]:
         return codec.config_labels(self.config)
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Config + layers of the manifest (what the image weighs in the registry)."""
+        return sum(size for _, size in self.blobs[1:]) if self.blobs else None
+
+
+def manifest_blobs(digest: str, raw_size: int, manifest: Mapping) -> tuple[tuple[str, int], ...]:
+    """``Described.blobs`` of a parsed image manifest: itself, its config, its layers."""
+    found = [(digest, raw_size)]
+    config = manifest.get("config")
+    for desc in ([config] if isinstance(config, Mapping) else []) + list(manifest.get("layers") or []):
+        if isinstance(desc, Mapping) and desc.get("digest"):
+            found.append((str(desc["digest"]), int(desc.get("size") or 0)))
+    return tuple(found)
+
+
+def blob_rows(repository: str, tag: str, info: Described) -> list[dict]:
+    """BLOBS_SCHEMA rows of one described tag."""
+    return [
+        {"repository": repository, "tag": tag, "blob_digest": digest, "blob_size": size} for digest, size in info.blobs
+    ]
 
 
 def ordered_phases(rows: Sequence[Mapping]) -> list[list[int]]:
@@ -187,7 +212,13 @@ class StagesStorage(ABC):
     # ------------------------------------------------------------------ reading
 
     def list_stages(self) -> pa.Table:
-        """Every stage (STAGES_SCHEMA), with its rejected marker when there is one.
+        """Every stage (STAGES_SCHEMA), with its rejected marker when there is one (see
+        :meth:`list_stages_and_blobs`)."""
+        return self.list_stages_and_blobs()[0]
+
+    def list_stages_and_blobs(self) -> tuple[pa.Table, pa.Table]:
+        """Every stage (STAGES_SCHEMA), with its rejected marker when there is one, and the blobs
+        their manifests reference (BLOBS_SCHEMA), from the same reads.
 
         A marker whose stage is already gone (a run stopped between the two deletes) still gets
         a row — ``rejected`` true, ``digest``/``image_id`` null — so that the next run deletes it.
@@ -208,11 +239,13 @@ class StagesStorage(ABC):
         described = self._describe(list(stages))
         marker_digests = self._digests(list(markers.values()))
         rows = []
+        blobs: list[dict] = []
         for entry, stage in stages.items():
             info = described.get(entry)
             if info is None:
                 log.debug("stage %s:%s vanished while listing", entry.repository, entry.tag)
                 continue
+            blobs += blob_rows(entry.repository, entry.tag, info)
             rows.append(self._stage_row(entry, stage, info, markers.get(stage), marker_digests))
         listed = {(row["signature"], row["unique_id"]) for row in rows}
         for stage, marker in markers.items():
@@ -220,7 +253,7 @@ class StagesStorage(ABC):
                 repository, tag = self._location(stage.tag)
                 rows.append(self._stage_row(Entry(repository, tag, stage.tag), stage, None, marker, marker_digests))
         rows.sort(key=lambda row: (row["signature"], row["unique_id"], row["tag"]))
-        return pa.Table.from_pylist(rows, schema=STAGES_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=STAGES_SCHEMA), pa.Table.from_pylist(blobs, schema=BLOBS_SCHEMA)
 
     @staticmethod
     def _stage_row(
@@ -240,6 +273,7 @@ class StagesStorage(ABC):
             "rejected": marker_digest is not None,
             "rejected_tag": marker.tag if marker_digest is not None else None,
             "rejected_digest": marker_digest,
+            "size_bytes": info.size_bytes if info else None,
         }
 
     def list_metadata(self, image_names: Iterable[str] | None = None) -> pa.Table:

@@ -76,11 +76,13 @@ class OciBackend(DeferredWrites, RepoBackend):
         def one(tag: str) -> Described | None:
             digest = current[tag]["digest"]
             try:
-                manifest = json.loads(self._read_blob(root, digest))
+                raw = self._read_blob(root, digest)
+                manifest = json.loads(raw)
+                blobs = base.manifest_blobs(digest, len(raw), manifest)
                 config_digest = (manifest.get("config") or {}).get("digest")
                 if not config_digest:
-                    return Described(digest, None, {})
-                return Described(digest, config_digest, json.loads(self._read_blob(root, config_digest)))
+                    return Described(digest, None, {}, blobs[:1])
+                return Described(digest, config_digest, json.loads(self._read_blob(root, config_digest)), blobs)
             except FileNotFoundError:
                 if tag not in self._tag_map(root):  # deleted meanwhile by another writer
                     return None

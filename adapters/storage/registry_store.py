@@ -43,8 +43,9 @@ class RegistryBackend(RepoBackend):
             try:
                 manifest = self.client.get_manifest(repository, tag)
                 config_digest = manifest.config_digest
+                blobs = base.manifest_blobs(manifest.digest, len(manifest.raw), manifest.parsed)
                 if config_digest is None:  # an index: no single image config
-                    return Described(manifest.digest, None, {})
+                    return Described(manifest.digest, None, {}, blobs[:1])
                 config = json.loads(self.client.get_blob(repository, config_digest))
             except NotFoundError:
                 return None  # deleted while listing
@@ -52,7 +53,7 @@ class RegistryBackend(RepoBackend):
                 raise RegistryError(
                     f"the image config of {repository}:{tag} is not valid JSON", retryable=False
                 ) from exc
-            return Described(manifest.digest, config_digest, config)
+            return Described(manifest.digest, config_digest, config, blobs)
 
         tags = list(tags)
         found = self.map(one, tags)

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from adapters.storage import base, codec
 from adapters.storage.base import DeleteResult, Described, Entry, StagesStorage, ordered_phases, to_utc
-from schemas.tables import IMAGE_TAGS_SCHEMA
+from schemas.tables import BLOBS_SCHEMA, IMAGE_TAGS_SCHEMA
 from schemas.vocab import ImagesRepoMode
 
 T = TypeVar("T")
@@ -191,6 +191,11 @@ class ImagesRepo:
 
     def list_image_tags(self, image_names: Iterable[str]) -> pa.Table:
         """werf tags of ``image_names`` (IMAGE_TAGS_SCHEMA); foreign tags are left out."""
+        return self.list_image_tags_and_blobs(image_names)[0]
+
+    def list_image_tags_and_blobs(self, image_names: Iterable[str]) -> tuple[pa.Table, pa.Table]:
+        """werf tags of ``image_names`` (IMAGE_TAGS_SCHEMA) and the blobs of every tag read on the
+        way, foreign tags too (BLOBS_SCHEMA): they stay, so what they reference is not freed."""
         names = list(dict.fromkeys(codec.validate_image_name(name) for name in image_names))
         jobs = []
         tags_by_repository: dict[str, list[str]] = {}
@@ -201,8 +206,10 @@ class ImagesRepo:
             jobs.append((name, repository, self._candidate_tags(name, tags_by_repository[repository])))
         described = [self.backend.describe(repository, tags) for _, repository, tags in jobs]
         rows = []
+        blobs: list[dict] = []
         for (name, repository, _), found in zip(jobs, described, strict=True):
             for tag, info in sorted(found.items()):
+                blobs += base.blob_rows(repository, tag, info)
                 if not codec.is_werf_image(info.labels, self.mode, name):
                     continue
                 rows.append(
@@ -214,9 +221,10 @@ class ImagesRepo:
                         "content_signature": info.labels.get(codec.LABEL_CONTENT_SIGNATURE),
                         "parent_id": codec.parent_id(info.config),
                         "created": codec.created_at(info.config),
+                        "size_bytes": info.size_bytes,
                     }
                 )
-        return pa.Table.from_pylist(rows, schema=IMAGE_TAGS_SCHEMA)
+        return pa.Table.from_pylist(rows, schema=IMAGE_TAGS_SCHEMA), pa.Table.from_pylist(blobs, schema=BLOBS_SCHEMA)
 
     def list_all_tag_digests(self, image_name: str) -> dict[str, str]:
         """tag → digest of every tag (werf or foreign) in the repository of ``image_name``."""
