@@ -22,8 +22,8 @@ USER, PASSWORD = "ci", "token-service-secret"
 @pytest.fixture
 def token_chain(registry):
     """client → fault proxy → Bearer-token registry proxy (realm on its own port) → registry.
-    Tokens are announced for 60 s but the registry accepts each for 1 s only."""
-    with RegistryProxy(registry.host, users={USER: PASSWORD}, token_lifetime=60, token_valid_for=1.0) as tokens:
+    Tokens are announced for 60 s but the registry accepts each for 2 s only."""
+    with RegistryProxy(registry.host, users={USER: PASSWORD}, token_lifetime=60, token_valid_for=2.0) as tokens:
         front = FaultProxy(tokens.host)
         yield front, tokens
         front.close()

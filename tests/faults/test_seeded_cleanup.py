@@ -28,6 +28,13 @@ from tests.fixtures.fault_proxy import FaultProfile, FaultProxy
 pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 
 SEEDS = list(range(20))
+#: seeds that end in a known product bug (see tests/faults/test_partial_batch.py, which holds it
+#: deterministically)
+KNOWN_BUGS = {
+    15: "a deletion batch whose tag listing fails on every retry after a partial first attempt is "
+    "recorded wholly failed and the run exits 1 although it deleted rows (tasks/deletion_run.py "
+    "DeletionRun._stop; tasks/delete.py delete_batch loses the earlier attempt's outcomes)",
+}
 
 
 def profile_for(seed: int) -> tuple[FaultProfile, FaultProfile | None, int]:
@@ -69,7 +76,11 @@ def kube_proxy(kube_server):
     proxy.close()
 
 
-@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed_{s}" for s in SEEDS])
+@pytest.mark.parametrize(
+    "seed",
+    [pytest.param(s, marks=pytest.mark.xfail(strict=True, reason=KNOWN_BUGS[s])) if s in KNOWN_BUGS else s for s in SEEDS],
+    ids=[f"seed_{s}" for s in SEEDS],
+)
 def test_cleanup_under_seeded_faults_ends_safely(
     seed, git_project, registry, fault_proxy, kube_server, kube_proxy, kubeconfig_factory, unique_repo, tmp_path
 ):
