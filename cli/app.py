@@ -239,10 +239,10 @@ def fleet_cleanup(
     fleet_file: Annotated[str, typer.Argument(help="The fleet file (YAML): defaults, projects, registries.")],
     dry_run: Annotated[bool, o.opt("dry_run", "Plan and audit every project; delete nothing.")] = False,
     projects: Annotated[
-        Optional[str], o.opt("projects", "Only these projects of the fleet file, comma-separated (A,B).")  # noqa: UP007
+        Optional[str], o.opt("projects", "Only these projects of the fleet file, comma-separated (A,B).")
     ] = None,
     work_pool: Annotated[
-        Optional[str],  # noqa: UP007
+        Optional[str],
         o.opt("work_pool", "Run each project on this Prefect work pool (every worker takes projects); else in this process."),
     ] = None,
     audit_dir: Annotated[

@@ -222,3 +222,21 @@ class DeletionsFailed(StagesweepError):
 
 def _rebuild_deletions_failed(message: str, hint: str | None, results: list[dict[str, Any]]) -> DeletionsFailed:
     return DeletionsFailed(message, hint=hint, results=results)
+
+
+class FleetFailed(StagesweepError):
+    """Some projects of a fleet run failed (exit code 3); the others finished. ``outcomes`` are
+    the fleet's per-project rows (``schemas.fleet.ProjectOutcome``)."""
+
+    exit_code = 3
+
+    def __init__(self, message: str, *, hint: str | None = None, outcomes: list[Any] | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.outcomes = list(outcomes or [])
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the rows across pickling (Prefect results)
+        return (_rebuild_fleet_failed, (self.message, self.hint, self.outcomes))
+
+
+def _rebuild_fleet_failed(message: str, hint: str | None, outcomes: list[Any]) -> FleetFailed:
+    return FleetFailed(message, hint=hint, outcomes=outcomes)

@@ -41,6 +41,7 @@ CONTRACT = {
     ("report",): {"--run"},
     ("demo",): set(),
     ("serve",): set(),
+    ("fleet", "cleanup"): {"--dry-run", "--projects", "--work-pool", "--audit-dir"},
     ("config", "render"): {"--dir", "--config"},
     ("server", "status"): set(),
     ("server", "stop"): set(),

@@ -1,0 +1,42 @@
+"""A fleet of projects in one run (`stagesweep fleet cleanup FILE`): each project's cleanup is its
+own child flow run; a project that fails fails alone."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from schemas.errors import FleetFailed
+from schemas.fleet import FleetRunSettings, ProjectOutcome
+from tasks.fleet import (
+    publish_fleet_summary,
+    read_fleet_file,
+    register_project_deployment,
+    run_project_here,
+    start_project_run,
+    wait_for_project_runs,
+)
+
+
+@flow(name="fleet_cleanup", description="Cleanup of every project of a fleet file, each its own child flow run.")
+def fleet_cleanup(settings: FleetRunSettings) -> list[ProjectOutcome]:
+    # 1. the fleet file and the projects of this run
+    fleet = read_fleet_file(settings.fleet_file)
+    projects = fleet.select(settings.projects)
+    runs = {p.name: settings.project_settings(p) for p in projects}
+    # 2. each project as a child flow run: on the work pool's workers, or here one after another
+    if settings.work_pool:
+        deployment = register_project_deployment(settings.work_pool)
+        started = {name: start_project_run(deployment, name, s) for name, s in runs.items()}
+        outcomes = wait_for_project_runs(started, {name: s.audit_dir for name, s in runs.items()}, settings.dry_run)
+    else:
+        outcomes = [run_project_here(name, s) for name, s in runs.items()]
+    # 3. one summary; the run fails when a project did
+    publish_fleet_summary(outcomes, settings.dry_run)
+    failed = [o.project for o in outcomes if o.outcome != "completed"]
+    if failed:
+        raise FleetFailed(
+            f"{len(failed)} of {len(outcomes)} projects failed: {', '.join(failed)}",
+            hint="The other projects finished; see each failed project's run, fix it and run the fleet (or --projects) again.",
+            outcomes=outcomes,
+        )
+    return outcomes

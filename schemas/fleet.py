@@ -1,0 +1,238 @@
+"""The fleet file: many projects cleaned by one run (`stagesweep fleet cleanup FILE`).
+
+```yaml
+defaults:                      # any cleanup settings field, for every project
+  keep_stages_built_within_last_n_hours: 4
+  without_kube: true
+projects:
+  - name: acme                 # unique; the audit's project= partition and the child run's name
+    git: https://git.example.com/acme.git
+    images_repo: registry.example.com/acme
+    stages_storage: registry.example.com/acme/stages
+    config_ref: release        # any cleanup settings field overrides the defaults
+registries:                    # per registry host, shared by every worker of the fleet
+  registry.example.com:
+    max_concurrent_requests: 8
+    requests_per_second: 50    # optional
+```
+
+Errors name the file, the project and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.errors import ConfigError
+from schemas.settings import DEFAULT_AUDIT_DIR, CleanupSettings
+
+#: keys a project must have, and the settings field each one fills
+PROJECT_KEYS = {"git": "git_url", "images_repo": "images_repo", "stages_storage": "stages_storage"}
+#: settings no fleet file may set: each project has its own, or the fleet run sets them
+NOT_IN_FLEET = frozenset({"git_url", "dir", "save_cleanup_report"})
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+
+
+class RegistryLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_concurrent_requests: int = Field(..., ge=1, le=10_000, description="Requests in flight to this host, all workers together.")
+    requests_per_second: float | None = Field(None, gt=0, description="Requests started per second, all workers together.")
+
+
+class FleetProject(BaseModel):
+    """One project of the fleet: its name and its cleanup settings (defaults merged in)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    settings: CleanupSettings
+
+    @property
+    def registry_hosts(self) -> list[str]:
+        hosts = {registry_host(self.settings.stages_storage), registry_host(self.settings.images_repo)}
+        return sorted(h for h in hosts if h)
+
+
+class Fleet(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    projects: list[FleetProject]
+    registries: dict[str, RegistryLimits] = Field(default_factory=dict)
+
+    def project(self, name: str) -> FleetProject:
+        for p in self.projects:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def select(self, names: list[str] | None) -> list[FleetProject]:
+        """The projects named (all when none), in the file's order; an unknown name is an error."""
+        if not names:
+            return list(self.projects)
+        known = {p.name for p in self.projects}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(
+                f"no project {', '.join(map(repr, unknown))} in the fleet file",
+                file=self.file,
+                hint=f"Its projects: {', '.join(sorted(known))}.",
+            )
+        wanted = set(names)
+        return [p for p in self.projects if p.name in wanted]
+
+
+def registry_host(address: str | None) -> str | None:
+    """The registry host of a storage address (``HOST[:PORT]/PATH``); None for ``oci:`` and ``:local``."""
+    if not address or address.startswith(("oci:", ":local")):
+        return None
+    return address.split("/", 1)[0].lower()
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top)"
+
+
+def _settings(file: str, where: str, values: dict[str, Any]) -> CleanupSettings:
+    try:
+        return CleanupSettings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(first["msg"], file=file, path=f"{where}.{_key(first['loc'])}") from None
+
+
+def parse_fleet(text: str, *, file: str) -> Fleet:
+    """The fleet file's text as a `Fleet`: every project's settings validated with the defaults."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"not valid YAML: {exc}", file=file) from None
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping with defaults:, projects: and registries:", file=file)
+    unknown = set(data) - {"defaults", "projects", "registries"}
+    if unknown:
+        raise ConfigError("unknown key (expected defaults, projects, registries)", file=file, path=sorted(unknown)[0])
+    defaults = data.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError("expected a mapping of cleanup settings", file=file, path="defaults")
+    for key in defaults:
+        if key not in CleanupSettings.model_fields or key in NOT_IN_FLEET or key in PROJECT_KEYS.values():
+            raise ConfigError("not a settings field a fleet's defaults can set", file=file, path=f"defaults.{key}")
+    projects_data = data.get("projects")
+    if not isinstance(projects_data, list) or not projects_data:
+        raise ConfigError("expected a list of projects", file=file, path="projects")
+    projects: list[FleetProject] = []
+    for index, entry in enumerate(projects_data):
+        if not isinstance(entry, dict):
+            raise ConfigError("expected a mapping", file=file, path=f"projects[{index}]")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ConfigError(
+                "each project needs a name of lower-case letters, digits, '.', '_' or '-'",
+                file=file,
+                path=f"projects[{index}].name",
+            )
+        where = f"projects[{name}]"
+        if any(p.name == name for p in projects):
+            raise ConfigError("a second project of this name; names are unique", file=file, path=f"{where}.name")
+        values: dict[str, Any] = dict(defaults)
+        for key, value in entry.items():
+            if key == "name":
+                continue
+            if key in PROJECT_KEYS:
+                values[PROJECT_KEYS[key]] = value
+            elif key in CleanupSettings.model_fields and key not in NOT_IN_FLEET:
+                values[key] = value
+            else:
+                raise ConfigError("not a project key or a cleanup settings field", file=file, path=f"{where}.{key}")
+        for key in PROJECT_KEYS:
+            if entry.get(key) in (None, ""):
+                raise ConfigError("missing (every project has git, images_repo and stages_storage)", file=file, path=f"{where}.{key}")
+        projects.append(FleetProject(name=name, settings=_settings(file, where, values)))
+    registries_data = data.get("registries") or {}
+    if not isinstance(registries_data, dict):
+        raise ConfigError("expected a mapping of registry host to limits", file=file, path="registries")
+    registries: dict[str, RegistryLimits] = {}
+    for host, limits in registries_data.items():
+        try:
+            registries[str(host).lower()] = RegistryLimits(**(limits or {}))
+        except (TypeError, ValidationError) as exc:
+            if isinstance(exc, ValidationError):
+                first = exc.errors()[0]
+                raise ConfigError(first["msg"], file=file, path=f"registries[{host}].{_key(first['loc'])}") from None
+            raise ConfigError("expected a mapping of limits", file=file, path=f"registries[{host}]") from None
+    return Fleet(file=file, projects=projects, registries=registries)
+
+
+class FleetRunSettings(BaseModel):
+    """Settings of `fleet cleanup` (the `fleet_cleanup` flow)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fleet_file: str = Field(..., description="The fleet file (YAML): defaults, projects, registries.")
+    dry_run: bool = Field(False, description="Plan and audit every project; delete nothing.")
+    projects: list[str] = Field(default_factory=list, description="Only these projects of the fleet file (all when empty).")
+    work_pool: str | None = Field(
+        None,
+        description="Run each project as a run of the per-project cleanup deployment on this work pool "
+        "(every worker of the pool takes projects); without it, projects run as subflows of this process.",
+    )
+    audit_dir: str = Field(
+        DEFAULT_AUDIT_DIR,
+        description="Audit store of every project (a directory or a pyarrow URI: s3://bucket/prefix, file://...), "
+        "partitioned project=/date=/.",
+    )
+
+    def project_settings(self, project: FleetProject) -> CleanupSettings:
+        """A project's settings for this run: its own audit partition; dry run when the fleet run is."""
+        updates: dict[str, Any] = {"audit_dir": f"{self.audit_dir.rstrip('/')}/project={project.name}"}
+        if self.dry_run:
+            updates["dry_run"] = True
+        return project.settings.model_copy(update=updates)
+
+
+@dataclass
+class ProjectOutcome:
+    """One project of a fleet run, as the fleet's summary shows it."""
+
+    project: str
+    outcome: str  # "completed" or "failed"
+    kept: int | None = None
+    deleted: int | None = None
+    failed: int | None = None
+    duration_s: float = 0.0
+    flow_run_id: str | None = None
+    error: str | None = None
+
+
+def fleet_markdown(outcomes: list[ProjectOutcome], ui_url: str | None, dry_run: bool) -> str:
+    """The fleet run's summary: a row per project with a link to its child run."""
+    done = sum(o.outcome == "completed" for o in outcomes)
+    lines = [
+        f"# stagesweep fleet cleanup{' (dry run)' if dry_run else ''}",
+        "",
+        f"{done} of {len(outcomes)} projects completed.",
+        "",
+        "| project | outcome | kept | deleted | failed | duration | run |",
+        "|---|---|---|---|---|---|---|",
+    ]
+
+    def n(value: int | None) -> str:
+        return "?" if value is None else str(value)
+
+    for o in outcomes:
+        if o.flow_run_id and ui_url:
+            link = f"[{o.flow_run_id[:8]}]({ui_url.rstrip('/')}/runs/flow-run/{o.flow_run_id})"
+        else:
+            link = o.flow_run_id or ""
+        outcome = o.outcome if not o.error else f"{o.outcome}: {o.error.splitlines()[0][:160]}"
+        lines.append(
+            f"| {o.project} | {outcome.replace('|', '/')} | {n(o.kept)} | {n(o.deleted)} | {n(o.failed)} | {o.duration_s:.1f} s | {link} |"
+        )
+    return "\n".join(lines)
