@@ -132,14 +132,17 @@ def revise_after_failed_images(
     keep_within: timedelta,
     containers_using: Mapping[str, list[str]] | None = None,
 ) -> list[Row]:
-    """After the image-tag phase ran: an image whose delete failed still exists, so the stages
+    """After the image-tag phase ran: an image whose delete failed (or was found unsafe when it
+    was about to run: `tag-moved`, `shared-digest`) still exists, so the stages
     it needs must stay. Stage deletes not run yet (`blocked`) that the still-existing images need
     become keeps with the reason that keeps them; every other row is returned unchanged.
 
     `rows` are audit rows (decision + `outcome`); `image_tags` is the images repo as extracted.
     """
     failed_images = any(
-        r["item_type"] == ItemType.IMAGE_TAG and r["outcome"] == Outcome.FAILED for r in rows
+        r["item_type"] == ItemType.IMAGE_TAG
+        and (r["outcome"] == Outcome.FAILED or r["reason"] in (Reason.TAG_MOVED, Reason.SHARED_DIGEST))
+        for r in rows
     )
     pending_stage_deletes = any(r["item_type"] == ItemType.STAGE and r["outcome"] == Outcome.BLOCKED for r in rows)
     if not (failed_images and pending_stage_deletes):

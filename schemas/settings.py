@@ -42,6 +42,10 @@ class RunSettings(RegistrySettings):
     )
     batch_size: int = Field(200, ge=1, le=5000, description="Deletions per task run.")
     docker_host: str | None = Field(None, description="Docker daemon address for :local (else DOCKER_HOST).")
+    home_dir: str = Field(DEFAULT_HOME, description="stagesweep's home directory (its cache/ keeps registry reads).")
+    no_cache: bool = Field(
+        False, description="Read everything from the registries; neither use nor fill <home>/cache."
+    )
 
 
 class CommonSettings(RunSettings):

@@ -34,8 +34,10 @@ class Reason(StrEnum):
     # host cleaning
     HOST_CLEANUP = "host-cleanup"
     STORAGE_VOLUME_USAGE = "storage-volume-usage"
-    # apply re-checks: the tag points to another digest than when the plan was made
+    # apply re-checks and deletes: the tag points to another digest than when the plan was made
     TAG_MOVED = "tag-moved"
+    # at delete time a tag that stays points to the same manifest (a registry deletes by digest)
+    SHARED_DIGEST = "shared-digest"
 
 
 class ItemType(StrEnum):

@@ -18,11 +18,11 @@ from adapters.docker_host import DockerStore
 from adapters.home_dir import HomeDir
 from schemas.errors import DeletionsFailed, StorageError
 from schemas.settings import CommonSettings, HostSettings, PurgeSettings, RunSettings
-from schemas.vocab import ItemType, Outcome, StorageKind
+from schemas.vocab import Action, ItemType, Outcome, StorageKind
 from tasks import adapters_from_settings as build
 from tasks.task_options import PER_RUN, io_task_options
 
-_BETTER = {Outcome.DELETED.value: 2, Outcome.ALREADY_GONE.value: 1}
+_BETTER = {Outcome.DELETED.value: 2, Outcome.ALREADY_GONE.value: 1, Outcome.KEPT.value: 1}
 # outcomes of earlier attempts of the same task run, so a retried attempt only redoes what failed
 _attempts: dict[str, dict[tuple, dict]] = {}
 _attempts_lock = threading.Lock()
@@ -42,12 +42,36 @@ def _key(row: dict) -> tuple:
     return (row["storage"], row["repository"], row["tag"], row["item_type"])
 
 
-def execute_rows(settings: RunSettings, project: str, rows: list[dict]) -> list[dict]:
-    """Delete `rows` (all of one storage) and return them with `outcome`, `error`, `retryable`."""
+def leaving_tags(rows: list[dict], repositories: set[str]) -> dict[str, list[str]]:
+    """Repository → every tag the plan (as it stands) deletes there, for `repositories`."""
+    out: dict[str, list[str]] = {repository: [] for repository in repositories}
+    for r in rows:
+        if r["action"] == Action.DELETE and r["repository"] in out and r["storage"] != StorageKind.HOST.value:
+            out[r["repository"]].append(r["tag"])
+    return {repository: sorted(tags) for repository, tags in sorted(out.items())}
+
+
+def merge_outcome(row: dict, result: dict) -> dict:
+    """A plan row with the outcome of its delete; a delete found unsafe at the last moment (the
+    tag moved, or a tag that stays shares its digest) turns the row into a keep saying why."""
+    merged = {**row, "outcome": result["outcome"], "error": result.get("error")}
+    if result["outcome"] == Outcome.KEPT.value and result.get("keep_reason"):
+        merged.update(action=Action.KEEP.value, reason=result["keep_reason"], detail=result.get("keep_detail"))
+    return merged
+
+
+def execute_rows(
+    settings: RunSettings, project: str, rows: list[dict], leaving: dict[str, list[str]] | None = None
+) -> list[dict]:
+    """Delete `rows` (all of one storage) and return them with `outcome`, `error`, `retryable`
+    (and `keep_reason`, `keep_detail` for a delete found unsafe when it was about to run)."""
     if not rows:
         return []
     store = _store_for(settings, project, rows[0])
-    results = store.delete_items(rows, settings.parallel_tasks_limit)
+    if leaving is not None and rows[0]["storage"] in (StorageKind.IMAGES_REPO.value, StorageKind.STAGES_STORAGE.value):
+        results = store.delete_items(rows, settings.parallel_tasks_limit, leaving=leaving)
+    else:
+        results = store.delete_items(rows, settings.parallel_tasks_limit)
     by_tag = {(r.tag, getattr(r, "repository", None) or None): r for r in results}
     out = []
     for row in rows:
@@ -62,6 +86,8 @@ def execute_rows(settings: RunSettings, project: str, rows: list[dict]) -> list[
                     "error": res.error,
                     "retryable": bool(res.retryable),
                     "retry_after": getattr(res, "retry_after", None),
+                    "keep_reason": getattr(res, "reason", None),
+                    "keep_detail": getattr(res, "detail", None),
                 }
             )
     return out
@@ -84,13 +110,16 @@ def _store_for(settings: RunSettings, project: str, row: dict) -> Any:
 
 
 @task(name="delete_batch", cache_policy=PER_RUN, persist_result=True, **io_task_options())
-def delete_batch(settings: RunSettings, project: str, rows: list[dict]) -> list[dict]:
+def delete_batch(
+    settings: RunSettings, project: str, rows: list[dict], leaving: dict[str, list[str]] | None = None
+) -> list[dict]:
+    """Delete `rows`; `leaving`: repository → every tag the plan deletes there (see `leaving_tags`)."""
     ctx = TaskRunContext.get()
     run_key = str(ctx.task_run.id) if ctx and ctx.task_run else ""
     with _attempts_lock:
         earlier = _attempts.setdefault(run_key, {})
         todo = [r for r in rows if earlier.get(_key(r), {}).get("outcome") not in _BETTER]
-    fresh = execute_rows(settings, project, todo)
+    fresh = execute_rows(settings, project, todo, leaving)
     for res in fresh:
         prev = earlier.get(_key(res))
         if prev is None or _BETTER.get(res["outcome"], 0) >= _BETTER.get(prev["outcome"], 0):

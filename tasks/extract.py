@@ -75,7 +75,7 @@ def extract_git_history(settings: CleanupSettings, werf: WerfConfig) -> tuple[pa
 
 @task(name="extract_stages_storage", cache_policy=PER_RUN, persist_result=True, **io_task_options())
 def extract_stages_storage(settings: CommonSettings, project: str, with_stages: bool = True) -> StagesInventory:
-    storage = build.stages_storage(settings, project)
+    storage = build.stages_storage(settings, project, one_listing=True)
     try:
         stages, blobs = storage.list_stages_and_blobs() if with_stages else (None, None)
         containers = storage.containers_using_stages() if with_stages else {}

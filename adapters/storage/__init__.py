@@ -11,7 +11,9 @@ and :class:`ImagesRepo`); the tables they list follow ``schemas.tables``.
 
 from __future__ import annotations
 
+from adapters.cache import ContentCache
 from adapters.registry import RegistryClient, RegistryOptions, parse_repository
+from adapters.storage import codec
 from adapters.storage.base import DeleteResult, StagesStorage
 from adapters.storage.local import LOCAL_ADDRESS, LocalStagesStorage
 from adapters.storage.oci import OciBackend, check_image_path, is_oci_address, layout_path
@@ -28,6 +30,11 @@ __all__ = [
     "open_images_repo",
     "open_stages_storage",
 ]
+
+
+def _is_stage_tag(tag: str) -> bool:
+    """Stage tags ``<signature>-<unique id>`` are never pushed twice: their content is fixed."""
+    return codec.parse_stage_tag(tag) is not None
 
 
 def _registry_address(address: str, what: str) -> str:
@@ -47,15 +54,19 @@ def open_stages_storage(
     project: str,
     options: RegistryOptions | None = None,
     docker_host: str | None = None,
+    cache: ContentCache | None = None,
 ) -> StagesStorage:
-    """The stages storage at ``address``: ``HOST[:PORT]/PATH``, ``oci:DIR`` or ``:local``."""
+    """The stages storage at ``address``: ``HOST[:PORT]/PATH``, ``oci:DIR`` or ``:local``.
+
+    ``cache`` (registries only: the other two are read locally) keeps content between runs."""
     if address == LOCAL_ADDRESS:
         return LocalStagesStorage(project, docker_host=docker_host, parallel=(options or RegistryOptions()).parallel)
     if is_oci_address(address):
         layout_path(address)
         return RepoStagesStorage(OciBackend(), address, project)
     repository = _registry_address(address, "stages storage")
-    return RepoStagesStorage(RegistryBackend(RegistryClient(options or RegistryOptions())), repository, project)
+    backend = RegistryBackend(RegistryClient(options or RegistryOptions()), cache, immutable=_is_stage_tag)
+    return RepoStagesStorage(backend, repository, project)
 
 
 def open_images_repo(
@@ -64,6 +75,7 @@ def open_images_repo(
     mode: str = "multirepo",
     options: RegistryOptions | None = None,
     docker_host: str | None = None,
+    cache: ContentCache | None = None,
 ) -> ImagesRepo:
     """The images repo at ``address`` (``HOST[:PORT]/PATH`` or ``oci:DIR``) in ``mode``."""
     mode = ImagesRepoMode(mode).value
@@ -76,4 +88,4 @@ def open_images_repo(
         name_check = check_image_path if mode == ImagesRepoMode.MULTIREPO.value else None
         return ImagesRepo(OciBackend(), address.rstrip("/"), project, mode, name_check=name_check)
     repository = _registry_address(address, "images repo")
-    return ImagesRepo(RegistryBackend(RegistryClient(options or RegistryOptions())), repository, project, mode)
+    return ImagesRepo(RegistryBackend(RegistryClient(options or RegistryOptions()), cache), repository, project, mode)

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -35,6 +35,10 @@ class DeleteResult:
     error: str | None = None
     retryable: bool = False
     retry_after: float | None = None  # the registry's wait hint (429 Retry-After), seconds
+    #: ``kept`` results (found at delete time: the tag moved, or a tag that stays shares its
+    #: digest): why, for the audit row
+    reason: str | None = None
+    detail: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,15 +195,25 @@ class StagesStorage(ABC):
         """Point ``repository:new_tag`` at the image of ``repository:tag``; return the digest."""
 
     @abstractmethod
-    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None) -> list[DeleteResult]:
+    def delete_items(
+        self, rows: Sequence[Mapping], parallel: int | None = None, leaving: Mapping[str, Collection[str]] | None = None
+    ) -> list[DeleteResult]:
         """Delete rows (``repository, tag, digest, item_type``); one result per row, same order.
 
-        Failures are captured per row; only refused credentials (401/403) raise.
+        ``leaving``: repository → every tag the whole plan deletes there. Every other tag of the
+        repository stays, and only those are looked up for the shared-digest check; without it,
+        every tag of the repository is. Failures are captured per row; only refused credentials
+        (401/403) raise.
         """
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Group writes; some backends make them visible only when the block ends."""
+        yield
+
+    @contextlib.contextmanager
+    def listing(self) -> Iterator[None]:
+        """Reads inside the block share one tag list of each repository (an inventory)."""
         yield
 
     # ------------------------------------------------------------------ naming
@@ -398,3 +412,8 @@ def deleted(repository: str, tag: str) -> DeleteResult:
 
 def already_gone(repository: str, tag: str) -> DeleteResult:
     return DeleteResult(repository, tag, Outcome.ALREADY_GONE.value)
+
+
+def kept(repository: str, tag: str, reason: str, detail: str) -> DeleteResult:
+    """Not deleted because the world changed since the plan (``reason``), and rightly so."""
+    return DeleteResult(repository, tag, Outcome.KEPT.value, reason=reason, detail=detail)

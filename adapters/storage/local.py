@@ -227,8 +227,9 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
 
     # ------------------------------------------------------------------ deleting
 
-    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None) -> list[DeleteResult]:
-        """Untag rows; ``digest`` is the image id the row was planned with."""
+    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None, leaving=None) -> list[DeleteResult]:
+        """Untag rows; ``digest`` is the image id the row was planned with (``leaving`` is not
+        needed: an untag never removes another tag)."""
         results: list[DeleteResult | None] = [None] * len(rows)
         for phase in ordered_phases(rows):
             # Tags of one image are removed one after the other: the daemon races when two

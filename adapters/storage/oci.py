@@ -16,7 +16,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -25,6 +25,7 @@ from adapters.storage import base, codec
 from adapters.storage.base import DeferredWrites, DeleteResult, Described
 from adapters.storage.repo import DeleteItem, RepoBackend
 from schemas.errors import StorageError
+from schemas.vocab import Reason
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -235,9 +236,13 @@ class OciBackend(DeferredWrites, RepoBackend):
     # ------------------------------------------------------------------ deleting
 
     def delete(
-        self, repository: str, phases: Sequence[Sequence[DeleteItem]], parallel: int | None
+        self,
+        repository: str,
+        phases: Sequence[Sequence[DeleteItem]],
+        parallel: int | None,
+        leaving: Collection[str] | None = None,
     ) -> list[list[DeleteResult]]:
-        root = layout_path(repository)
+        root = layout_path(repository)  # a layout removes one descriptor: ``leaving`` is not needed
         answers: list[list[DeleteResult | None]] = [[None] * len(phase) for phase in phases]
         if not (root / LAYOUT_FILE).exists():
             return [[base.already_gone(repository, tag) for tag, _ in phase] for phase in phases]
@@ -253,12 +258,11 @@ class OciBackend(DeferredWrites, RepoBackend):
                     if digest is None:
                         answers[p][i] = base.already_gone(repository, tag)
                     elif expected and digest != expected:
-                        answers[p][i] = base.failed(
+                        answers[p][i] = base.kept(
                             repository,
                             tag,
-                            f"{repository}:{tag} now points at {digest}, not at the planned {expected}; "
-                            "it was pushed again after planning — list again and re-plan",
-                            retryable=False,
+                            Reason.TAG_MOVED.value,
+                            f"the tag moved from {expected} to {digest} since the plan; it was not deleted",
                         )
                     else:
                         removed_tags.add(tag)

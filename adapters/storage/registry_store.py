@@ -1,44 +1,78 @@
 """A Distribution registry as a tag store, through :class:`adapters.registry.RegistryClient`.
 
 Records are manifest-only images (Docker schema 2, empty layer list, config blob with labels and
-``created``) exactly as werf v1.1 pushed them. Deletes go through ``delete_tag``, which refuses
-a digest shared with a tag outside the request (SPEC §12.4).
+``created``) exactly as werf v1.1 pushed them. A delete never removes a tag that stays: a digest
+shared with one is not deleted (SPEC §12.4).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import TypeVar
 
+from adapters.cache import ContentCache
 from adapters.registry import DOCKER_MANIFEST, RegistryClient
 from adapters.storage import base, codec
 from adapters.storage.base import DeleteResult, Described
 from adapters.storage.repo import DeleteItem, RepoBackend
+from adapters.storage.warm_reads import describe_with_cache
 from schemas.errors import NotFoundError, RegistryAuthError, RegistryError
-from schemas.vocab import Outcome
+from schemas.vocab import Outcome, Reason
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
 class RegistryBackend(RepoBackend):
-    """Tag store over registry repositories ``HOST[:PORT]/PATH``."""
+    """Tag store over registry repositories ``HOST[:PORT]/PATH``.
 
-    def __init__(self, client: RegistryClient) -> None:
+    ``cache``: the warm-read cache (None: every read goes to the registry); ``immutable``: which
+    tags never change once pushed (their descriptions are cached outright)."""
+
+    def __init__(
+        self,
+        client: RegistryClient,
+        cache: ContentCache | None = None,
+        immutable: Callable[[str], bool] | None = None,
+    ) -> None:
         self.client = client
+        self.cache = cache
+        self.immutable = immutable or (lambda tag: False)
+        self._listed: dict[str, list[str]] | None = None
 
     def close(self) -> None:
         self.client.close()
 
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        outer, self._listed = self._listed, self._listed if self._listed is not None else {}
+        try:
+            yield
+        finally:
+            self._listed = outer
+
     def list_tags(self, repository: str) -> list[str]:
-        return self.client.list_tags(repository)
+        if self._listed is not None and repository in self._listed:
+            return list(self._listed[repository])
+        tags = self.client.list_tags(repository)
+        if self._listed is not None:
+            self._listed[repository] = list(tags)
+        if self.cache is not None:
+            self.cache.repository(repository).listed(tags)
+        return tags
 
     def digests(self, repository: str, tags: Sequence[str]) -> dict[str, str]:
         found = self.map(lambda tag: self.client.head_manifest(repository, tag), list(tags))
         return {tag: digest for tag, digest in zip(tags, found, strict=True) if digest}
 
     def describe(self, repository: str, tags: Sequence[str]) -> dict[str, Described]:
+        if self.cache is not None:
+            return describe_with_cache(
+                self.client, self.cache.repository(repository), repository, tags, self.immutable, self.map
+            )
+
         def one(tag: str) -> Described | None:
             try:
                 manifest = self.client.get_manifest(repository, tag)
@@ -69,18 +103,42 @@ class RegistryBackend(RepoBackend):
         return self.client.put_manifest(repository, new_tag, manifest.raw, manifest.media_type)
 
     def delete(
-        self, repository: str, phases: Sequence[Sequence[DeleteItem]], parallel: int | None
+        self,
+        repository: str,
+        phases: Sequence[Sequence[DeleteItem]],
+        parallel: int | None,
+        leaving: Collection[str] | None = None,
     ) -> list[list[DeleteResult]]:
-        tag_digests = self.digests(repository, self.list_tags(repository))
-        deleting = frozenset(tag for phase in phases for tag, _ in phase)
+        """A registry deletes by digest, which removes every tag on that manifest. So: the tags
+        that stay (listed now, not deleted by the plan — ``leaving`` — nor by this call) are
+        looked up, and each tag is looked up again right before its DELETE: gone ⇒
+        ``already-gone``; moved since the plan ⇒ kept (``tag-moved``); its digest shared with a
+        tag that stays ⇒ kept (``shared-digest``)."""
+        deleting = {tag for phase in phases for tag, _ in phase} | set(leaving or ())
+        staying = [tag for tag in self.list_tags(repository) if tag not in deleting]
+        stay_digests: dict[str, list[str]] = {}
+        for tag, digest in self.digests(repository, staying).items():
+            stay_digests.setdefault(digest, []).append(tag)
 
         def one(item: DeleteItem) -> DeleteResult:
             tag, expected = item
             try:
-                expected = expected or tag_digests.get(tag) or self.client.head_manifest(repository, tag)
-                if expected is None:
+                current = self.client.head_manifest(repository, tag)
+                if current is None:
                     return base.already_gone(repository, tag)
-                outcome = self.client.delete_tag(repository, tag, expected, tag_digests, deleting)
+                if expected and current != expected:
+                    return base.kept(
+                        repository, tag, Reason.TAG_MOVED.value,
+                        f"the tag moved from {expected} to {current} since the plan; it was not deleted",
+                    )
+                siblings = sorted(stay_digests.get(current, ()))
+                if siblings:
+                    return base.kept(
+                        repository, tag, Reason.SHARED_DIGEST.value,
+                        f"its manifest {current} is also tagged {', '.join(siblings)}, which stays, and the "
+                        "registry can only delete by digest; it was not deleted",
+                    )
+                outcome = self.client.delete_manifest(repository, current)
             except RegistryAuthError:
                 raise
             except RegistryError as exc:

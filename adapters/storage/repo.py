@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -51,9 +51,16 @@ class RepoBackend(ABC):
 
     @abstractmethod
     def delete(
-        self, repository: str, phases: Sequence[Sequence[DeleteItem]], parallel: int | None
+        self,
+        repository: str,
+        phases: Sequence[Sequence[DeleteItem]],
+        parallel: int | None,
+        leaving: Collection[str] | None = None,
     ) -> list[list[DeleteResult]]:
-        """Delete tags phase by phase, never removing a tag outside the request; results per item."""
+        """Delete tags phase by phase, never removing a tag outside the request; results per item.
+
+        ``leaving``: every tag of ``repository`` the plan deletes (None: unknown); the other tags
+        stay, and a tag whose digest one of them shares is kept."""
 
     @abstractmethod
     def map(self, fn: Callable[[T], R], items: Sequence[T], parallel: int | None = None) -> list[R]:
@@ -61,6 +68,11 @@ class RepoBackend(ABC):
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
+        yield
+
+    @contextlib.contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Inside the block, each repository's tag list is read once."""
         yield
 
     def close(self) -> None:
@@ -73,6 +85,7 @@ def delete_rows(
     parallel: int | None,
     owns: Callable[[str], bool],
     storage: str,
+    leaving: Mapping[str, Collection[str]] | None = None,
 ) -> list[DeleteResult]:
     """Run delete rows through ``backend``, per repository, keeping the item-type order of ``rows``.
 
@@ -91,7 +104,8 @@ def delete_rows(
     for repository, indexes in by_repository.items():
         phases = [[indexes[i] for i in phase] for phase in ordered_phases([rows[i] for i in indexes])]
         items = [[(str(rows[i]["tag"]), rows[i].get("digest") or None) for i in phase] for phase in phases]
-        answers = backend.delete(repository, items, parallel)
+        planned = None if leaving is None or repository not in leaving else frozenset(leaving[repository])
+        answers = backend.delete(repository, items, parallel, planned)
         for phase, phase_answers in zip(phases, answers, strict=True):
             for index, answer in zip(phase, phase_answers, strict=True):
                 results[index] = answer
@@ -131,14 +145,21 @@ class RepoStagesStorage(StagesStorage):
     def _copy(self, repository: str, tag: str, new_tag: str) -> str:
         return self.backend.copy_tag(repository, tag, new_tag)
 
-    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None) -> list[DeleteResult]:
+    def delete_items(
+        self, rows: Sequence[Mapping], parallel: int | None = None, leaving: Mapping[str, Collection[str]] | None = None
+    ) -> list[DeleteResult]:
         return delete_rows(
-            self.backend, rows, parallel, lambda repository: repository == self.repository, self.address
+            self.backend, rows, parallel, lambda repository: repository == self.repository, self.address, leaving
         )
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         with self.backend.batch():
+            yield
+
+    @contextlib.contextmanager
+    def listing(self) -> Iterator[None]:
+        with self.backend.snapshot():
             yield
 
 
@@ -231,9 +252,11 @@ class ImagesRepo:
         repository = self.repository_of(image_name)
         return self.backend.digests(repository, self.backend.list_tags(repository))
 
-    def delete_items(self, rows: Sequence[Mapping], parallel: int | None = None) -> list[DeleteResult]:
+    def delete_items(
+        self, rows: Sequence[Mapping], parallel: int | None = None, leaving: Mapping[str, Collection[str]] | None = None
+    ) -> list[DeleteResult]:
         """Delete images-repo tags; one result per row, same order (see StagesStorage.delete_items)."""
-        return delete_rows(self.backend, rows, parallel, self._owns, f"the images repo {self.address}")
+        return delete_rows(self.backend, rows, parallel, self._owns, f"the images repo {self.address}", leaving)
 
     def _owns(self, repository: str) -> bool:
         if self.mode == ImagesRepoMode.MULTIREPO.value:

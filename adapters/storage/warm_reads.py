@@ -1,0 +1,85 @@
+"""Describing registry tags through the warm-read cache (:mod:`adapters.cache`).
+
+Per tag, on a warm cache:
+
+* a tag that is immutable by construction (a werf stage ``<signature>-<unique id>``) whose
+  digest, manifest and config are cached costs no request;
+* any other tag read before costs one HEAD (its current digest); manifest and config then come
+  from the cache by digest — a tag moved to a digest not cached yet is read by that digest;
+* a tag never read before is read as without a cache (GET manifest by tag + GET config).
+
+Cached bytes are used only when their sha256 is their digest; everything read is digest-checked
+by the client before it is cached.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+from adapters.cache import RepositoryCache
+from adapters.registry import Manifest, RegistryClient
+from adapters.registry.manifest import media_type_of
+from adapters.storage import base
+from adapters.storage.base import Described
+from schemas.errors import NotFoundError, RegistryError
+
+
+def _cached_manifest(cache: RepositoryCache, digest: str) -> Manifest | None:
+    raw = cache.blob(digest)
+    if raw is None:
+        return None
+    try:
+        parsed = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    return Manifest(digest=digest, media_type=media_type_of(None, parsed), raw=raw, parsed=parsed)
+
+
+def describe_with_cache(
+    client: RegistryClient,
+    cache: RepositoryCache,
+    repository: str,
+    tags: Sequence[str],
+    immutable: Callable[[str], bool],
+    run: Callable[[Callable[[str], Described | None], list[str]], list[Described | None]],
+) -> dict[str, Described]:
+    """``RepoBackend.describe`` with the cache of ``repository``; vanished tags are absent."""
+
+    def one(tag: str) -> Described | None:
+        fixed = immutable(tag)
+        try:
+            digest = cache.immutable_digest(tag) if fixed else None
+            if digest is None and cache.seen_digest(tag) is not None:
+                digest = client.head_manifest(repository, tag)
+                if digest is None:
+                    return None  # deleted while listing
+            manifest = _cached_manifest(cache, digest) if digest else None
+            if manifest is None:
+                manifest = client.get_manifest(repository, digest or tag)
+                cache.put_blob(manifest.digest, manifest.raw)
+            config_digest = manifest.config_digest
+            blobs = base.manifest_blobs(manifest.digest, len(manifest.raw), manifest.parsed)
+            if config_digest is None:  # an index: no single image config
+                cache.note(tag, manifest.digest, immutable=fixed)
+                return Described(manifest.digest, None, {}, blobs[:1])
+            raw = cache.blob(config_digest)
+            if raw is None:
+                raw = client.get_blob(repository, config_digest)
+                cache.put_blob(config_digest, raw)
+            config = json.loads(raw)
+        except NotFoundError:
+            return None  # deleted while listing
+        except ValueError as exc:
+            raise RegistryError(
+                f"the image config of {repository}:{tag} is not valid JSON", retryable=False
+            ) from exc
+        cache.note(tag, manifest.digest, immutable=fixed)
+        return Described(manifest.digest, config_digest, config, blobs)
+
+    tags = list(tags)
+    found = run(one, tags)
+    cache.save()
+    return {tag: info for tag, info in zip(tags, found, strict=True) if info is not None}

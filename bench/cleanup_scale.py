@@ -1,0 +1,405 @@
+"""Cleanup at production size: requests per werf tag, warm reads, deletes vs raw DELETE.
+
+One run, one local Distribution registry with its access log on (every request counted by kind):
+
+1. fill N end images (multirepo ``images/app``, tag = commit), their N stages and N metadata
+   records (plus the managed-image record) with a stdlib ``http.client`` pusher; only the last
+   ``--keep`` commits exist in git, so a cleanup deletes everything else (3·(N − keep) items).
+   With deletes, a second, identical world (``ref``) is filled for the raw DELETE reference;
+2. **raw reads** (reference): GET manifest + GET config of every tag, ``http.client``,
+   ``--read-threads`` threads, no client logic;
+3. stagesweep ``cleanup --dry-run``, cache cold (empty ``<home>/cache``), then warm (twice,
+   interleaved with 4.);
+4. the same dry run with the flow's task functions called directly (``.fn``) in one process:
+   the Prefect overhead is the orchestrated warm run's wall time over this one's;
+5. **raw DELETE** (reference): the same 3·(N − keep) deletes by digest on the ``ref`` world, in
+   the cleanup's order, at stagesweep's parallelism;
+6. the real ``cleanup`` (warm cache).
+
+Each stagesweep run is a child process against one ``prefect server`` started by the script;
+its wall time is the flow call alone (not imports), its peak RSS is the child's. The requests of
+each phase come from the registry's access log; a marker request splits the real cleanup into
+its reads and its deletion phase.
+
+    .venv/bin/python bench/cleanup_scale.py [--images 2000] [--keep 10] [--parallel 10]
+        [--read-threads 16] [--skip-deletes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import http.client
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from adapters.registry import MANIFEST_ACCEPT  # noqa: E402
+from adapters.storage import codec  # noqa: E402
+from tests.fixtures.gitrepo import GitProject  # noqa: E402
+from tests.fixtures.registry import RegistryServer, free_port, require_registry_binary  # noqa: E402
+
+MARKER = "/v2/stagesweep-bench/marker/tags/list"
+KINDS = ("tag list", "manifest GET", "manifest HEAD", "blob GET", "blob HEAD", "DELETE", "write", "other")
+
+
+# ---------------------------------------------------------------------------------- the world
+def sha(text: str, algorithm: str = "sha256") -> str:
+    return hashlib.new(algorithm, text.encode()).hexdigest()
+
+
+def world_items(host: str, project: str, n: int, real_commits: list[str], now: dt.datetime):
+    """(repository path, tag, config, manifest, kind) of every record of one project's world."""
+    stages, images = f"bench/{project}/stages", f"bench/{project}/images/app"
+    keep = len(real_commits)
+    base_parent = "sha256:" + sha("base image")
+    items = []
+    for i in range(n):
+        commit = real_commits[i - (n - keep)] if i >= n - keep else sha(f"{project}/commit/{i}", "sha1")
+        signature = sha(f"{project}/stage/{i}", "sha3_224")
+        content = sha(f"{project}/content/{i}", "sha3_224")
+        created = now - dt.timedelta(days=30) + dt.timedelta(seconds=i)
+        stage_tag = codec.format_stage_tag(signature, int(created.timestamp() * 1000))
+        labels = codec.stage_labels(project, signature, f"{host}/{stages}:{stage_tag}", content_signature=content)
+        stage_config = codec.image_config(labels, created, parent=base_parent)
+        end_labels = {
+            **labels,
+            **codec.end_image_labels("app", commit, content, f"{host}/{images}:{commit}", tag_strategy="git-commit"),
+        }
+        end_config = codec.image_config(end_labels, created, parent=codec.image_id(stage_config))
+        meta_config = codec.image_config(codec.metadata_labels(project, content), created)
+        items.append((stages, stage_tag, stage_config, "stage"))
+        items.append((images, commit, end_config, "image-tag"))
+        items.append((stages, codec.metadata_tag("app", commit), meta_config, "image-metadata"))
+    items.append((stages, codec.managed_image_tag("app"), codec.image_config(codec.managed_image_labels(project), now), "managed-image"))
+    return [
+        (repo, tag, config, codec.image_manifest(config, codec.DOCKER_MEDIA_TYPES), kind)
+        for repo, tag, config, kind in items
+    ]
+
+
+class Http:
+    """One keep-alive ``http.client`` connection per thread."""
+
+    def __init__(self, host: str) -> None:
+        self.host = host
+        self._local = threading.local()
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._local.conn = http.client.HTTPConnection(self.host, timeout=120)
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, response, data
+
+
+def push(http_: Http, item) -> None:
+    repo, tag, config, manifest, _ = item
+    status, response, _ = http_.request("POST", f"/v2/{repo}/blobs/uploads/")
+    assert status == 202, status
+    location = urllib.parse.urlsplit(response.getheader("Location"))
+    query = urllib.parse.parse_qsl(location.query) + [("digest", codec.digest_of(config))]
+    path = f"{location.path}?{urllib.parse.urlencode(query)}"
+    status, _, _ = http_.request("PUT", path, config, {"Content-Type": "application/octet-stream"})
+    assert status == 201, status
+    status, _, body = http_.request(
+        "PUT", f"/v2/{repo}/manifests/{tag}", manifest, {"Content-Type": codec.DOCKER_MEDIA_TYPES.manifest}
+    )
+    assert status == 201, (status, body[:200])
+
+
+def run_parallel(threads: int, fn, items) -> float:
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(fn, items):
+            pass
+    return time.perf_counter() - started
+
+
+# ---------------------------------------------------------------------------------- counting
+def kind_of(method: str, path: str) -> str:
+    if method in ("PUT", "POST", "PATCH"):
+        return "write"
+    if method == "DELETE":
+        return "DELETE"
+    if path.endswith("/tags/list") or "/tags/list?" in path:
+        return "tag list"
+    if "/manifests/" in path:
+        return f"manifest {method}"
+    if "/blobs/" in path:
+        return f"blob {method}"
+    return "other"
+
+
+def count(requests) -> Counter:
+    return Counter(kind_of(m, p) for m, p, _ in requests if not p.startswith(MARKER) and p != "/v2/")
+
+
+# ---------------------------------------------------------------------------------- children
+def child(spec: dict) -> None:
+    """Run one stagesweep cleanup in this process and print its measurements as JSON."""
+    from prefect.logging.loggers import disable_run_logger
+
+    import tasks.deletion_run as deletion_run
+    from flows import cleanup as cleanup_flow
+    from schemas.settings import CleanupSettings
+    from schemas.vocab import Command
+
+    settings = CleanupSettings(**spec["settings"])
+    marks: dict[str, float] = {}
+    execute = deletion_run.DeletionRun.execute
+
+    def timed_execute(self, plan, revise=None):
+        conn = http.client.HTTPConnection(spec["registry"], timeout=30)
+        conn.request("GET", MARKER + "?execute")
+        conn.getresponse().read()
+        marks["execute"] = time.perf_counter()
+        try:
+            return execute(self, plan, revise)
+        finally:
+            marks["executed"] = time.perf_counter()
+
+    deletion_run.DeletionRun.execute = timed_execute
+    result: dict = {}
+    started = time.perf_counter()
+    try:
+        if spec["mode"] == "flow":
+            summary = cleanup_flow.cleanup(settings)
+        else:  # the same task functions, called directly
+            from prefect import Task
+
+            for module in (cleanup_flow, deletion_run):
+                for name, value in list(vars(module).items()):
+                    if isinstance(value, Task):
+                        setattr(module, name, value.fn)
+            with disable_run_logger():
+                summary = cleanup_flow.run_cleanup(settings, Command.CLEANUP, images=True, stages=True)
+        result["counts"] = summary.counts
+    except Exception as exc:  # reported to the parent
+        result["error"] = f"{type(exc).__name__}: {exc}"
+    result["wall"] = time.perf_counter() - started
+    if "execute" in marks:
+        result["delete_wall"] = marks["executed"] - marks["execute"]
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_child(spec: dict, env: dict) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", json.dumps(spec)], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT "):])
+            if "error" in result:
+                print(f"  ! {spec['mode']} run: {result['error']}", file=sys.stderr)
+            return result
+    raise RuntimeError(f"child failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "PREFECT_HOME": str(home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    env.pop("PREFECT_API_URL", None)
+    log = open(home / "server.log", "wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/api/health")
+            if conn.getresponse().status == 200:
+                return proc, url
+        except OSError:
+            pass
+        time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError("prefect server did not start in 120 s")
+
+
+# ---------------------------------------------------------------------------------- main
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--keep", type=int, default=10, help="commits that exist in git (their images stay)")
+    parser.add_argument("--parallel", type=int, default=10, help="stagesweep --parallel-tasks-limit and raw DELETE threads")
+    parser.add_argument("--read-threads", type=int, default=16)
+    parser.add_argument("--skip-deletes", action="store_true", help="only the reads (for very large N)")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(json.loads(args.child))
+        return 0
+    require_registry_binary()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = Path(tempfile.mkdtemp(prefix="stagesweep-bench-scale-"))
+    server = RegistryServer(root=work, port=free_port())
+    prefect = None
+    try:
+        server.start(access_log=True)
+        offset = 0
+
+        def phase() -> tuple[Counter, list]:
+            nonlocal offset
+            time.sleep(0.3)  # the log line of the last answer
+            found, offset = server.access_log_requests(offset)
+            return count(found), found
+
+        (work / "prefect").mkdir()
+        prefect, api_url = start_prefect_server(work / "prefect")
+        git = GitProject(work / "git")
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        real = git.commits("main", [now - dt.timedelta(hours=args.keep - i) for i in range(args.keep)])
+        git.push()
+        werf = (
+            "project: acme\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references: {branch: /.*/}\n"
+            f"    imagesPerReference: {{last: {args.keep}}}\n---\nimage: app\n"
+        )
+        (git.work / "werf.yaml").write_text(werf)
+
+        worlds = {"acme": world_items(server.host, "acme", args.images, real, now)}
+        if not args.skip_deletes:
+            worlds["ref"] = world_items(server.host, "ref", args.images, real, now)
+        http_ = Http(server.host)
+        items = [item for world in worlds.values() for item in world]
+        fill = run_parallel(16, lambda item: push(http_, item), items)
+        werf_tags = len(worlds["acme"])
+        print(f"registry {server.host}; {args.images} end images + {args.images} stages + {args.images} metadata "
+              f"+ 1 managed image = {werf_tags} werf tags per world, {len(worlds)} world(s)")
+        print(f"fill: {len(items)} images ({3 * len(items)} requests) in {fill:.1f} s = {3 * len(items) / fill:.0f} req/s")
+        phase()
+
+        # raw reads on the acme world
+        acme = worlds["acme"]
+
+        def read(item) -> None:
+            repo, tag, config, _, _ = item
+            status, _, _ = http_.request("GET", f"/v2/{repo}/manifests/{tag}", headers={"Accept": MANIFEST_ACCEPT})
+            assert status == 200, status
+            status, _, _ = http_.request("GET", f"/v2/{repo}/blobs/{codec.digest_of(config)}")
+            assert status == 200, status
+
+        raw_read = run_parallel(args.read_threads, read, acme)
+        phase()
+
+        home = work / "home"
+        env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(work / "prefect"),
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "STAGESWEEP_HOME_DIR": str(home)}
+        settings = {
+            "images_repo": f"{server.host}/bench/acme/images", "stages_storage": f"{server.host}/bench/acme/stages",
+            "dir": str(git.work), "audit_dir": str(work / "audit"), "insecure_registry": True, "without_kube": True,
+            "keep_stages_built_within_last_n_hours": 0, "home_dir": str(home),
+            "parallel_tasks_limit": args.parallel, "dry_run": True,
+        }
+        spec = {"registry": server.host, "settings": settings}
+        runs: dict[str, dict] = {}
+        counts: dict[str, Counter] = {}
+        runs["dry run, cold"] = run_child({**spec, "mode": "flow"}, env)
+        counts["dry run, cold"] = phase()[0]
+        flow_walls, direct_walls = [], []
+        for round_ in range(2):
+            result = run_child({**spec, "mode": "flow"}, env)
+            flow_walls.append(result["wall"])
+            if round_ == 0:
+                runs["dry run, warm"] = result
+                counts["dry run, warm"] = phase()[0]
+            direct = run_child({**spec, "mode": "direct"}, env)
+            direct_walls.append(direct["wall"])
+            runs.setdefault("dry run, warm, tasks called directly", direct)
+            phase()
+        runs["dry run, warm"]["wall"] = min(flow_walls)
+        runs["dry run, warm, tasks called directly"]["wall"] = min(direct_walls)
+
+        raw_delete = None
+        if not args.skip_deletes:
+            order = {"image-tag": 0, "image-metadata": 1, "stage": 2}
+            ref = [item for item in worlds["ref"] if item[4] in order]
+            kept_tags = set(real) | {codec.metadata_tag("app", c) for c in real}
+            kept_stage_index = set(range(args.images - args.keep, args.images))
+            doomed = [
+                item for i, item in enumerate(ref)
+                if item[1] not in kept_tags and not (item[4] == "stage" and i // 3 in kept_stage_index)
+            ]
+            doomed.sort(key=lambda item: order[item[4]])
+
+            def delete(item) -> None:
+                status, _, _ = http_.request("DELETE", f"/v2/{item[0]}/manifests/{codec.digest_of(item[3])}")
+                assert status == 202, status
+
+            raw_delete = (len(doomed), sum(
+                run_parallel(args.parallel, delete, [d for d in doomed if order[d[4]] == k]) for k in range(3)
+            ))
+            phase()
+            runs["cleanup"] = run_child({**spec, "mode": "flow", "settings": {**settings, "dry_run": False}}, env)
+            _, found = phase()
+            split = next(i for i, (_, p, _) in enumerate(found) if p.startswith(MARKER))
+            counts["cleanup"] = count(found)
+            counts["cleanup: reads"] = count(found[:split])
+            counts["cleanup: deletion phase"] = count(found[split:])
+
+        report(args, werf_tags, raw_read, raw_delete, runs, counts)
+        return 0
+    finally:
+        if prefect is not None:
+            os.killpg(prefect.pid, signal.SIGTERM)
+            prefect.wait(timeout=30)
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts: dict) -> None:
+    reads = 2 * werf_tags
+    print(f"\nraw reads (http.client, {args.read_threads} threads): {reads} GETs in {raw_read:.1f} s = {reads / raw_read:.0f} req/s")
+    header = f"{'run':<40} {'wall s':>7} {'peak MiB':>8} {'requests':>8} {'per tag':>7}  " + "  ".join(
+        f"{k}" for k in KINDS[:6]
+    )
+    print(header)
+    for name in ("dry run, cold", "dry run, warm", "dry run, warm, tasks called directly", "cleanup"):
+        if name not in runs:
+            continue
+        run, c = runs[name], counts.get(name, Counter())
+        total = sum(v for k, v in c.items())
+        per = "  ".join(f"{c.get(k, 0) / werf_tags:>{len(k)}.3f}" for k in KINDS[:6])
+        print(f"{name:<40} {run['wall']:>7.1f} {run['peak_rss_mib']:>8.0f} {total:>8} {total / werf_tags:>7.3f}  {per}")
+    cold, warm = runs["dry run, cold"], runs["dry run, warm"]
+    print(f"\ndry run cold vs raw reads: {cold['wall']:.1f} s vs {raw_read:.1f} s = {cold['wall'] / raw_read:.2f}x")
+    direct = runs["dry run, warm, tasks called directly"]
+    print(f"Prefect overhead (warm dry run, flow vs .fn, best of 2): {warm['wall']:.1f} s vs {direct['wall']:.1f} s "
+          f"= +{warm['wall'] / direct['wall'] - 1:.0%}")
+    if raw_delete is not None:
+        n, seconds = raw_delete
+        cleanup = runs["cleanup"]
+        deleted = cleanup.get("counts", {}).get("deleted", 0)
+        phase_counts = counts["cleanup: deletion phase"]
+        rate = deleted / cleanup["delete_wall"]
+        print(f"raw DELETE ({args.parallel} threads): {n} in {seconds:.1f} s = {n / seconds:.1f}/s")
+        print(f"cleanup: {cleanup.get('counts')}, deletion phase {cleanup['delete_wall']:.1f} s = {rate:.1f} deletes/s "
+              f"= {rate / (n / seconds):.0%} of raw DELETE")
+        print(f"deletion phase requests: {dict(phase_counts)} = {sum(phase_counts.values()) / max(deleted, 1):.3f} per deleted item")
+        print(f"cleanup reads: {dict(counts['cleanup: reads'])}")
+    print(f"\nrequest counts: { {k: dict(v) for k, v in counts.items()} }")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
