@@ -133,6 +133,14 @@ def delete_batch(
     return results
 
 
+def settled_outcomes(task_run_id: str) -> list[dict]:
+    """The rows earlier attempts of a batch task run deleted (or found gone), for a batch that
+    later stopped as a whole; the attempts are forgotten."""
+    with _attempts_lock:
+        earlier = _attempts.pop(task_run_id, {})
+    return [r for r in earlier.values() if r["outcome"] in _BETTER]
+
+
 @task(name="check_deletes_permitted", cache_policy=PER_RUN, persist_result=True, **io_task_options())
 def check_deletes_permitted(settings: RunSettings, repositories: list[str]) -> None:
     """Probe every repository the plan deletes from before the first delete."""

@@ -22,7 +22,7 @@ from schemas.settings import CommonSettings, RunSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
 from tasks.cleanup_report import save_cleanup_report
-from tasks.delete import check_deletes_permitted, delete_batch, leaving_tags, merge_outcome
+from tasks.delete import check_deletes_permitted, delete_batch, leaving_tags, merge_outcome, settled_outcomes
 from tasks.exclusive import StorageExclusion
 from tasks.progress import DeletionProgress
 from tasks.publish import publish_plan, publish_summary, write_audit_file
@@ -155,17 +155,22 @@ class DeletionRun:
         exc = state.result(raise_on_failure=False)
         if isinstance(exc, DeletionsFailed) and exc.results:
             return exc.results
-        # the batch stopped as a whole (e.g. a 401/403 on DELETE): its rows may or may not be
-        # gone, later batches do not run
-        self._stop(rows, index, batch, exc)
+        # the batch stopped as a whole (e.g. a 401/403 on DELETE, or a retry that could not even
+        # list the repository): what its earlier attempts deleted is recorded as such, its other
+        # rows may or may not be gone, later batches do not run
+        settled = settled_outcomes(str(state.state_details.task_run_id))
+        self._stop(rows, index, batch, exc, settled)
         return []
 
-    def _stop(self, rows: list[dict], index: dict, batch: list[dict], exc: BaseException) -> None:
-        """Record a batch that stopped as a whole as failed, and end the run."""
+    def _stop(self, rows: list[dict], index: dict, batch: list[dict], exc: BaseException, settled: list[dict]) -> None:
+        """Record a batch that stopped as a whole (failed, but for what earlier attempts
+        settled), and end the run."""
         message = str(exc)
+        done = {plans.row_key(r): r for r in settled}
         for r in batch:
             i = index[plans.row_key(r)]
-            rows[i] = {**rows[i], "outcome": Outcome.FAILED.value, "error": message}
+            earlier = done.get(plans.row_key(r))
+            rows[i] = merge_outcome(rows[i], earlier) if earlier else {**rows[i], "outcome": Outcome.FAILED.value, "error": message}
         self.record(rows)
         started = any(r["outcome"] in (Outcome.DELETED.value, Outcome.ALREADY_GONE.value) for r in rows)
         if started:

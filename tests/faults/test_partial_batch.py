@@ -11,13 +11,6 @@ from tests.faults.harness import PROBE, registry_state, tags_of
 pytestmark = [pytest.mark.slow, pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tasks/deletion_run.py DeletionRun._stop (via _run_batch) records a batch that ended in a "
-    "non-row error as wholly failed and, when no other row is deleted yet, re-raises it (exit 1), "
-    "although an earlier attempt of the same task run (tasks/delete.py delete_batch, _attempts) "
-    "already deleted rows of that batch: the audit says `failed` for deleted items",
-)
 def test_batch_failing_after_a_partial_first_attempt_ends_3_with_its_deletions_audited(
     git_project, registry, fault_proxy, unique_repo, tmp_path
 ):
