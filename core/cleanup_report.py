@@ -10,8 +10,8 @@ commit, id}`` with empty fields left out. stagesweep's werf v1.1 items map onto 
   (``imageName``, ``commit``); managed-image record → ``managedImage`` (``imageName``).
 
 ``deleted`` holds only what was deleted (``would-delete`` in a dry run): failed, blocked and
-already-gone rows are left out. ``kept`` holds the kept stages and images-repo tags with werf's
-reason phrase. Rows werf has no type for (containers removed by ``--force``) are left out.
+already-gone rows are left out. ``kept`` holds the stages and images-repo tags whose outcome is
+``kept`` (also a planned delete found unsafe when it was about to run), with werf's reason phrase. Rows werf has no type for (containers removed by ``--force``) are left out.
 """
 
 from __future__ import annotations
@@ -72,7 +72,7 @@ def cleanup_report(
             continue
         if row["action"] == Action.DELETE.value and row["outcome"] == gone:
             deleted.append(_clean(item))
-        elif row["action"] == Action.KEEP.value and item["type"] in ("stage", "finalStage"):
+        elif row["outcome"] == Outcome.KEPT.value and item["type"] in ("stage", "finalStage"):
             reason = KEEP_REASONS.get(row["reason"], row["reason"].replace("-", " "))
             kept.append(_clean({**item, "reason": reason}))
     document: dict[str, Any] = {"command": command, "dryRun": dry_run, "repo": repo}

@@ -31,7 +31,8 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:24px au
 h1{font-size:22px;margin-bottom:4px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}h3{font-size:15px}
 table{border-collapse:collapse;margin:8px 0 16px;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
-td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
+td.n{text-align:right;font-variant-numeric:tabular-nums}td[data-field=run_id]{font-family:monospace;font-size:11px;white-space:nowrap}
+td[data-field=started_at]{white-space:nowrap}th{background:#f4f4f4}
 .note{background:#fff8e1;border-left:4px solid #f0b400;padding:8px 12px}.muted{color:#666}
 figure{margin:8px 0}svg{max-width:100%;height:auto}code{background:#f4f4f4;padding:0 3px}
 """

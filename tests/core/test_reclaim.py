@@ -83,3 +83,18 @@ def test_cleanup_report_maps_types_and_reasons_and_lists_only_what_went():
     dry = cleanup_report([{**r, "outcome": "would-delete"} if r["outcome"] == "deleted" else r for r in rows],
                          command="cleanup", dry_run=True, repo="r/stages", final_repo=None)
     assert dry["deleted"] == document["deleted"] and "finalRepo" not in dry
+
+
+def test_run_summary_markdown_shows_the_key_numbers_and_names_the_audit():
+    from schemas.summary import RunSummary
+
+    summary = RunSummary(
+        run_id="r1", command="cleanup", dry_run=False, audit_file="/a/date=2026-11-29/r1.parquet",
+        counts={"deleted": 3, "kept": 5, "failed": 1}, reasons={"delete unused-stage": 3, "keep git-policy": 5},
+        reclaimable_bytes=3 * 1024 * 1024, failures=["r/stages:s1: 500 Internal Server Error"],
+    )
+    text = summary.markdown()
+    assert "`/a/date=2026-11-29/r1.parquet`" in text
+    assert "3.0 MiB (3145728 bytes)" in text and "garbage collection" in text
+    assert "| delete | unused-stage | 3 |" in text and "failed: 1" in text
+    assert "r/stages:s1: 500 Internal Server Error" in text
