@@ -24,7 +24,7 @@ from schemas.settings import CommonSettings, GitSettings, KubeSettings, Registry
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: fields that are never options: they come from werf.yaml or are command arguments
-NOT_OPTIONS = frozenset({"project", "names", "audit_file"})
+NOT_OPTIONS = frozenset({"project", "names", "audit_file", "registry_limits"})
 #: field groups, to leave a whole group out of a command
 REGISTRY = frozenset(RegistrySettings.model_fields)
 GIT = frozenset(GitSettings.model_fields)

@@ -8,12 +8,12 @@ from prefect import flow
 from schemas.errors import FleetFailed
 from schemas.fleet import FleetRunSettings, ProjectOutcome
 from tasks.fleet import (
+    apply_fleet_limits,
     publish_fleet_summary,
     read_fleet_file,
     register_project_deployment,
     run_project_here,
-    start_project_run,
-    wait_for_project_runs,
+    run_projects_on_pool,
 )
 
 
@@ -22,15 +22,16 @@ def fleet_cleanup(settings: FleetRunSettings) -> list[ProjectOutcome]:
     # 1. the fleet file and the projects of this run
     fleet = read_fleet_file(settings.fleet_file)
     projects = fleet.select(settings.projects)
-    runs = {p.name: settings.project_settings(p) for p in projects}
-    # 2. each project as a child flow run: on the work pool's workers, or here one after another
+    # 2. the file's limits as Prefect global concurrency limits, shared by every worker
+    registry_limits = apply_fleet_limits(fleet, [p.name for p in projects])
+    runs = {p.name: settings.project_settings(p, registry_limits) for p in projects}
+    # 3. each project as a child flow run: on the work pool's workers, or here one after another
     if settings.work_pool:
         deployment = register_project_deployment(settings.work_pool)
-        started = {name: start_project_run(deployment, name, s) for name, s in runs.items()}
-        outcomes = wait_for_project_runs(started, {name: s.audit_dir for name, s in runs.items()}, settings.dry_run)
+        outcomes = run_projects_on_pool(deployment, runs, settings.dry_run)
     else:
         outcomes = [run_project_here(name, s) for name, s in runs.items()]
-    # 3. one summary; the run fails when a project did
+    # 4. one summary; the run fails when a project did
     publish_fleet_summary(outcomes, settings.dry_run)
     failed = [o.project for o in outcomes if o.outcome != "completed"]
     if failed:

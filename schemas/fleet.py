@@ -29,7 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from schemas.errors import ConfigError
-from schemas.settings import DEFAULT_AUDIT_DIR, CleanupSettings
+from schemas.settings import DEFAULT_AUDIT_DIR, CleanupSettings, RegistryLimit
 
 #: keys a project must have, and the settings field each one fills
 PROJECT_KEYS = {"git": "git_url", "images_repo": "images_repo", "stages_storage": "stages_storage"}
@@ -38,11 +38,7 @@ NOT_IN_FLEET = frozenset({"git_url", "dir", "save_cleanup_report"})
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 
 
-class RegistryLimits(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    max_concurrent_requests: int = Field(..., ge=1, le=10_000, description="Requests in flight to this host, all workers together.")
-    requests_per_second: float | None = Field(None, gt=0, description="Requests started per second, all workers together.")
+RegistryLimits = RegistryLimit
 
 
 class FleetProject(BaseModel):
@@ -189,9 +185,13 @@ class FleetRunSettings(BaseModel):
         "partitioned project=/date=/.",
     )
 
-    def project_settings(self, project: FleetProject) -> CleanupSettings:
-        """A project's settings for this run: its own audit partition; dry run when the fleet run is."""
-        updates: dict[str, Any] = {"audit_dir": f"{self.audit_dir.rstrip('/')}/project={project.name}"}
+    def project_settings(self, project: FleetProject, registry_limits: dict[str, RegistryLimit] | None = None) -> CleanupSettings:
+        """A project's settings for this run: its own audit partition, the registry hosts whose
+        requests hold the fleet's limits; dry run when the fleet run is."""
+        updates: dict[str, Any] = {
+            "audit_dir": f"{self.audit_dir.rstrip('/')}/project={project.name}",
+            "registry_limits": dict(registry_limits or {}),
+        }
         if self.dry_run:
             updates["dry_run"] = True
         return project.settings.model_copy(update=updates)

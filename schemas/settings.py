@@ -22,6 +22,13 @@ class _Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class RegistryLimit(_Settings):
+    """Limits on one registry host, shared by every process that talks to it."""
+
+    max_concurrent_requests: int = Field(..., ge=1, le=10_000, description="Requests in flight to this host, all workers together.")
+    requests_per_second: float | None = Field(None, gt=0, description="Requests started per second, all workers together.")
+
+
 class RegistrySettings(_Settings):
     docker_config: str | None = Field(
         None, description="Docker config dir with registry credentials (else DOCKER_CONFIG, else ~/.docker)."
@@ -29,6 +36,11 @@ class RegistrySettings(_Settings):
     insecure_registry: bool = Field(False, description="Use plain HTTP for registries.")
     skip_tls_verify_registry: bool = Field(False, description="Do not verify registry TLS certificates.")
     registry_ca_file: str | None = Field(None, description="Extra CA bundle (PEM) to verify registry certificates with.")
+    registry_limits: dict[str, RegistryLimit] = Field(
+        default_factory=dict,
+        description="Registry hosts (HOST[:PORT]) whose every request holds a slot of the Prefect global concurrency "
+        "limit `registry:HOST`, and, where a rate is set, one of `registry-rate:HOST`; set by a fleet run from its fleet file.",
+    )
 
 
 class RunSettings(RegistrySettings):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from adapters.registry.options import RegistryOptions
-from schemas.settings import CommonSettings, RunSettings
+from schemas.settings import CommonSettings, RegistryLimit, RunSettings
 
 
 def registry_options(settings: RunSettings) -> RegistryOptions:
@@ -13,7 +13,85 @@ def registry_options(settings: RunSettings) -> RegistryOptions:
         skip_tls_verify=settings.skip_tls_verify_registry,
         ca_file=settings.registry_ca_file,
         parallel=settings.parallel_tasks_limit,
+        request_slot=registry_request_slot(settings.registry_limits) if settings.registry_limits else None,
     )
+
+
+def registry_request_slot(limits: dict[str, RegistryLimit]):
+    """``host -> context manager``: a slot of the Prefect global concurrency limit
+    ``registry:HOST`` (after a ``registry-rate:HOST`` token where a rate is set) for the hosts in
+    ``limits``; nothing for other hosts. Threads of this process first queue on a local semaphore
+    of the same size, so only as many as could hold a slot ask the Prefect API for one."""
+    import threading
+    from contextlib import contextmanager, nullcontext
+
+    from prefect.concurrency.sync import rate_limit
+
+    hosts = {host.lower(): limit for host, limit in limits.items()}
+    local = {host: threading.BoundedSemaphore(limit.max_concurrent_requests) for host, limit in hosts.items()}
+
+    @contextmanager
+    def held(host: str):
+        with local[host]:
+            if hosts[host].requests_per_second:
+                rate_limit(f"registry-rate:{host}", strict=True)
+            lease = _acquire_slot(f"registry:{host}")
+            try:
+                yield
+            finally:
+                _release_slot(lease)
+
+    def slot(host: str):
+        key = host.lower()
+        return held(key) if key in hosts else nullcontext()
+
+    return slot
+
+
+#: a registry request is short: its slot's lease outlives it without renewal
+SLOT_LEASE_SECONDS = 300.0
+_clients: dict[str, object] = {}
+_clients_lock = __import__("threading").Lock()
+
+
+def _client():
+    """One Prefect API client per process and API (request slots are taken per HTTP request;
+    `prefect.concurrency.sync.concurrency` sets up lease renewal each time, ~0.3 s here)."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    key = str(PREFECT_API_URL.value())
+    with _clients_lock:
+        if key not in _clients:
+            client = get_client(sync_client=True)
+            client.__enter__()
+            _clients[key] = client
+        return _clients[key]
+
+
+def _acquire_slot(name: str):
+    """Take one slot of the global concurrency limit `name`, waiting while it is full; the lease id."""
+    import random
+    import time
+
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    client = _client()
+    while True:
+        try:
+            response = client.increment_concurrency_slots_with_lease(  # type: ignore[attr-defined]
+                names=[name], slots=1, mode="concurrency", lease_duration=SLOT_LEASE_SECONDS
+            )
+            return response.json()["lease_id"]
+        except PrefectHTTPStatusError as exc:
+            if exc.response.status_code != 423:
+                raise
+            retry_after = float(exc.response.headers.get("Retry-After") or 0.1)
+            time.sleep(min(retry_after, 1.0) * (0.5 + random.random()))
+
+
+def _release_slot(lease_id) -> None:
+    _client().release_concurrency_slots_with_lease(lease_id)  # type: ignore[attr-defined]
 
 
 def content_cache(settings: RunSettings):

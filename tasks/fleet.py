@@ -4,6 +4,8 @@ summarise the children."""
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from prefect.utilities.importtools import import_object
 
 from schemas.errors import ConfigError, StagesweepError
 from schemas.fleet import Fleet, ProjectOutcome, fleet_markdown, parse_fleet
-from schemas.settings import CleanupSettings
+from schemas.settings import CleanupSettings, RegistryLimit
 from schemas.summary import RunSummary
 
 #: the flow every project runs, and the deployment of it the fleet starts on a work pool
@@ -48,11 +50,61 @@ def _counts(counts: dict[str, int], dry_run: bool) -> dict[str, int]:
     return {"kept": counts.get("kept", 0), "deleted": deleted, "failed": counts.get("failed", 0)}
 
 
+def project_limit(name: str) -> str:
+    return f"project:{name}"
+
+
+@task(name="apply_fleet_limits", cache_policy=NO_CACHE)
+def apply_fleet_limits(fleet: Fleet, projects: list[str]) -> dict[str, RegistryLimit]:
+    """Create or update the Prefect global concurrency limits of the fleet file — per registry
+    host on concurrent requests (`registry:HOST`), a rate limit where set (`registry-rate:HOST`)
+    and one per project (`project:NAME`, limit 1) — so every worker shares them. The hosts and
+    rates each project's registry requests hold slots of."""
+    limits: dict[str, tuple[int, float | None]] = {}
+    for host, registry in fleet.registries.items():
+        limits[f"registry:{host}"] = (registry.max_concurrent_requests, None)
+        if registry.requests_per_second:
+            rate = registry.requests_per_second
+            limits[f"registry-rate:{host}"] = (max(1, math.ceil(rate)), rate)
+    for name in projects:
+        limits[project_limit(name)] = (1, None)
+    with get_client(sync_client=True) as client:
+        for name, (limit, decay) in limits.items():
+            _upsert_limit(client, name, limit, decay)
+    get_run_logger().info("global concurrency limits: %s", ", ".join(f"{k}={v[0]}" for k, v in sorted(limits.items())))
+    return dict(fleet.registries)
+
+
+def _upsert_limit(client: Any, name: str, limit: int, decay: float | None) -> None:
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        current = client.read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay or 0.0, active=True)
+        )
+        return
+    if current.limit != limit or (current.slot_decay_per_second or 0.0) != (decay or 0.0) or not current.active:
+        client.update_global_concurrency_limit(
+            name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay or 0.0, active=True)
+        )
+
+
+def _holding_project(name: str):
+    from prefect.concurrency.sync import concurrency
+
+    return concurrency(project_limit(name), strict=True, raise_on_lease_renewal_failure=False)
+
+
 def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
-    """The project's cleanup as a subflow of the running flow; its failure stays its own."""
+    """The project's cleanup as a subflow of the running flow (holding the project's limit);
+    its failure stays its own."""
     flow = import_object(PROJECT_FLOW).with_options(flow_run_name=name)
     started = time.monotonic()
-    state = flow(settings=settings, return_state=True)
+    with _holding_project(name):
+        state = flow(settings=settings, return_state=True)
     duration = time.monotonic() - started
     run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
     value = state.result(raise_on_failure=False)
@@ -80,6 +132,17 @@ def register_project_deployment(work_pool: str) -> str:
     )
     deployment.apply(work_pool_name=work_pool)
     return PROJECT_DEPLOYMENT
+
+
+def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_run: bool) -> list[ProjectOutcome]:
+    """Every project as a run of the per-project deployment (children of the running flow), each
+    started once its project's limit is held here; then wait for them all."""
+    with contextlib.ExitStack() as held:
+        started = {}
+        for name, settings in runs.items():
+            held.enter_context(_holding_project(name))
+            started[name] = start_project_run(deployment, name, settings)
+        return wait_for_project_runs(started, {name: s.audit_dir for name, s in runs.items()}, dry_run)
 
 
 def start_project_run(deployment: str, name: str, settings: CleanupSettings) -> str:

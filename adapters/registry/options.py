@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 
@@ -18,6 +20,8 @@ class RegistryOptions:
     * ``timeout`` — seconds for connecting and for each read from a registry.
     * ``max_retry_after`` — the longest ``Retry-After`` (seconds) a rate-limited request waits
       before its error is raised for the retry layer; longer hints are cut to it.
+    * ``request_slot`` — optional ``host -> context manager`` held around every HTTP exchange
+      with ``host`` (``HOST[:PORT]``): the caller's limits across processes (no Prefect here).
     """
 
     docker_config: str | None = None
@@ -27,6 +31,7 @@ class RegistryOptions:
     parallel: int = 10
     timeout: float = 60.0
     max_retry_after: float = 60.0
+    request_slot: Callable[[str], AbstractContextManager[object]] | None = None
 
     def __post_init__(self) -> None:
         if self.parallel < 1:

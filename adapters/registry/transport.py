@@ -148,6 +148,12 @@ class Transport:
     ) -> Response:
         """One HTTP exchange on a kept-alive connection; a connection the server closed while
         idle is replaced once. Network failures become retryable ``RegistryError``s."""
+        if self.options.request_slot is not None:
+            with self.options.request_slot(_split(url)[1]):
+                return self._send(method, url, headers, body)
+        return self._send(method, url, headers, body)
+
+    def _send(self, method: str, url: str, headers: dict[str, str], body: bytes | None) -> Response:
         scheme, netloc, target = _split(url)
         headers = {"User-Agent": USER_AGENT, **headers}
         for attempt in (1, 2):

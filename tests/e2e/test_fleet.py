@@ -13,12 +13,16 @@ from tests.fixtures.gitrepo import GitProject
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 
 
-def fleet_world(registry, unique_repo, tmp_path, names: list[str], broken: set[str] = frozenset()) -> tuple[dict[str, World], dict]:
-    """One git origin and one images repo + stages storage per project, all in one registry."""
+def fleet_world(
+    registry, unique_repo, tmp_path, names: list[str], broken: set[str] = frozenset(), host: str | None = None
+) -> tuple[dict[str, World], dict]:
+    """One git origin and one images repo + stages storage per project, all in one registry
+    (reached at `host`, e.g. a counting proxy, when given)."""
     worlds, projects = {}, []
+    host = host or registry.host
     for name in names:
         git = GitProject(tmp_path / f"git-{name}")
-        world = registry_world(git, registry, f"{unique_repo}/{name}", tmp_path)
+        world = registry_world(git, registry, f"{unique_repo}/{name}", tmp_path, host=host)
         world.project = name
         facts = basic_world(world)
         text = "project: [broken\n" if name in broken else WERF_YAML.format(project=name, extra="")
@@ -31,7 +35,7 @@ def fleet_world(registry, unique_repo, tmp_path, names: list[str], broken: set[s
     fleet = {
         "defaults": {"insecure_registry": True, "without_kube": True},
         "projects": projects,
-        "registries": {registry.host: {"max_concurrent_requests": 4}},
+        "registries": {host: {"max_concurrent_requests": 4}},
     }
     return worlds, fleet
 
@@ -71,3 +75,23 @@ def test_fleet_file_error_names_the_project_and_key(registry, unique_repo, tmp_p
     )
     assert result.exit_code == 1, result.output
     assert "fleet.yaml" in result.output and "projects[alpha].stages_storage" in result.output
+
+
+def test_fleet_limits_registry_requests_across_projects_and_creates_the_limits(registry, unique_repo, tmp_path, fault_proxy):
+    worlds, fleet = fleet_world(registry, unique_repo, tmp_path, ["one", "two"], host=fault_proxy.host)
+    fleet["registries"] = {fault_proxy.host: {"max_concurrent_requests": 2, "requests_per_second": 200}}
+    fleet["defaults"]["parallel_tasks_limit"] = 16
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(fleet))
+    fault_proxy.max_in_flight = 0
+    result = worlds["one"][0].cli("fleet", "cleanup", str(path), "--audit-dir", str(tmp_path / "audit"), env={"HOME": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert sum(fault_proxy.requests.values()) > 20
+    assert 1 <= fault_proxy.max_in_flight <= 2
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(f"registry:{fault_proxy.host}").limit == 2
+        rate = client.read_global_concurrency_limit_by_name(f"registry-rate:{fault_proxy.host}")
+        assert rate.slot_decay_per_second == 200
+        assert client.read_global_concurrency_limit_by_name("project:one").limit == 1
