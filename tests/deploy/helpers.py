@@ -59,6 +59,7 @@ def yaml_environment(world: World) -> dict[str, str]:
         "STAGESWEEP_STAGES_STORAGE": world.stages_address,
         "STAGESWEEP_DIR": str(world.git.work),
         "STAGESWEEP_AUDIT_DIR": str(world.audit_dir),
+        "STAGESWEEP_FLEET_FILE": str(world.audit_dir.parent / "fleet.yaml"),
     }
 
 

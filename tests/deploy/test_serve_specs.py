@@ -20,6 +20,7 @@ ENV = {
     "STAGESWEEP_STAGES_STORAGE": "registry.example:5000/acme/stages",
     "STAGESWEEP_DIR": "/srv/acme",
     "STAGESWEEP_AUDIT_DIR": "/var/lib/stagesweep/audit",
+    "STAGESWEEP_FLEET_FILE": "/etc/stagesweep/fleet.yaml",
 }
 
 
@@ -41,7 +42,7 @@ def yaml_variables() -> set[str]:
 
 def test_serve_builds_the_yaml_deployments_with_only_the_nightly_cleanup_scheduled():
     deployments = {d.name: d for d in build_deployments(load_deployment_specs(environ=ENV))}
-    assert set(deployments) == {"nightly-cleanup", "images-cleanup", "purge", "host-cleanup"}
+    assert set(deployments) == {"nightly-cleanup", "images-cleanup", "purge", "host-cleanup", "fleet-cleanup"}
     assert deployments["nightly-cleanup"].entrypoint == "flows.cleanup.cleanup"
     assert deployments["purge"].entrypoint == "flows.purge.purge"
     [nightly] = deployments["nightly-cleanup"].schedules
@@ -53,6 +54,10 @@ def test_serve_builds_the_yaml_deployments_with_only_the_nightly_cleanup_schedul
     assert settings["dir"] == ENV["STAGESWEEP_DIR"] and settings["audit_dir"] == ENV["STAGESWEEP_AUDIT_DIR"]
     assert deployments["host-cleanup"].parameters == {"settings": {"audit_dir": ENV["STAGESWEEP_AUDIT_DIR"], "dry_run": False}}
     assert all(d.concurrency_limit == 1 for d in deployments.values())
+    [fleet_nightly] = deployments["fleet-cleanup"].schedules
+    assert fleet_nightly.schedule.cron == "0 3 * * *"
+    assert deployments["fleet-cleanup"].entrypoint == "flows.fleet.fleet_cleanup"
+    assert deployments["fleet-cleanup"].parameters["settings"]["fleet_file"] == ENV["STAGESWEEP_FLEET_FILE"]
 
 
 def test_serve_refuses_to_start_naming_every_unset_variable_the_yaml_reads():
