@@ -178,6 +178,12 @@ def child(spec: dict) -> None:
 
     deletion_run.DeletionRun.execute = timed_execute
     result: dict = {}
+    profile = None
+    if spec.get("profile"):
+        import cProfile
+
+        profile = cProfile.Profile()
+        profile.enable()
     started = time.perf_counter()
     try:
         if spec["mode"] == "flow":
@@ -195,6 +201,9 @@ def child(spec: dict) -> None:
     except Exception as exc:  # reported to the parent
         result["error"] = f"{type(exc).__name__}: {exc}"
     result["wall"] = time.perf_counter() - started
+    if profile is not None:
+        profile.disable()
+        profile.dump_stats(spec["profile"])
     if "execute" in marks:
         result["delete_wall"] = marks["executed"] - marks["execute"]
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -246,6 +255,8 @@ def main() -> int:
     parser.add_argument("--parallel", type=int, default=10, help="stagesweep --parallel-tasks-limit and raw DELETE threads")
     parser.add_argument("--read-threads", type=int, default=16)
     parser.add_argument("--skip-deletes", action="store_true", help="only the reads (for very large N)")
+    parser.add_argument("--rounds", type=int, default=3, help="warm dry runs, flow and direct, interleaved (best kept)")
+    parser.add_argument("--uncached-rounds", type=int, default=2, help="the same with --no-cache")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -317,19 +328,22 @@ def main() -> int:
         counts: dict[str, Counter] = {}
         runs["dry run, cold"] = run_child({**spec, "mode": "flow"}, env)
         counts["dry run, cold"] = phase()[0]
-        flow_walls, direct_walls = [], []
-        for round_ in range(2):
-            result = run_child({**spec, "mode": "flow"}, env)
-            flow_walls.append(result["wall"])
-            if round_ == 0:
-                runs["dry run, warm"] = result
-                counts["dry run, warm"] = phase()[0]
-            direct = run_child({**spec, "mode": "direct"}, env)
-            direct_walls.append(direct["wall"])
-            runs.setdefault("dry run, warm, tasks called directly", direct)
-            phase()
-        runs["dry run, warm"]["wall"] = min(flow_walls)
-        runs["dry run, warm, tasks called directly"]["wall"] = min(direct_walls)
+        pairs: dict[str, tuple[list, list]] = {"warm": ([], []), "no cache": ([], [])}
+        for label, extra, rounds in (("warm", {}, args.rounds), ("no cache", {"no_cache": True}, args.uncached_rounds)):
+            for _ in range(rounds):  # interleaved: the machine's load hits both alike
+                run = {**spec, "settings": {**settings, **extra}}
+                result = run_child({**run, "mode": "flow"}, env)
+                runs.setdefault(f"dry run, {label}", result)
+                counts.setdefault(f"dry run, {label}", phase()[0])
+                direct = run_child({**run, "mode": "direct"}, env)
+                runs.setdefault(f"dry run, {label}, tasks called directly", direct)
+                counts.setdefault(f"dry run, {label}, tasks called directly", phase()[0])
+                pairs[label][0].append(result["wall"])
+                pairs[label][1].append(direct["wall"])
+        for label, (flow_walls, direct_walls) in pairs.items():
+            if flow_walls:
+                runs[f"dry run, {label}"]["wall"] = min(flow_walls)
+                runs[f"dry run, {label}, tasks called directly"]["wall"] = min(direct_walls)
 
         raw_delete = None
         if not args.skip_deletes:
@@ -375,7 +389,9 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
         f"{k}" for k in KINDS[:6]
     )
     print(header)
-    for name in ("dry run, cold", "dry run, warm", "dry run, warm, tasks called directly", "cleanup"):
+    names = ["dry run, cold"] + [f"dry run, {label}{how}" for label in ("warm", "no cache")
+                                 for how in ("", ", tasks called directly")] + ["cleanup"]
+    for name in names:
         if name not in runs:
             continue
         run, c = runs[name], counts.get(name, Counter())
@@ -384,9 +400,13 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
         print(f"{name:<40} {run['wall']:>7.1f} {run['peak_rss_mib']:>8.0f} {total:>8} {total / werf_tags:>7.3f}  {per}")
     cold, warm = runs["dry run, cold"], runs["dry run, warm"]
     print(f"\ndry run cold vs raw reads: {cold['wall']:.1f} s vs {raw_read:.1f} s = {cold['wall'] / raw_read:.2f}x")
-    direct = runs["dry run, warm, tasks called directly"]
-    print(f"Prefect overhead (warm dry run, flow vs .fn, best of 2): {warm['wall']:.1f} s vs {direct['wall']:.1f} s "
-          f"= +{warm['wall'] / direct['wall'] - 1:.0%}")
+    for label, rounds in (("warm", args.rounds), ("no cache", args.uncached_rounds)):
+        if f"dry run, {label}" not in runs:
+            continue
+        flow, direct = runs[f"dry run, {label}"], runs[f"dry run, {label}, tasks called directly"]
+        print(f"Prefect overhead ({label} dry run, flow vs .fn, best of {rounds}): {flow['wall']:.1f} s vs "
+              f"{direct['wall']:.1f} s = {flow['wall'] / direct['wall'] - 1:+.0%}")
+    print(f"warm vs cold dry run: {warm['wall']:.1f} s vs {cold['wall']:.1f} s")
     if raw_delete is not None:
         n, seconds = raw_delete
         cleanup = runs["cleanup"]
