@@ -22,13 +22,58 @@ def audit_root(audit_dir: str) -> Path:
     return Path(audit_dir).expanduser()
 
 
+def is_uri(location: str | Path) -> bool:
+    """An audit location pyarrow.fs opens (``s3://bucket/prefix``, ``file:///dir``) rather than a path."""
+    return isinstance(location, str) and "://" in location
+
+
 def audit_path(audit_dir: str, run_id: str, started_at: datetime) -> Path:
-    """`<audit-dir>/date=YYYY-MM-DD/<run_id>.parquet` (date of the run's start, UTC)."""
+    """`<audit-dir>/date=YYYY-MM-DD/<run_id>.parquet` (date of the run's start, UTC); a URI audit
+    dir gives a URI (a `str`)."""
+    if is_uri(audit_dir):
+        return f"{audit_dir.rstrip('/')}/date={started_at:%Y-%m-%d}/{run_id}.parquet"  # type: ignore[return-value]
     return audit_root(audit_dir) / f"date={started_at:%Y-%m-%d}" / f"{run_id}.parquet"
+
+
+def _open_uri(uri: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and path of a URI; S3 credentials from the standard AWS environment
+    (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL``…)."""
+    try:
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if uri.startswith("s3://") and "?" not in uri:
+            # the bucket and key; the endpoint (S3-compatible stores) named by the environment
+            # delayed open: an audit file (small) goes up in one PutObject, not a multipart upload
+            options: dict[str, object] = {"allow_delayed_open": True}
+            if endpoint:
+                scheme, _, host = endpoint.partition("://")
+                options.update(endpoint_override=host.rstrip("/"), scheme=scheme)
+            region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+            if region:
+                options["region"] = region
+            return pafs.S3FileSystem(**options), uri[len("s3://"):]
+        return pafs.FileSystem.from_uri(uri)
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise AuditError(f"cannot open the audit location {uri}: {exc}", hint="Pass --audit-dir as a directory or a URI (s3://bucket/prefix, file:///dir).") from exc
 
 
 def check_writable(path: Path) -> None:
     """Create the partition directory and prove a file can be written there, before any delete."""
+    if is_uri(path):
+        uri = str(path)
+        filesystem, target = _open_uri(uri)
+        parent = target.rsplit("/", 1)[0]
+        probe = f"{parent}/.write-check-{os.getpid()}-{os.urandom(4).hex()}"
+        try:
+            filesystem.create_dir(parent, recursive=True)
+            with filesystem.open_output_stream(probe) as out:
+                out.write(b"stagesweep write check\n")  # not empty: some stores refuse an empty upload
+            filesystem.delete_file(probe)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise AuditError(
+                f"the audit location {uri.rsplit('/', 1)[0]} is not writable: {exc}",
+                hint="Check the URI and the credentials (for S3 the standard AWS environment); nothing was deleted.",
+            ) from exc
+        return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=".write-check-", dir=path.parent)
@@ -52,6 +97,15 @@ def write_audit(path: Path, table: pa.Table, run_metadata: dict[str, object] | N
     table = table.select(AUDIT_SCHEMA.names).cast(AUDIT_SCHEMA)
     if run_metadata:
         table = table.replace_schema_metadata({RUN_METADATA_KEY: json.dumps(run_metadata, sort_keys=True).encode()})
+    if is_uri(path):
+        # an object store's put is atomic: readers never see a partial file
+        filesystem, target = _open_uri(str(path))
+        try:
+            filesystem.create_dir(target.rsplit("/", 1)[0], recursive=True)
+            pq.write_table(table, target, filesystem=filesystem)
+        except (OSError, pa.ArrowInvalid) as exc:
+            raise AuditError(f"cannot write the audit {path}: {exc}") from exc
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent)
     os.close(fd)
@@ -96,7 +150,7 @@ def read_run_metadata(path: str | Path) -> dict[str, object]:
 
 def _read_audit_uri(uri: str, run_id: str | None) -> pa.Table:
     try:
-        filesystem, path = pafs.FileSystem.from_uri(uri)
+        filesystem, path = _open_uri(uri)
         info = filesystem.get_file_info(path)
         if info.type == pafs.FileType.NotFound:
             raise AuditError(f"no audit at {uri}", hint="Pass an audit file or the --audit-dir of earlier runs.")

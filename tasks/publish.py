@@ -55,6 +55,6 @@ def publish_summary(markdown: str) -> None:
 
 @task(name="write_audit", cache_policy=NO_CACHE)
 def write_audit_file(path: str, table: pa.Table, run_metadata: dict[str, object] | None = None) -> str:
-    written = str(write_audit(Path(path), table, run_metadata))
+    written = str(write_audit(path if "://" in path else Path(path), table, run_metadata))  # type: ignore[arg-type]
     get_run_logger().info("audit written: %s (%d rows)", written, table.num_rows)
     return written
