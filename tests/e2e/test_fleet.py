@@ -42,6 +42,9 @@ def fleet_world(
 
 def test_fleet_in_process_one_broken_project_fails_alone_and_a_rerun_deletes_nothing(registry, unique_repo, tmp_path):
     worlds, fleet = fleet_world(registry, unique_repo, tmp_path, ["alpha", "beta", "gamma"], broken={"beta"})
+    # a project whose git URL does not answer fails alone too
+    unreachable = {**fleet["projects"][0], "name": "delta", "git": (tmp_path / "nowhere.git").as_uri()}
+    fleet["projects"].append({**unreachable, "images_repo": unreachable["images_repo"] + "-delta"})
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet))
     audit = tmp_path / "fleet-audit"
@@ -49,7 +52,7 @@ def test_fleet_in_process_one_broken_project_fails_alone_and_a_rerun_deletes_not
     env = {"HOME": str(tmp_path)}
     result = any_world.cli("fleet", "cleanup", str(path), "--audit-dir", str(audit), env=env)
     assert result.exit_code == 3, result.output
-    assert "1 of 3 projects failed: beta" in result.output
+    assert "2 of 4 projects failed: beta, delta" in result.output
     for name in ("alpha", "gamma"):
         world, facts = worlds[name]
         tags = world.image_tags()
@@ -58,7 +61,7 @@ def test_fleet_in_process_one_broken_project_fails_alone_and_a_rerun_deletes_not
     assert beta_facts["f1"] in beta.image_tags()  # untouched
     table = ds.dataset(audit, format="parquet", partitioning="hive").to_table().to_pandas()
     assert set(table.project.unique()) == {"alpha", "gamma"}  # werf project names
-    assert {p.name for p in audit.iterdir()} == {"project=alpha", "project=beta", "project=gamma"}
+    assert {p.name for p in audit.iterdir()} == {"project=alpha", "project=beta", "project=gamma", "project=delta"}
     # the healthy projects again, only them: nothing left to delete
     again = any_world.cli("fleet", "cleanup", str(path), "--projects", "alpha,gamma", "--audit-dir", str(audit), env=env)
     assert again.exit_code == 0, again.output
