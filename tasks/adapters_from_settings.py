@@ -63,7 +63,14 @@ def _client():
     key = str(PREFECT_API_URL.value())
     with _clients_lock:
         if key not in _clients:
-            client = get_client(sync_client=True)
+            if key and key != "None":
+                # a client of its own, never the run context's shared one
+                from prefect.client.orchestration import SyncPrefectClient
+                from prefect.settings import PREFECT_API_KEY
+
+                client = SyncPrefectClient(key, api_key=PREFECT_API_KEY.value())
+            else:
+                client = get_client(sync_client=True)
             client.__enter__()
             _clients[key] = client
         return _clients[key]
