@@ -91,7 +91,8 @@ def _acquire_slot(name: str):
             )
             return response.json()["lease_id"]
         except PrefectHTTPStatusError as exc:
-            if exc.response.status_code != 423:
+            # 423: the limit is full; 503: the API is busy (SQLite under many workers) — wait, ask again
+            if exc.response.status_code not in (423, 503):
                 raise
             retry_after = float(exc.response.headers.get("Retry-After") or 0.1)
             time.sleep(min(retry_after, 1.0) * (0.5 + random.random()))
