@@ -50,10 +50,13 @@ def _open_uri(uri: str) -> tuple[pafs.FileSystem, str]:
             region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
             if region:
                 options["region"] = region
-            return pafs.S3FileSystem(**options), uri[len("s3://"):]
+            return pafs.S3FileSystem(**options), uri[len("s3://") :]
         return pafs.FileSystem.from_uri(uri)
     except (OSError, pa.ArrowInvalid) as exc:
-        raise AuditError(f"cannot open the audit location {uri}: {exc}", hint="Pass --audit-dir as a directory or a URI (s3://bucket/prefix, file:///dir).") from exc
+        raise AuditError(
+            f"cannot open the audit location {uri}: {exc}",
+            hint="Pass --audit-dir as a directory or a URI (s3://bucket/prefix, file:///dir).",
+        ) from exc
 
 
 def check_writable(path: Path) -> None:
@@ -159,7 +162,8 @@ def _read_audit_uri(uri: str, run_id: str | None) -> pa.Table:
         else:
             found = filesystem.get_file_info(pafs.FileSelector(path, recursive=True))
             files = sorted(
-                f.path for f in found
+                f.path
+                for f in found
                 if f.type == pafs.FileType.File and f.base_name.endswith(".parquet") and not f.base_name.startswith(".")
             )
         if not files:

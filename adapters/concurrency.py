@@ -42,9 +42,7 @@ class BulkRunner:
         if executor is not None:
             executor.shutdown(wait=True, cancel_futures=True)
 
-    def map(
-        self, fn: Callable[[T], R], items: Iterable[T], *, return_exceptions: bool = False
-    ) -> list[R | Exception]:
+    def map(self, fn: Callable[[T], R], items: Iterable[T], *, return_exceptions: bool = False) -> list[R | Exception]:
         """``[fn(item) for item in items]`` concurrently, results in item order.
 
         By default the first failure (in item order among those that failed) is raised once

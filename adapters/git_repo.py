@@ -116,12 +116,12 @@ class GitRepo:
         for line in out.splitlines():
             refname, objtype, objname, created, peeled_type, peeled, peeled_date = line.split("\0")
             if refname.startswith(self.branch_prefix):
-                name, kind = refname[len(self.branch_prefix):], RefKind.BRANCH
+                name, kind = refname[len(self.branch_prefix) :], RefKind.BRANCH
                 if name == "HEAD" or objtype != "commit":
                     continue
                 sha, date = objname, created
             else:
-                name, kind = refname[len(_TAG_PREFIX):], RefKind.TAG
+                name, kind = refname[len(_TAG_PREFIX) :], RefKind.TAG
                 if objtype == "commit":
                     sha, date = objname, created
                 elif objtype == "tag" and peeled_type == "commit":
@@ -161,9 +161,7 @@ class GitRepo:
         fields = pc.split_pattern(lines, " ")
         times = pc.multiply(pc.cast(pc.list_element(fields, 0), pa.int64()), 1_000_000)
         committed_at = times.cast(COMMITS_SCHEMA.field("committed_at").type)
-        return pa.Table.from_arrays(
-            [pc.list_element(fields, 1), pc.list_slice(fields, 2), committed_at], schema=COMMITS_SCHEMA
-        )
+        return pa.Table.from_arrays([pc.list_element(fields, 1), pc.list_slice(fields, 2), committed_at], schema=COMMITS_SCHEMA)
 
     def existing_commits(self, shas: Iterable[str]) -> set[str]:
         """The subset of ``shas`` that are commits in the object database (one batch call)."""

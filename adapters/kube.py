@@ -65,9 +65,7 @@ _TEMPLATE = ("spec", "template", "spec")
 
 WORKLOAD_KINDS: tuple[WorkloadKind, ...] = (
     WorkloadKind("Pod", client.CoreV1Api, "list_pod_for_all_namespaces", ("spec",)),
-    WorkloadKind(
-        "ReplicationController", client.CoreV1Api, "list_replication_controller_for_all_namespaces", _TEMPLATE
-    ),
+    WorkloadKind("ReplicationController", client.CoreV1Api, "list_replication_controller_for_all_namespaces", _TEMPLATE),
     WorkloadKind("Deployment", client.AppsV1Api, "list_deployment_for_all_namespaces", _TEMPLATE),
     WorkloadKind("StatefulSet", client.AppsV1Api, "list_stateful_set_for_all_namespaces", _TEMPLATE),
     WorkloadKind("DaemonSet", client.AppsV1Api, "list_daemon_set_for_all_namespaces", _TEMPLATE),
@@ -126,8 +124,7 @@ def select_contexts(options: KubeOptions) -> tuple[str, list[str]]:
     unknown = [c for c in options.contexts if c not in known]
     if unknown:
         raise KubeError(
-            f"unknown Kubernetes context {', '.join(map(repr, unknown))} in {merged}; "
-            f"known contexts: {', '.join(known)}",
+            f"unknown Kubernetes context {', '.join(map(repr, unknown))} in {merged}; known contexts: {', '.join(known)}",
             context=unknown[0],
             hint="pass one of the known contexts to --kube-context",
         )
@@ -288,6 +285,4 @@ def list_kube_images(options: KubeOptions | None = None) -> pa.Table:
             api_client.close()
     rows.sort()
     columns = list(zip(*rows)) if rows else [()] * len(KUBE_IMAGES_SCHEMA)
-    return pa.Table.from_arrays(
-        [pa.array(col, type=pa.string()) for col in columns], schema=KUBE_IMAGES_SCHEMA
-    )
+    return pa.Table.from_arrays([pa.array(col, type=pa.string()) for col in columns], schema=KUBE_IMAGES_SCHEMA)

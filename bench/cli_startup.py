@@ -55,8 +55,18 @@ def timed(cmd: list[str], env: dict) -> float:
 
 def cleanup_cmd(world: dict, audit: Path) -> list[str]:
     return [
-        str(BIN / "stagesweep"), "cleanup", "--images-repo", world["images"], "--stages-storage", world["stages"],
-        "--dir", world["dir"], "--audit-dir", str(audit), "--without-kube", "--dry-run",
+        str(BIN / "stagesweep"),
+        "cleanup",
+        "--images-repo",
+        world["images"],
+        "--stages-storage",
+        world["stages"],
+        "--dir",
+        world["dir"],
+        "--audit-dir",
+        str(audit),
+        "--without-kube",
+        "--dry-run",
     ]
 
 
@@ -75,19 +85,29 @@ def main() -> None:
     rows.append(("python -c 'import prefect' (reference)", ref))
     rows.append(("stagesweep --help", timed([str(BIN / "stagesweep"), "--help"], env)))
     # the default: no API configured, the CLI starts a local server on first use and reuses it
-    auto = dict(env, STAGESWEEP_HOME_DIR=str(work / "auto-home"),
-                STAGESWEEP_PREFECT_SERVER=f"http://127.0.0.1:{free_port()}/api", STAGESWEEP_PREFECT_SERVER_AUTOSTART="true")
+    auto = dict(
+        env,
+        STAGESWEEP_HOME_DIR=str(work / "auto-home"),
+        STAGESWEEP_PREFECT_SERVER=f"http://127.0.0.1:{free_port()}/api",
+        STAGESWEEP_PREFECT_SERVER_AUTOSTART="true",
+    )
     try:
-        for label in ("cleanup --dry-run, first run on a new machine (starts the local server)",
-                      "cleanup --dry-run, second run (local server reused)",
-                      "cleanup --dry-run, third run (local server reused)"):
+        for label in (
+            "cleanup --dry-run, first run on a new machine (starts the local server)",
+            "cleanup --dry-run, second run (local server reused)",
+            "cleanup --dry-run, third run (local server reused)",
+        ):
             world = small_world(Path(tempfile.mkdtemp(dir=work)))
             rows.append((label, timed(cleanup_cmd(world, work / "audit"), auto)))
     finally:
         subprocess.run([str(BIN / "stagesweep"), "server", "stop"], env=auto, capture_output=True)
     # Prefect's ephemeral API (autostart off), for comparison
-    eph = dict(env, STAGESWEEP_HOME_DIR=str(work / "eph-home"), STAGESWEEP_PREFECT_SERVER_AUTOSTART="false",
-               STAGESWEEP_PREFECT_SERVER=f"http://127.0.0.1:{free_port()}/api")
+    eph = dict(
+        env,
+        STAGESWEEP_HOME_DIR=str(work / "eph-home"),
+        STAGESWEEP_PREFECT_SERVER_AUTOSTART="false",
+        STAGESWEEP_PREFECT_SERVER=f"http://127.0.0.1:{free_port()}/api",
+    )
     for label in ("cleanup --dry-run, ephemeral API, cold (new PREFECT_HOME)", "cleanup --dry-run, ephemeral API, warm"):
         world = small_world(Path(tempfile.mkdtemp(dir=work)))
         rows.append((label, timed(cleanup_cmd(world, work / "audit"), eph)))

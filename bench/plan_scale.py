@@ -112,7 +112,9 @@ def generate(repo: Path, commits: int, branches: int, tags: int, seed: int = 7) 
     marks_file = repo / "bench-marks"
     subprocess.run(
         ["git", "fast-import", "--quiet", f"--export-marks={marks_file}"],
-        cwd=repo, input="".join(lines).encode(), check=True,
+        cwd=repo,
+        input="".join(lines).encode(),
+        check=True,
     )
     shas = {}
     for line in marks_file.read_text().splitlines():
@@ -134,19 +136,29 @@ def images_tables(commits: list[tuple[str, int]], records: int, seed: int = 11) 
             sha = commits[position][0]
             sig = hashlib.sha3_224(f"{image}-{position // 40}-{rng.random() < 0.1}".encode()).hexdigest()
             signatures.add(sig)
-            metadata.append({
-                "image_name": image, "commit": sha, "content_signature": sig,
-                "repository": "127.0.0.1:5000/bench/stages",
-                "tag": f"image-metadata-by-commit-{slug}-{sha}", "digest": None,
-            })
+            metadata.append(
+                {
+                    "image_name": image,
+                    "commit": sha,
+                    "content_signature": sig,
+                    "repository": "127.0.0.1:5000/bench/stages",
+                    "tag": f"image-metadata-by-commit-{slug}-{sha}",
+                    "digest": None,
+                }
+            )
         for sig in sorted(signatures):
             for copy in range(rng.choice((1, 1, 2))):
-                tags.append({
-                    "image_name": image,
-                    "repository": f"127.0.0.1:5000/bench/app/{image}" if image else "127.0.0.1:5000/bench/app",
-                    "tag": f"{sig[:12]}-{copy}", "digest": f"sha256:{hashlib.sha256(sig.encode()).hexdigest()}",
-                    "content_signature": sig, "parent_id": None, "created": None,
-                })
+                tags.append(
+                    {
+                        "image_name": image,
+                        "repository": f"127.0.0.1:5000/bench/app/{image}" if image else "127.0.0.1:5000/bench/app",
+                        "tag": f"{sig[:12]}-{copy}",
+                        "digest": f"sha256:{hashlib.sha256(sig.encode()).hexdigest()}",
+                        "content_signature": sig,
+                        "parent_id": None,
+                        "created": None,
+                    }
+                )
     return pa.Table.from_pylist(tags, schema=IMAGE_TAGS_SCHEMA), pa.Table.from_pylist(metadata, schema=METADATA_SCHEMA)
 
 
@@ -182,8 +194,7 @@ def main() -> None:
     now = dt.datetime.fromtimestamp(last, dt.UTC) + dt.timedelta(hours=1)
     repo = GitRepo(repo_path)
 
-    policy_sets = {"default policies": default_keep_policies(),
-                   "every branch and tag": parse_keep_policies(SCAN_EVERYTHING)}
+    policy_sets = {"default policies": default_keep_policies(), "every branch and tag": parse_keep_policies(SCAN_EVERYTHING)}
     timings: dict[str, list[float]] = {}
 
     def timed(label: str, func):
@@ -194,27 +205,30 @@ def main() -> None:
 
     counts = {}
     for _ in range(args.repeat):  # interleaved rounds: each round sees the same machine load
-        timed("rev-list", lambda: subprocess.run(
-            ["git", "rev-list", "--all", "--parents"], cwd=repo_path, capture_output=True, check=True))
+        timed(
+            "rev-list",
+            lambda: subprocess.run(["git", "rev-list", "--all", "--parents"], cwd=repo_path, capture_output=True, check=True),
+        )
         refs, commits = timed("read", lambda: (repo.references(), repo.commits()))
         for label, policies in policy_sets.items():
-            decisions = timed(label, lambda p=policies: decide_images(tags, metadata, refs, commits, p, now))
+            decisions = timed(label, lambda p=policies, r=refs, c=commits: decide_images(tags, metadata, r, c, p, now))
             counts[label] = decisions.group_by(["item_type", "action"]).aggregate([([], "count_all")]).to_pylist()
     best = {label: min(values) for label, values in timings.items()}
     revlist_s, read_s = best["rev-list"], best["read"]
     rows = {label: (best[label], counts[label]) for label in policy_sets}
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
-    print(f"repository: {commits.num_rows} commits, {refs.num_rows} refs "
-          f"({sum(k == 'branch' for k in refs.column('kind').to_pylist())} branches); "
-          f"{metadata.num_rows} metadata records, {tags.num_rows} image tags over {len(IMAGES)} images")
+    print(
+        f"repository: {commits.num_rows} commits, {refs.num_rows} refs "
+        f"({sum(k == 'branch' for k in refs.column('kind').to_pylist())} branches); "
+        f"{metadata.num_rows} metadata records, {tags.num_rows} image tags over {len(IMAGES)} images"
+    )
     print(f"git rev-list --all --parents : {revlist_s:7.3f} s")
     print(f"read refs + commits          : {read_s:7.3f} s")
     for label, (plan_s, counts) in rows.items():
         total = read_s + plan_s
         summary = ", ".join(f"{c['item_type']} {c['action']} {c['count_all']}" for c in counts)
-        print(f"plan ({label:21}): {plan_s:7.3f} s  -> read+plan {total:.3f} s = "
-              f"{total / revlist_s:.2f}x rev-list  [{summary}]")
+        print(f"plan ({label:21}): {plan_s:7.3f} s  -> read+plan {total:.3f} s = {total / revlist_s:.2f}x rev-list  [{summary}]")
     print(f"peak RSS: {peak_mib:.0f} MiB")
 
 

@@ -45,8 +45,10 @@ def timed(label: str, requests: int, run) -> float:
     run()
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     rate = requests / wall
-    print(f"{label:<34} {requests:>6} requests in {wall:6.2f}s = {rate:7.0f} req/s, "
-          f"client CPU {cpu / requests * 1e6:5.0f} µs/request")
+    print(
+        f"{label:<34} {requests:>6} requests in {wall:6.2f}s = {rate:7.0f} req/s, "
+        f"client CPU {cpu / requests * 1e6:5.0f} µs/request"
+    )
     return rate
 
 
@@ -54,7 +56,10 @@ def wrk_ceiling(url: str, connections: int, seconds: float, script: Path | None 
     extra = ["-s", str(script)] if script else []
     result = subprocess.run(
         [WRK, "-t2", f"-c{connections}", f"-d{seconds:g}s", "-H", f"Accept: {MANIFEST_ACCEPT}", *extra, url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
     )
     match = re.search(r"Requests/sec:\s+([\d.]+)", result.stdout)
     if not match:
@@ -158,21 +163,28 @@ def main() -> int:
             before = wrk_ceiling(manifest_url, args.parallel, args.wrk_seconds)
             client_rate = timed("describe: RegistryClient", 2 * args.tags, describe_all)
             after = wrk_ceiling(manifest_url, args.parallel, args.wrk_seconds)
-            mix = request_mix_script(root, [
-                p for tag in tags for p in (f"/v2/{path}/manifests/{tag}", f"/v2/{path}/blobs/{pushed[tag][1]}")
-            ])
+            mix = request_mix_script(
+                root, [p for tag in tags for p in (f"/v2/{path}/manifests/{tag}", f"/v2/{path}/blobs/{pushed[tag][1]}")]
+            )
             mix_rate = wrk_ceiling(f"{server.url}/", args.parallel, args.wrk_seconds, mix)
             if args.compare:
                 config_of = {tag: config for tag, (_, config) in pushed.items()}
                 for kind in ("urllib3", "http.client"):
-                    timed(f"describe: raw {kind}", 2 * args.tags,
-                          lambda kind=kind: raw_describe(server.host, path, tags, config_of, args.parallel, kind))
+                    timed(
+                        f"describe: raw {kind}",
+                        2 * args.tags,
+                        lambda kind=kind: raw_describe(server.host, path, tags, config_of, args.parallel, kind),
+                    )
         ceiling = (before + after) / 2
-        print(f"{'ceiling: wrk, one manifest URL':<34} {ceiling:7.0f} req/s "
-              f"(before {before:.0f}, after {after:.0f}; {args.parallel} connections)")
+        print(
+            f"{'ceiling: wrk, one manifest URL':<34} {ceiling:7.0f} req/s "
+            f"(before {before:.0f}, after {after:.0f}; {args.parallel} connections)"
+        )
         print(f"client / ceiling = {client_rate / ceiling:.0%} (target >= 60%)")
-        print(f"{'wrk, the same request mix':<34} {mix_rate:7.0f} req/s "
-              f"(GET manifest + GET config blob of all {args.tags} tags, cycled)")
+        print(
+            f"{'wrk, the same request mix':<34} {mix_rate:7.0f} req/s "
+            f"(GET manifest + GET config blob of all {args.tags} tags, cycled)"
+        )
         print(f"client / same-mix wrk = {client_rate / mix_rate:.0%}")
         return 0
     finally:

@@ -221,9 +221,7 @@ def report(
     ] = DEFAULT_AUDIT_DIR,
     run: Annotated[Optional[str], o.opt("run", "Only this run id.")] = None,
     format: Annotated[str, o.opt("format", "Output: table, json or csv.")] = "table",
-    table: Annotated[
-        Optional[str], o.opt("table", "Only this table: runs, reasons, images, largest_kept or failures.")
-    ] = None,
+    table: Annotated[Optional[str], o.opt("table", "Only this table: runs, reasons, images, largest_kept or failures.")] = None,
     html: Annotated[Optional[str], o.opt("html", "Write one self-contained HTML report with charts to FILE.")] = None,
 ) -> int:
     """Per-run counts by action, reason and outcome, reclaimable bytes, images, the largest kept
@@ -238,9 +236,7 @@ def report(
 def fleet_cleanup(
     fleet_file: Annotated[str, typer.Argument(help="The fleet file (YAML): defaults, projects, registries.")],
     dry_run: Annotated[bool, o.opt("dry_run", "Plan and audit every project; delete nothing.")] = False,
-    projects: Annotated[
-        Optional[str], o.opt("projects", "Only these projects of the fleet file, comma-separated (A,B).")
-    ] = None,
+    projects: Annotated[Optional[str], o.opt("projects", "Only these projects of the fleet file, comma-separated (A,B).")] = None,
     work_pool: Annotated[
         Optional[str],
         o.opt("work_pool", "Run each project on this Prefect work pool (every worker takes projects); else in this process."),
@@ -263,7 +259,7 @@ def fleet_cleanup(
 @guard
 def serve(
     prefect_file: Annotated[
-        Optional[str], o.opt("prefect_file", "The prefect.yaml to serve (default: deployments/prefect.yaml).")  # noqa: UP007
+        Optional[str], o.opt("prefect_file", "The prefect.yaml to serve (default: deployments/prefect.yaml).")
     ] = None,
 ) -> int:
     """Serve the deployments of deployments/prefect.yaml (nightly cleanup, ad-hoc purge, ...)

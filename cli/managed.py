@@ -7,8 +7,8 @@ import typer
 
 from adapters.storage import codec, open_stages_storage
 from adapters.storage.base import StagesStorage
-from schemas.settings import CommonSettings
 from cli.werf_yaml import read_werf_yaml
+from schemas.settings import CommonSettings
 from tasks.adapters_from_settings import registry_options
 
 

@@ -70,7 +70,7 @@ def field_parameter(name: str, info: FieldInfo, *, required: bool = False) -> in
     if typing.get_origin(kind) is list:
         default: Any = None
         kind = list[typing.get_args(kind)[0]]
-        kind = typing.Optional[kind]  # noqa: UP007 - Typer needs the typing form here
+        kind = typing.Optional[kind]
     elif info.is_required() or required:
         default = inspect.Parameter.empty
     else:
@@ -78,7 +78,7 @@ def field_parameter(name: str, info: FieldInfo, *, required: bool = False) -> in
         if isinstance(default, enum.Enum):
             default = default.value
         if optional:
-            kind = typing.Optional[kind]  # noqa: UP007
+            kind = typing.Optional[kind]
     annotation = Annotated[kind, opt(name, info.description or "", **_bounds(info))]
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
@@ -113,4 +113,3 @@ def settings_from(model: type[BaseModel], kw: dict[str, Any], **extra: Any) -> A
     """The settings model of a command from its options (unset ones take the model's default)."""
     values = {k: v for k, v in kw.items() if k in model.model_fields and v is not None}
     return model(**values, **extra)
-

@@ -92,9 +92,23 @@ def start_local_server(api_url: str, timeout: float = START_TIMEOUT) -> bool:
     )
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", address.hostname or "127.0.0.1",
-             "--port", str(address.port or 4200), "--no-background"],
-            env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "server",
+                "start",
+                "--host",
+                address.hostname or "127.0.0.1",
+                "--port",
+                str(address.port or 4200),
+                "--no-background",
+            ],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
     _pid_file().write_text(str(proc.pid))
     deadline = time.monotonic() + timeout

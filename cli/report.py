@@ -27,8 +27,9 @@ def load_audit(source: str, run_id: str | None = None) -> pd.DataFrame:
     try:
         df = read_audit(source, run_id).to_pandas()
     except (OSError, pa.ArrowInvalid) as exc:
-        raise AuditError(f"cannot read the audit at {source}: {exc}",
-                         hint="Pass an audit Parquet file, an audit directory or its URI.") from exc
+        raise AuditError(
+            f"cannot read the audit at {source}: {exc}", hint="Pass an audit Parquet file, an audit directory or its URI."
+        ) from exc
     if df.empty:
         what = f"run {run_id}" if run_id else "audited runs"
         raise AuditError(f"no {what} in {source}", hint="Pass an audit file or the --audit-dir of earlier runs.")
@@ -44,8 +45,7 @@ def reason_counts(source: str, run_id: str | None = None) -> pd.DataFrame:
     return t.reasons(load_audit(source, run_id))
 
 
-def print_report(source: str, run_id: str | None, fmt: str = "table", table: str | None = None,
-                 html: str | None = None) -> int:
+def print_report(source: str, run_id: str | None, fmt: str = "table", table: str | None = None, html: str | None = None) -> int:
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
     if table is not None and table not in t.TABLES:
@@ -82,8 +82,12 @@ def _print_tables(tabs: dict[str, pd.DataFrame]) -> None:
             table.add_column(col)
         for _, r in runs.iterrows():
             table.add_row(
-                r["run_id"], r["command"], "yes" if r["dry_run"] else "no", f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
-                *[str(int(r[c])) for c in outcome_cols], t.human_bytes(r["reclaimable_bytes"]),
+                r["run_id"],
+                r["command"],
+                "yes" if r["dry_run"] else "no",
+                f"{r['started_at']:%Y-%m-%d %H:%M:%S}",
+                *[str(int(r[c])) for c in outcome_cols],
+                t.human_bytes(r["reclaimable_bytes"]),
             )
         console.print(table)
         console.print("reclaimable bytes return only after the registry's garbage collection", style="dim")

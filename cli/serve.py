@@ -118,9 +118,7 @@ def load_deployment_specs(
         raise ConfigError("expected a non-empty list of deployments", file=str(path), path="deployments")
     for index, entry in enumerate(entries):
         if not isinstance(entry, dict) or not entry.get("name") or not entry.get("entrypoint"):
-            raise ConfigError(
-                "expected a mapping with `name` and `entrypoint`", file=str(path), path=f"deployments[{index}]"
-            )
+            raise ConfigError("expected a mapping with `name` and `entrypoint`", file=str(path), path=f"deployments[{index}]")
     try:
         entries = resolve_env_placeholders(entries, os.environ if environ is None else environ, where="deployments")
     except ConfigError as exc:

@@ -75,8 +75,15 @@ def _workload_refs(kube_images: pa.Table) -> pd.DataFrame:
     users = users.sort_values(_USER_ORDER, kind="stable", ignore_index=True)
     users["rank"] = range(len(users))
     users["detail"] = (
-        users["context"] + "/" + users["namespace"] + "/" + users["kind"] + "/" + users["name"]
-        + " container=" + users["container"]
+        users["context"]
+        + "/"
+        + users["namespace"]
+        + "/"
+        + users["kind"]
+        + "/"
+        + users["name"]
+        + " container="
+        + users["container"]
     )
     images = pd.Series(users["image"].unique(), name="image")
     parsed = pd.DataFrame([normalise_image(i) for i in images], columns=["norm_repo", "ref_tag", "ref_digest"])

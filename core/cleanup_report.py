@@ -59,9 +59,7 @@ def _clean(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v not in (None, "")}
 
 
-def cleanup_report(
-    rows: Iterable[Row], *, command: str, dry_run: bool, repo: str, final_repo: str | None
-) -> dict[str, Any]:
+def cleanup_report(rows: Iterable[Row], *, command: str, dry_run: bool, repo: str, final_repo: str | None) -> dict[str, Any]:
     """The report document of one run (``rows`` are its audit rows with their outcomes)."""
     gone = Outcome.WOULD_DELETE.value if dry_run else Outcome.DELETED.value
     kept: list[dict[str, Any]] = []

@@ -9,11 +9,10 @@ and per home entry; what stays has a keep row saying why.
 
 from __future__ import annotations
 
-from typing import Any
-
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import pyarrow as pa
 
@@ -65,8 +64,16 @@ def _percent(used: int, total: int) -> float:
     return 100.0 * used / total if total else 0.0
 
 
-def _row(repository: str, tag: str, digest: str | None, item_type: ItemType, action: Action,
-         reason: Reason, detail: str, signature: str | None = None) -> Row:
+def _row(
+    repository: str,
+    tag: str,
+    digest: str | None,
+    item_type: ItemType,
+    action: Action,
+    reason: Reason,
+    detail: str,
+    signature: str | None = None,
+) -> Row:
     return {
         "storage": StorageKind.HOST.value,
         "repository": repository,
@@ -88,8 +95,9 @@ def image_references(image: Row) -> list[tuple[str, str]]:
     return refs or [(NONE_REPOSITORY, image["id"])]
 
 
-def _image_rows(image: Row, action: Action, reason: Reason, detail: str,
-                refs: Iterable[tuple[str, str]] | None = None) -> list[Row]:
+def _image_rows(
+    image: Row, action: Action, reason: Reason, detail: str, refs: Iterable[tuple[str, str]] | None = None
+) -> list[Row]:
     signature = _labels(image.get("labels")).get(STAGE_SIGNATURE_LABEL)
     return [
         _row(repo, tag, image["id"], ItemType.LOCAL_IMAGE, action, reason, detail, signature)
@@ -97,8 +105,9 @@ def _image_rows(image: Row, action: Action, reason: Reason, detail: str,
     ]
 
 
-def _lru(candidates: list[Row], used: int, total: int, freed: int, limit: VolumeLimit,
-         what: str) -> tuple[list[tuple[Row, str]], str]:
+def _lru(
+    candidates: list[Row], used: int, total: int, freed: int, limit: VolumeLimit, what: str
+) -> tuple[list[tuple[Row, str]], str]:
     """Least recently used first until the projected usage is below the target.
 
     Returns (chosen items with their detail, the detail for the items that stay)."""
@@ -112,13 +121,18 @@ def _lru(candidates: list[Row], used: int, total: int, freed: int, limit: Volume
         if _percent(used - freed, total) < limit.target:
             break
         chosen.append(
-            (item, f"{what} volume usage {current:.1f}% is above the allowed {limit.allowed:g}%; "
-                   f"least recently used (last used {_when(item['_last_used'])})")
+            (
+                item,
+                f"{what} volume usage {current:.1f}% is above the allowed {limit.allowed:g}%; "
+                f"least recently used (last used {_when(item['_last_used'])})",
+            )
         )
         freed += item["_size"]
     projected = _percent(used - freed, total)
-    return chosen, (f"{what} volume usage {current:.1f}% will be {projected:.1f}%, below the target "
-                    f"{limit.target:g}%, without removing more recently used items")
+    return chosen, (
+        f"{what} volume usage {current:.1f}% will be {projected:.1f}%, below the target "
+        f"{limit.target:g}%, without removing more recently used items"
+    )
 
 
 # --------------------------------------------------------------------------- host cleanup
@@ -146,15 +160,42 @@ def decide_host_cleanup(
     for c in containers.to_pylist():
         name = c["name"]
         if not name.startswith(BUILD_CONTAINER_PREFIX):
-            rows.append(_row(docker_address, name, c["id"], ItemType.CONTAINER, Action.KEEP, Reason.HOST_CLEANUP,
-                             "not a werf build container (werf.build.*)"))
+            rows.append(
+                _row(
+                    docker_address,
+                    name,
+                    c["id"],
+                    ItemType.CONTAINER,
+                    Action.KEEP,
+                    Reason.HOST_CLEANUP,
+                    "not a werf build container (werf.build.*)",
+                )
+            )
         elif c["running"]:
-            rows.append(_row(docker_address, name, c["id"], ItemType.CONTAINER, Action.KEEP, Reason.HOST_CLEANUP,
-                             "running werf build container"))
+            rows.append(
+                _row(
+                    docker_address,
+                    name,
+                    c["id"],
+                    ItemType.CONTAINER,
+                    Action.KEEP,
+                    Reason.HOST_CLEANUP,
+                    "running werf build container",
+                )
+            )
         else:
             leaving.add(c["id"])
-            rows.append(_row(docker_address, name, c["id"], ItemType.CONTAINER, Action.DELETE, Reason.HOST_CLEANUP,
-                             f"stopped werf build container ({c['state']})"))
+            rows.append(
+                _row(
+                    docker_address,
+                    name,
+                    c["id"],
+                    ItemType.CONTAINER,
+                    Action.DELETE,
+                    Reason.HOST_CLEANUP,
+                    f"stopped werf build container ({c['state']})",
+                )
+            )
     users: dict[str, list[str]] = {}
     for c in containers.to_pylist():
         if c["id"] not in leaving:
@@ -172,21 +213,22 @@ def decide_host_cleanup(
         if WERF_LABEL not in labels:
             keeps += _image_rows(image, Action.KEEP, Reason.HOST_CLEANUP, "not a werf image (no `werf` label)")
         elif image["id"] in users:
-            keeps += _image_rows(image, Action.KEEP, Reason.USED_BY_CONTAINER,
-                                 "used by container " + ", ".join(sorted(users[image["id"]])))
+            keeps += _image_rows(
+                image, Action.KEEP, Reason.USED_BY_CONTAINER, "used by container " + ", ".join(sorted(users[image["id"]]))
+            )
         elif created is None or created > young:
-            keeps += _image_rows(image, Action.KEEP, Reason.HOST_CLEANUP,
-                                 f"image younger than 15 minutes (created {_when(created)})")
+            keeps += _image_rows(
+                image, Action.KEEP, Reason.HOST_CLEANUP, f"image younger than 15 minutes (created {_when(created)})"
+            )
         elif not image.get("tags"):
-            deletes += _image_rows(image, Action.DELETE, Reason.HOST_CLEANUP,
-                                   f"dangling werf image created {_when(created)}")
+            deletes += _image_rows(image, Action.DELETE, Reason.HOST_CLEANUP, f"dangling werf image created {_when(created)}")
             freed += image.get("size") or 0
         elif any(repo.startswith(LOCAL_RECORD_REPOS) for repo in repos):
-            keeps += _image_rows(image, Action.KEEP, Reason.HOST_CLEANUP,
-                                 ":local stages-storage record; host purge removes it")
+            keeps += _image_rows(image, Action.KEEP, Reason.HOST_CLEANUP, ":local stages-storage record; host purge removes it")
         else:
-            candidates.append({**image, "_last_used": image.get("last_used") or created,
-                               "_key": image["id"], "_size": image.get("size") or 0})
+            candidates.append(
+                {**image, "_last_used": image.get("last_used") or created, "_key": image["id"], "_size": image.get("size") or 0}
+            )
     chosen, stay = _lru(candidates, *docker_volume, freed, docker_limit, "Docker storage")
     chosen_ids = {item["id"] for item, _ in chosen}
     for item, detail in chosen:
@@ -207,8 +249,14 @@ def _decide_home_cleanup(entries: pa.Table, volume: tuple[int, int], now: dateti
     for e in entries.to_pylist():
         if e["area"] == "tmp":
             if e["modified"] <= now - TMP_MAX_AGE:
-                deletes.append(_home_row(e, Action.DELETE, Reason.HOST_CLEANUP,
-                                         f"temp file last modified {_when(e['modified'])}, more than 24 hours ago"))
+                deletes.append(
+                    _home_row(
+                        e,
+                        Action.DELETE,
+                        Reason.HOST_CLEANUP,
+                        f"temp file last modified {_when(e['modified'])}, more than 24 hours ago",
+                    )
+                )
                 freed += e["size"]
             else:
                 keeps.append(_home_row(e, Action.KEEP, Reason.HOST_CLEANUP, "temp file modified within the last 24 hours"))
@@ -243,31 +291,36 @@ def decide_host_purge(
     temp and cache entries of the home directory (reason ``purge``)."""
     image_list = images.to_pylist()
     werf_images = {i["id"] for i in image_list if WERF_LABEL in _labels(i.get("labels"))}
-    storage_images = {
-        i["id"] for i in image_list if any(repo.startswith(LOCAL_STORAGE_REPOS) for repo, _ in image_references(i))
-    }
+    storage_images = {i["id"] for i in image_list if any(repo.startswith(LOCAL_STORAGE_REPOS) for repo, _ in image_references(i))}
     purged_images = werf_images | storage_images
     rows: list[Row] = []
     staying: dict[str, list[str]] = {}
     for c in containers.to_pylist():
         name = c["name"]
-        werf = (
-            name.startswith(WERF_CONTAINER_PREFIX)
-            or WERF_LABEL in _labels(c.get("labels"))
-            or c["image_id"] in purged_images
-        )
+        werf = name.startswith(WERF_CONTAINER_PREFIX) or WERF_LABEL in _labels(c.get("labels")) or c["image_id"] in purged_images
         if not werf:
             staying.setdefault(c["image_id"], []).append(f"{name} (not a werf container)")
-            rows.append(_row(docker_address, name, c["id"], ItemType.CONTAINER, Action.KEEP, Reason.PURGE,
-                             "not a werf container"))
+            rows.append(
+                _row(docker_address, name, c["id"], ItemType.CONTAINER, Action.KEEP, Reason.PURGE, "not a werf container")
+            )
         elif c["running"] and not force:
             staying.setdefault(c["image_id"], []).append(f"{name} (running)")
-            rows.append(_row(docker_address, name, c["id"], ItemType.CONTAINER, Action.KEEP, Reason.PURGE,
-                             "running werf container; pass --force to remove it"))
+            rows.append(
+                _row(
+                    docker_address,
+                    name,
+                    c["id"],
+                    ItemType.CONTAINER,
+                    Action.KEEP,
+                    Reason.PURGE,
+                    "running werf container; pass --force to remove it",
+                )
+            )
         else:
             state = "running, removed with --force" if c["running"] else c["state"]
-            rows.append(_row(docker_address, name, c["id"], ItemType.CONTAINER, Action.DELETE, Reason.PURGE,
-                             f"werf container ({state})"))
+            rows.append(
+                _row(docker_address, name, c["id"], ItemType.CONTAINER, Action.DELETE, Reason.PURGE, f"werf container ({state})")
+            )
     deletes: list[Row] = []
     keeps: list[Row] = []
     for image in image_list:
@@ -289,8 +342,5 @@ def decide_host_purge(
             what = "werf image" if image["id"] in werf_images else ":local stages-storage image"
             deletes += _image_rows(image, Action.DELETE, Reason.PURGE, what, purged)
     rows += deletes + keeps
-    rows += [
-        _home_row(e, Action.DELETE, Reason.PURGE, f"stagesweep {e['area']} entry")
-        for e in home_entries.to_pylist()
-    ]
+    rows += [_home_row(e, Action.DELETE, Reason.PURGE, f"stagesweep {e['area']} entry") for e in home_entries.to_pylist()]
     return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)

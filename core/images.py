@@ -17,11 +17,10 @@ no tag of the signature left after this cleanup ⇒ ``unused-metadata``; not a h
 
 from __future__ import annotations
 
-from typing import Any
-
 import datetime as dt
 from collections.abc import Sequence
 from enum import Enum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -70,9 +69,7 @@ def decide_images(
     # 3. the history scan, over the signatures of the remaining tags
     candidates = pc.drop_null(tag_key.filter(pa.array(~in_kube & has_meta)))
     scan_records = metadata.filter(pa.array(exists & _mask(pc.is_in(meta_key, value_set=candidates))))
-    result = scan_history(
-        CommitGraph(commits), scan_records, select_references(refs, policies, now), policies, now
-    )
+    result = scan_history(CommitGraph(commits), scan_records, select_references(refs, policies, now), policies, now)
     kept = result.kept_signatures()
     found = _lookup(tag_key, _signature_key(kept), len(kept))
     in_policy = (found >= 0) & has_meta & ~in_kube
@@ -82,9 +79,7 @@ def decide_images(
         "reason": _first_match(
             conditions, [Reason.USED_IN_KUBERNETES, Reason.NO_METADATA, Reason.GIT_POLICY], Reason.NOT_REACHED_BY_POLICY
         ),
-        "detail": _first_match(
-            conditions, [kube_detail, _DETAILS[Reason.NO_METADATA], _take(kept["detail"], found)]
-        ),
+        "detail": _first_match(conditions, [kube_detail, _DETAILS[Reason.NO_METADATA], _take(kept["detail"], found)]),
         "commit": _first_match([in_policy], [_take(kept["commit"], found)]),
     }
 
@@ -120,8 +115,7 @@ def _record_key(rows: pa.Table | pd.DataFrame) -> pa.ChunkedArray:
 
 def _join(rows: pa.Table | pd.DataFrame, names: list[str]) -> pa.ChunkedArray:
     columns = [
-        rows.column(n) if isinstance(rows, pa.Table) else pa.array(rows[n], from_pandas=True).cast(pa.string())
-        for n in names
+        rows.column(n) if isinstance(rows, pa.Table) else pa.array(rows[n], from_pandas=True).cast(pa.string()) for n in names
     ]
     return pc.binary_join_element_wise(*columns, "\n")
 

@@ -130,8 +130,16 @@ def audit_table(
         "started_at": started_at,
         "decided_at": decided_at,
     }
-    full = [{**meta, **{k: r.get(k) for k in DECISIONS_SCHEMA.names}, "outcome": r["outcome"], "error": r.get("error"),
-             "reclaimable_bytes": r.get("reclaimable_bytes")} for r in rows]
+    full = [
+        {
+            **meta,
+            **{k: r.get(k) for k in DECISIONS_SCHEMA.names},
+            "outcome": r["outcome"],
+            "error": r.get("error"),
+            "reclaimable_bytes": r.get("reclaimable_bytes"),
+        }
+        for r in rows
+    ]
     return pa.Table.from_pylist(full, schema=AUDIT_SCHEMA)
 
 
@@ -139,8 +147,7 @@ def initial_outcomes(plan: pa.Table, dry_run: bool) -> list[Row]:
     """Rows of the plan with the outcome they have before anything runs."""
     pending = Outcome.WOULD_DELETE if dry_run else Outcome.BLOCKED
     return [
-        {**r, "outcome": (Outcome.KEPT if r["action"] == Action.KEEP else pending).value, "error": None}
-        for r in plan.to_pylist()
+        {**r, "outcome": (Outcome.KEPT if r["action"] == Action.KEEP else pending).value, "error": None} for r in plan.to_pylist()
     ]
 
 

@@ -92,12 +92,23 @@ def purge_stages(
         rows.append(row(ItemType.STAGE, r, signature=r["signature"]))
         if r.get("rejected") and r.get("rejected_tag"):
             markers.append(
-                row(ItemType.REJECTED_MARKER, {**r, "tag": r["rejected_tag"], "digest": r.get("rejected_digest")}, signature=r["signature"], size_bytes=None)
+                row(
+                    ItemType.REJECTED_MARKER,
+                    {**r, "tag": r["rejected_tag"], "digest": r.get("rejected_digest")},
+                    signature=r["signature"],
+                    size_bytes=None,
+                )
             )
     rows += markers
     for r in sorted(metadata.to_pylist(), key=lambda r: (r["image_name"], r["commit"])):
         rows.append(
-            row(ItemType.IMAGE_METADATA, r, image_name=_shown(r["image_name"]), signature=r.get("content_signature"), commit=r["commit"])
+            row(
+                ItemType.IMAGE_METADATA,
+                r,
+                image_name=_shown(r["image_name"]),
+                signature=r.get("content_signature"),
+                commit=r["commit"],
+            )
         )
     for r in sorted(managed.to_pylist(), key=lambda r: r["image_name"]):
         rows.append(row(ItemType.MANAGED_IMAGE, r, image_name=_shown(r["image_name"])))

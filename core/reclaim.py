@@ -47,8 +47,10 @@ def reclaimable_per_row(rows: Sequence[Row], blobs: pa.Table) -> list[int | None
     """
     refs: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for repository, tag, digest, size in zip(
-        blobs["repository"].to_pylist(), blobs["tag"].to_pylist(),
-        blobs["blob_digest"].to_pylist(), blobs["blob_size"].to_pylist(),
+        blobs["repository"].to_pylist(),
+        blobs["tag"].to_pylist(),
+        blobs["blob_digest"].to_pylist(),
+        blobs["blob_size"].to_pylist(),
     ):
         refs.setdefault((repository, tag), []).append((digest, int(size)))
     gone = {(r["repository"], r["tag"]) for r in rows if r.get("outcome") in FREEING and r.get("tag") is not None}

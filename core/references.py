@@ -74,9 +74,7 @@ def select_references(refs: pa.Table, policies: Sequence[KeepPolicy], now: dt.da
             continue
         cand_dates = dates[matches]
         # newest first; equal dates by name so the choice never depends on input order
-        order = np.array(
-            sorted(range(len(matches)), key=lambda i: (-cand_dates[i], names[matches[i]])), dtype=np.int64
-        )
+        order = np.array(sorted(range(len(matches)), key=lambda i: (-cand_dates[i], names[matches[i]])), dtype=np.int64)
         keep = limit_mask(cand_dates, policy.references.limit, now_us, order=order)
         assigned[matches[keep]] = index
     chosen = np.flatnonzero(assigned >= 0)

@@ -12,9 +12,7 @@ from schemas.tables import DECISIONS_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
 
-def _closure(
-    start: Iterable[str], by_image_id: Mapping[str, Row], first_reason: Reason
-) -> dict[str, tuple[Reason, str]]:
+def _closure(start: Iterable[str], by_image_id: Mapping[str, Row], first_reason: Reason) -> dict[str, tuple[Reason, str]]:
     """Image ids reached from `start` through parent links and import labels.
 
     Returns image id -> (reason, detail). The start stages get `first_reason`, stages reached
@@ -155,7 +153,9 @@ def revise_after_failed_images(
         and r["outcome"] in (Outcome.DELETED, Outcome.ALREADY_GONE)
     }
     existing = image_tags.filter(
-        pa.array([(r, t) not in gone for r, t in zip(image_tags["repository"].to_pylist(), image_tags["tag"].to_pylist())], pa.bool_())
+        pa.array(
+            [(r, t) not in gone for r, t in zip(image_tags["repository"].to_pylist(), image_tags["tag"].to_pylist())], pa.bool_()
+        )
     )
     fresh = decide_stages(stages, existing, now, keep_within, containers_using)
     now_kept = {(d["repository"], d["tag"]): d for d in fresh.to_pylist() if d["action"] == Action.KEEP}
@@ -163,7 +163,13 @@ def revise_after_failed_images(
     for r in rows:
         kept = now_kept.get((r["repository"], r["tag"]))
         if kept is not None and r["action"] == Action.DELETE and r["outcome"] == Outcome.BLOCKED:
-            r = {**r, "action": Action.KEEP.value, "reason": kept["reason"], "detail": kept["detail"], "outcome": Outcome.KEPT.value}
+            r = {
+                **r,
+                "action": Action.KEEP.value,
+                "reason": kept["reason"],
+                "detail": kept["detail"],
+                "outcome": Outcome.KEPT.value,
+            }
         out.append(r)
     return out
 

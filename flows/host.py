@@ -58,4 +58,3 @@ def host_purge(settings: HostSettings) -> RunSummary:
         run.execute(plan)
 
     return finish(run, body)
-

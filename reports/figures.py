@@ -27,7 +27,7 @@ def _svg(fig: Figure) -> str:
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buf.getvalue()
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF about the file, not the chart
-    return text[text.index("<svg"):]  # drop the XML declaration and doctype: the SVG is inline
+    return text[text.index("<svg") :]  # drop the XML declaration and doctype: the SVG is inline
 
 
 def run_label(run: pd.Series) -> str:

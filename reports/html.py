@@ -43,8 +43,19 @@ window.addEventListener('error',function(e){errors.push(String(e.message));docum
 document.addEventListener('DOMContentLoaded',function(){document.body.setAttribute('data-rendered','yes');});})();
 """
 
-NUMERIC = {"deleted", "would_delete", "kept", "failed", "blocked", "already_gone", "reclaimable_bytes",
-           "tags_before", "tags_after", "size_bytes", "count"}
+NUMERIC = {
+    "deleted",
+    "would_delete",
+    "kept",
+    "failed",
+    "blocked",
+    "already_gone",
+    "reclaimable_bytes",
+    "tags_before",
+    "tags_after",
+    "size_bytes",
+    "count",
+}
 
 
 def _cell(field: str, value: object) -> str:
@@ -73,7 +84,7 @@ def html_table(table: pd.DataFrame, name: str, columns: Iterable[str] | None = N
 
 
 def _figure(svg: str | None, caption: str) -> str:
-    return f"<figure>{svg}<figcaption class=\"muted\">{escape(caption)}</figcaption></figure>" if svg else ""
+    return f'<figure>{svg}<figcaption class="muted">{escape(caption)}</figcaption></figure>' if svg else ""
 
 
 def render(df: pd.DataFrame, source: str) -> str:
@@ -105,7 +116,7 @@ def render(df: pd.DataFrame, source: str) -> str:
         parts += [
             f'<section data-run-id="{escape(run_id)}">',
             f"<h2>Run {escape(run_id)}</h2>",
-            f'<p>{escape(str(run["command"]))}{" (dry run)" if run["dry_run"] else ""}, '
+            f"<p>{escape(str(run['command']))}{' (dry run)' if run['dry_run'] else ''}, "
             f"{escape(pd.Timestamp(run['started_at']).strftime('%Y-%m-%d %H:%M:%S UTC'))}</p>",
             "<h3>Decisions by reason</h3>",
             html_table(one["reasons"], "reasons", ["action", "reason", "outcome", "count"]),
@@ -114,16 +125,24 @@ def render(df: pd.DataFrame, source: str) -> str:
             html_table(one["images"], "images", ["image_name", "tags_before", "tags_after", "reclaimable_bytes"]),
             "<h3>Largest kept</h3>",
             _figure(figures.largest_kept(tabs["largest_kept"], run_id), "The largest kept items and why they stay."),
-            html_table(one["largest_kept"], "largest_kept", ["repository", "tag", "item_type", "image_name", "size_bytes", "reason", "detail"]),
+            html_table(
+                one["largest_kept"],
+                "largest_kept",
+                ["repository", "tag", "item_type", "image_name", "size_bytes", "reason", "detail"],
+            ),
         ]
         if not one["failures"].empty:
-            parts += ["<h3>Failures</h3>", html_table(one["failures"].head(MAX_FAILURE_ROWS), "failures", ["repository", "tag", "item_type", "error"])]
+            parts += [
+                "<h3>Failures</h3>",
+                html_table(one["failures"].head(MAX_FAILURE_ROWS), "failures", ["repository", "tag", "item_type", "error"]),
+            ]
         parts.append("</section>")
     failures = tabs["failures"]
     parts += ["<h2>Failures</h2>"]
     parts.append(
         html_table(failures.head(MAX_FAILURE_ROWS), "failures", ["run_id", "repository", "tag", "item_type", "error"])
-        if not failures.empty else '<p data-field="failures">No failed deletions.</p>'
+        if not failures.empty
+        else '<p data-field="failures">No failed deletions.</p>'
     )
     parts.append("</body></html>")
     return "\n".join(p for p in parts if p)

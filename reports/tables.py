@@ -38,12 +38,24 @@ def _ints(values: pd.Series) -> pd.Series:
 
 
 def runs(df: pd.DataFrame) -> pd.DataFrame:
-    cols = ["run_id", "command", "dry_run", "project", "started_at", *[o.replace("-", "_") for o in OUTCOMES], "reclaimable_bytes"]
+    cols = [
+        "run_id",
+        "command",
+        "dry_run",
+        "project",
+        "started_at",
+        *[o.replace("-", "_") for o in OUTCOMES],
+        "reclaimable_bytes",
+    ]
     if df.empty:
         return pd.DataFrame(columns=cols)
     grouped = df.groupby("run_id", sort=False)
-    out = grouped.agg(command=("command", "first"), dry_run=("dry_run", "first"), project=("project", "first"),
-                      started_at=("started_at", "first"))
+    out = grouped.agg(
+        command=("command", "first"),
+        dry_run=("dry_run", "first"),
+        project=("project", "first"),
+        started_at=("started_at", "first"),
+    )
     counts = df.pivot_table(index="run_id", columns="outcome", values="command", aggfunc="size", fill_value=0)
     for outcome in OUTCOMES:
         out[outcome.replace("-", "_")] = counts[outcome].astype(int) if outcome in counts else 0
@@ -70,7 +82,9 @@ def images(df: pd.DataFrame) -> pd.DataFrame:
     tags = frame[frame["item_type"] == "image-tag"]
     before = tags.groupby(["run_id", "image"]).size().rename("tags_before")
     after = tags[~tags["outcome"].isin(GONE)].groupby(["run_id", "image"]).size().rename("tags_after")
-    freed = frame[frame["item_type"].isin(["image-tag", "stage"])].groupby(["run_id", "image"])["reclaimable_bytes"].agg(_sum_or_null)
+    freed = (
+        frame[frame["item_type"].isin(["image-tag", "stage"])].groupby(["run_id", "image"])["reclaimable_bytes"].agg(_sum_or_null)
+    )
     out = pd.concat([before, after, freed], axis=1).reset_index().rename(columns={"image": "image_name"})
     out["tags_before"] = out["tags_before"].fillna(0).astype(int)
     out["tags_after"] = out["tags_after"].fillna(0).astype(int)
@@ -104,7 +118,11 @@ def _in_run_order(table: pd.DataFrame, df: pd.DataFrame) -> pd.DataFrame:
 
 
 BUILDERS: dict[str, Callable[[pd.DataFrame], pd.DataFrame]] = {
-    "runs": runs, "reasons": reasons, "images": images, "largest_kept": largest_kept, "failures": failures,
+    "runs": runs,
+    "reasons": reasons,
+    "images": images,
+    "largest_kept": largest_kept,
+    "failures": failures,
 }
 
 

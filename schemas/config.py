@@ -41,9 +41,23 @@ from schemas.werf_documents import (
 )
 
 __all__ = [
-    "DEFAULT_KEEP_POLICIES", "NAMELESS", "NAMELESS_SHOWN", "KeepPolicy", "Limit", "Operator", "References",
-    "RenderedConfig", "WerfConfig", "WerfFiles", "default_keep_policies", "load_werf_config", "parse_keep_policies",
-    "parse_werf_config", "render_werf_text", "validate_image_name", "validate_rendered_config",
+    "DEFAULT_KEEP_POLICIES",
+    "NAMELESS",
+    "NAMELESS_SHOWN",
+    "KeepPolicy",
+    "Limit",
+    "Operator",
+    "References",
+    "RenderedConfig",
+    "WerfConfig",
+    "WerfFiles",
+    "default_keep_policies",
+    "load_werf_config",
+    "parse_keep_policies",
+    "parse_werf_config",
+    "render_werf_text",
+    "validate_image_name",
+    "validate_rendered_config",
 ]
 
 NAMELESS = ""  #: the nameless image (``image: ~``) internally
@@ -144,12 +158,14 @@ class _NoFiles:
     """Stands in when no project directory was given: reading a project file is an error."""
 
     def read(self, path: str) -> str | None:
-        raise ExecError(f"cannot read {path!r}: no project directory given; "
-                        "read the config with adapters.werf_files.load_werf_config")
+        raise ExecError(
+            f"cannot read {path!r}: no project directory given; read the config with adapters.werf_files.load_werf_config"
+        )
 
     def glob(self, pattern: str) -> Mapping[str, str]:
-        raise ExecError(f"cannot glob {pattern!r}: no project directory given; "
-                        "read the config with adapters.werf_files.load_werf_config")
+        raise ExecError(
+            f"cannot glob {pattern!r}: no project directory given; read the config with adapters.werf_files.load_werf_config"
+        )
 
     def partials(self) -> Sequence[tuple[str, str, str]]:
         return ()
@@ -177,9 +193,7 @@ def render_werf_text(
     return RenderedConfig(file, rendered.text, rendered.env_names, True, rendered)
 
 
-def load_werf_config(
-    path: str | Path, environ: Mapping[str, str] | None = None, *, files: WerfFiles | None = None
-) -> WerfConfig:
+def load_werf_config(path: str | Path, environ: Mapping[str, str] | None = None, *, files: WerfFiles | None = None) -> WerfConfig:
     """Read, render and validate a werf.yaml (SPEC §2). Raises ConfigError / InvalidImageName.
 
     ``environ`` is what the template's ``env`` sees (None: an empty environment); ``files`` gives
@@ -226,19 +240,19 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
         if data is None:
             continue
         if not isinstance(data, dict):
-            raise ConfigError(
-                f"expected a mapping (key: value), got {type(data).__name__}", file=file, document=number
-            )
+            raise ConfigError(f"expected a mapping (key: value), got {type(data).__name__}", file=file, document=number)
         if "project" in data or "configVersion" in data:
             _check_meta_keys(parsed, rendered)
             if meta is not None:
                 raise ConfigError(
                     f"a second meta section (first in document {meta_document}); werf allows one",
-                    file=file, document=number,
+                    file=file,
+                    document=number,
                 )
             if "configVersion" in data and (type(data["configVersion"]) is not int or data["configVersion"] != 1):
-                raise ConfigError(f"got {data['configVersion']!r}; expected configVersion: 1",
-                                  file=file, document=number, path="configVersion")
+                raise ConfigError(
+                    f"got {data['configVersion']!r}; expected configVersion: 1", file=file, document=number, path="configVersion"
+                )
             try:
                 meta = _Meta.model_validate(data)
             except ValidationError as exc:
@@ -250,7 +264,9 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
                     if name in images:
                         raise ConfigError(
                             f"image {name or NAMELESS_SHOWN!r} is declared twice; image names must be unique",
-                            file=file, document=number, path="image",
+                            file=file,
+                            document=number,
+                            path="image",
                         )
                     images.append(name)
         else:
@@ -259,13 +275,14 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
                 f"unknown section at {rendered.where(parsed.line_of(str(first)))}: werf reads a meta section "
                 "(project:, configVersion:), image (image:) and artifact (artifact:) sections; "
                 f"this one has {', '.join(f'`{k}`' for k in data)}",
-                file=file, document=number, path=str(first),
+                file=file,
+                document=number,
+                path=str(first),
                 hint="Keys such as cleanup: belong in the meta section, the one with project:.",
             )
     if meta is None:
         raise ConfigError(
-            "no document with `project:`; expected a meta section such as `project: myproject` "
-            "and `configVersion: 1`",
+            "no document with `project:`; expected a meta section such as `project: myproject` and `configVersion: 1`",
             file=file,
         )
     cleanup = meta.cleanup or _Cleanup()
@@ -288,9 +305,10 @@ def _check_meta_keys(parsed: ParsedDocument, rendered: RenderedConfig) -> None:
     number = parsed.document.number
     for key in unknown_keys(data, META_KEYS):
         raise ConfigError(
-            f"unknown key at {rendered.where(parsed.line_of(key))}; the meta section accepts "
-            + ", ".join(META_KEYS),
-            file=rendered.file, document=number, path=key,
+            f"unknown key at {rendered.where(parsed.line_of(key))}; the meta section accepts " + ", ".join(META_KEYS),
+            file=rendered.file,
+            document=number,
+            path=key,
         )
     for section, allowed in META_SECTION_KEYS.items():
         value = data.get(section)
@@ -299,26 +317,34 @@ def _check_meta_keys(parsed: ParsedDocument, rendered: RenderedConfig) -> None:
                 raise ConfigError(
                     f"unknown key in the {section} section (at {rendered.where(parsed.line_of(section))}); "
                     f"it accepts {', '.join(allowed)}",
-                    file=rendered.file, document=number, path=f"{section}.{key}",
+                    file=rendered.file,
+                    document=number,
+                    path=f"{section}.{key}",
                 )
 
 
-def validate_image_name(name: str | None, *, file: str | None = None, document: int | None = None,
-                        path: str | None = "image") -> str:
+def validate_image_name(
+    name: str | None, *, file: str | None = None, document: int | None = None, path: str | None = "image"
+) -> str:
     """Return the internal image name ("" for nameless); refuse names werf cannot tag."""
     if name is None or name == NAMELESS_SHOWN:
         return NAMELESS
     if isinstance(name, str) and NO_VALUE in name:
-        raise ConfigError(f"image name {name!r} comes from a template reading a missing key", file=file,
-                          document=document, path=path, hint=NO_VALUE_HINT)
-    if not isinstance(name, str):
         raise ConfigError(
-            f"expected an image name, ~ or a list of names, got {name!r}", file=file, document=document, path=path
+            f"image name {name!r} comes from a template reading a missing key",
+            file=file,
+            document=document,
+            path=path,
+            hint=NO_VALUE_HINT,
         )
+    if not isinstance(name, str):
+        raise ConfigError(f"expected an image name, ~ or a list of names, got {name!r}", file=file, document=document, path=path)
     if name != name.lower():
         raise InvalidImageName(
             f"invalid image name {name!r}: image names must be lower case (try {name.lower()!r})",
-            file=file, document=document, path=path,
+            file=file,
+            document=document,
+            path=path,
         )
     return name
 
@@ -326,11 +352,8 @@ def validate_image_name(name: str | None, *, file: str | None = None, document: 
 def _image_names(value: Any, *, file: str, document: int) -> list[str]:
     if isinstance(value, list):
         if not value:
-            raise ConfigError(
-                "empty image list; expected at least one name", file=file, document=document, path="image"
-            )
+            raise ConfigError("empty image list; expected at least one name", file=file, document=document, path="image")
         return [
-            validate_image_name(item, file=file, document=document, path=f"image[{index}]")
-            for index, item in enumerate(value)
+            validate_image_name(item, file=file, document=document, path=f"image[{index}]") for index, item in enumerate(value)
         ]
     return [validate_image_name(value, file=file, document=document)]

@@ -37,8 +37,7 @@ def parse_go_duration(text: str) -> timedelta:
         match = _DURATION_PART.match(body, pos)
         if match is None:
             raise ValueError(
-                f"invalid duration {text!r}: expected numbers with units ns, us, µs, ms, s, m or h "
-                "(e.g. 168h, 30m, 1h30m)"
+                f"invalid duration {text!r}: expected numbers with units ns, us, µs, ms, s, m or h (e.g. 168h, 30m, 1h30m)"
             )
         nanoseconds += Fraction(match.group(1)) * _UNIT_NS[match.group(2)]
         pos = match.end()

@@ -117,7 +117,13 @@ class RegistryError(StagesweepError):
 
 
 def _rebuild_registry_error(
-    cls: type[RegistryError], message: str, status: int | None, code: str | None, url: str | None, retryable: bool, hint: str | None
+    cls: type[RegistryError],
+    message: str,
+    status: int | None,
+    code: str | None,
+    url: str | None,
+    retryable: bool,
+    hint: str | None,
 ) -> RegistryError:
     return cls(message, status=status, code=code, url=url, retryable=retryable, hint=hint)
 
@@ -138,7 +144,13 @@ class RegistryRateLimited(RegistryError):
 
 
 def _rebuild_rate_limited(
-    message: str, retry_after: float | None, status: int | None, code: str | None, url: str | None, retryable: bool, hint: str | None
+    message: str,
+    retry_after: float | None,
+    status: int | None,
+    code: str | None,
+    url: str | None,
+    retryable: bool,
+    hint: str | None,
 ) -> RegistryRateLimited:
     return RegistryRateLimited(
         message, retry_after=retry_after, status=status, code=code, url=url, retryable=retryable, hint=hint

@@ -149,7 +149,9 @@ def parse_fleet(text: str, *, file: str) -> Fleet:
                 raise ConfigError("not a project key or a cleanup settings field", file=file, path=f"{where}.{key}")
         for key in PROJECT_KEYS:
             if entry.get(key) in (None, ""):
-                raise ConfigError("missing (every project has git, images_repo and stages_storage)", file=file, path=f"{where}.{key}")
+                raise ConfigError(
+                    "missing (every project has git, images_repo and stages_storage)", file=file, path=f"{where}.{key}"
+                )
         projects.append(FleetProject(name=name, settings=_settings(file, where, values)))
     registries_data = data.get("registries") or {}
     if not isinstance(registries_data, dict):

@@ -37,15 +37,9 @@ class Limit(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    last: StrictInt | None = Field(
-        None, ge=-1, description="Keep the newest N (0: none; -1 or absent: no count limit)."
-    )
-    in_: timedelta | None = Field(
-        None, alias="in", description="Keep what is dated within this Go duration before now."
-    )
-    operator: Operator = Field(
-        Operator.AND, description="And: both conditions; Or: either. Only used when both are given."
-    )
+    last: StrictInt | None = Field(None, ge=-1, description="Keep the newest N (0: none; -1 or absent: no count limit).")
+    in_: timedelta | None = Field(None, alias="in", description="Keep what is dated within this Go duration before now.")
+    operator: Operator = Field(Operator.AND, description="And: both conditions; Or: either. Only used when both are given.")
 
     @field_validator("in_", mode="before")
     @classmethod
@@ -175,7 +169,9 @@ def parse_keep_policies(
     if not isinstance(policies, list):
         raise ConfigError(
             f"expected a list of keep policies, got {type(policies).__name__}",
-            file=file, document=document, path=path,
+            file=file,
+            document=document,
+            path=path,
         )
     result = []
     for index, raw in enumerate(policies):

@@ -25,7 +25,9 @@ class _Settings(BaseModel):
 class RegistryLimit(_Settings):
     """Limits on one registry host, shared by every process that talks to it."""
 
-    max_concurrent_requests: int = Field(..., ge=1, le=10_000, description="Requests in flight to this host, all workers together.")
+    max_concurrent_requests: int = Field(
+        ..., ge=1, le=10_000, description="Requests in flight to this host, all workers together."
+    )
     requests_per_second: float | None = Field(None, gt=0, description="Requests started per second, all workers together.")
 
 
@@ -49,15 +51,11 @@ class RunSettings(RegistrySettings):
     dry_run: bool = Field(False, description="Plan and audit only; delete nothing.")
     audit_dir: str = Field(DEFAULT_AUDIT_DIR, description="Directory of the Hive-partitioned Parquet audit.")
     parallel_tasks_limit: int = Field(10, ge=1, le=256, description="Concurrent registry requests.")
-    max_deletions: int | None = Field(
-        None, ge=0, description="Stop before deleting when the plan deletes more than N items."
-    )
+    max_deletions: int | None = Field(None, ge=0, description="Stop before deleting when the plan deletes more than N items.")
     batch_size: int = Field(200, ge=1, le=5000, description="Deletions per task run.")
     docker_host: str | None = Field(None, description="Docker daemon address for :local (else DOCKER_HOST).")
     home_dir: str = Field(DEFAULT_HOME, description="stagesweep's home directory (its cache/ keeps registry reads).")
-    no_cache: bool = Field(
-        False, description="Read everything from the registries; neither use nor fill <home>/cache."
-    )
+    no_cache: bool = Field(False, description="Read everything from the registries; neither use nor fill <home>/cache.")
 
 
 class CommonSettings(RunSettings):

@@ -162,5 +162,6 @@ def empty(schema: pa.Schema) -> pa.Table:
     """An empty table of ``schema``."""
     return schema.empty_table()
 
+
 #: one row of a decision, plan or audit table as a Python mapping (``Table.to_pylist()``)
 Row = dict[str, Any]

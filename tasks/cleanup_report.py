@@ -10,9 +10,7 @@ from core.cleanup_report import cleanup_report
 
 
 @task(name="save_cleanup_report", cache_policy=NO_CACHE)
-def save_cleanup_report(
-    path: str, rows: list[dict], command: str, dry_run: bool, repo: str, final_repo: str | None
-) -> str:
+def save_cleanup_report(path: str, rows: list[dict], command: str, dry_run: bool, repo: str, final_repo: str | None) -> str:
     document = cleanup_report(rows, command=command, dry_run=dry_run, repo=repo, final_repo=final_repo)
     written = str(write_json_atomic(path, document))
     get_run_logger().info(

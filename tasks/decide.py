@@ -44,9 +44,7 @@ def decide_stage_keep_set(
     """Stages decisions against the image tags that stay after images cleanup (all of them
     when there was no images cleanup)."""
     remaining = remaining_image_tags(tags, image_decisions) if image_decisions is not None else tags
-    return stage_rules.decide_stages(
-        inventory.stages, remaining, now, timedelta(hours=keep_hours), inventory.containers_using
-    )
+    return stage_rules.decide_stages(inventory.stages, remaining, now, timedelta(hours=keep_hours), inventory.containers_using)
 
 
 @task(name="decide_project_purge", cache_policy=PER_RUN, persist_result=True)

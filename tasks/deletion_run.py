@@ -39,9 +39,7 @@ class DeletionRun:
         self.run_id = str(flow_run.id) if flow_run else str(uuid.uuid4())
         created = flow_run.created if flow_run else None
         # a plain datetime (Prefect hands out pendulum ones), stable across retries of the run
-        self.started_at = (
-            datetime.fromtimestamp(created.timestamp(), tz=timezone.utc) if created else datetime.now(timezone.utc)
-        )
+        self.started_at = datetime.fromtimestamp(created.timestamp(), tz=timezone.utc) if created else datetime.now(timezone.utc)
         self.now = self.started_at  # the one `now` every decision of this run uses
         self.command = command
         self.settings = settings
@@ -90,8 +88,12 @@ class DeletionRun:
         """werf's JSON cleanup report, when asked for, from the rows the audit holds."""
         if self.cleanup_report:
             save_cleanup_report(
-                self.cleanup_report, self.rows, self.command.value, self.settings.dry_run,
-                str(getattr(self.settings, "stages_storage", "") or ""), getattr(self.settings, "images_repo", None),
+                self.cleanup_report,
+                self.rows,
+                self.command.value,
+                self.settings.dry_run,
+                str(getattr(self.settings, "stages_storage", "") or ""),
+                getattr(self.settings, "images_repo", None),
             )
 
     def summary(self, error: StagesweepError | None = None) -> RunSummary:
@@ -105,7 +107,11 @@ class DeletionRun:
             exit_code=error.exit_code if error else 0,
             error=str(error) if error else None,
             reclaimable_bytes=self.reclaimable_bytes,
-            failures=[f"{r['repository']}:{r['tag']}: {r.get('error') or 'failed'}" for r in self.rows if r["outcome"] == Outcome.FAILED.value],
+            failures=[
+                f"{r['repository']}:{r['tag']}: {r.get('error') or 'failed'}"
+                for r in self.rows
+                if r["outcome"] == Outcome.FAILED.value
+            ],
         )
 
     def execute(self, plan: pa.Table, revise: Reviser | None = None) -> None:
@@ -170,7 +176,9 @@ class DeletionRun:
         for r in batch:
             i = index[plans.row_key(r)]
             earlier = done.get(plans.row_key(r))
-            rows[i] = merge_outcome(rows[i], earlier) if earlier else {**rows[i], "outcome": Outcome.FAILED.value, "error": message}
+            rows[i] = (
+                merge_outcome(rows[i], earlier) if earlier else {**rows[i], "outcome": Outcome.FAILED.value, "error": message}
+            )
         self.record(rows)
         started = any(r["outcome"] in (Outcome.DELETED.value, Outcome.ALREADY_GONE.value) for r in rows)
         if started:

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import uuid
-from contextlib import ExitStack, contextmanager
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 
 from prefect import get_run_logger
@@ -175,8 +175,7 @@ def _busy(what: str, address: str, holder: dict | None, wait: float, limit: str 
         other = "another run"
     where = f" (Prefect concurrency limit {limit})" if limit else ""
     return StorageError(
-        f"the {what} {address} is in use by {other}{where}; waited {wait:g} s. "
-        "Nothing was read or deleted.",
+        f"the {what} {address} is in use by {other}{where}; waited {wait:g} s. Nothing was read or deleted.",
         hint="Two runs never delete in one storage at the same time: run again when that run has ended. "
         "A run that died releases the storage by itself.",
     )

@@ -109,7 +109,9 @@ def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
     run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
     value = state.result(raise_on_failure=False)
     if state.is_completed() and isinstance(value, RunSummary):
-        return ProjectOutcome(name, "completed", **_counts(value.counts, settings.dry_run), duration_s=duration, flow_run_id=run_id)
+        return ProjectOutcome(
+            name, "completed", **_counts(value.counts, settings.dry_run), duration_s=duration, flow_run_id=run_id
+        )
     summary = getattr(value, "summary", None)
     counts = _counts(summary.counts, settings.dry_run) if isinstance(summary, RunSummary) else {}
     error = getattr(value, "message", None) or str(value) or state.message

@@ -74,7 +74,9 @@ def decide_host_cleanup(docker: DockerInventory, home: HomeInventory, now: datet
 
 @task(name="decide_host_purge", cache_policy=PER_RUN, persist_result=True)
 def decide_host_purge(docker: DockerInventory, home: HomeInventory, force: bool) -> pa.Table:
-    return host_rules.decide_host_purge(docker.containers, docker.images, home.entries, force=force, docker_address=docker.address)
+    return host_rules.decide_host_purge(
+        docker.containers, docker.images, home.entries, force=force, docker_address=docker.address
+    )
 
 
 def publish_host_inventory(docker: DockerInventory, home: HomeInventory) -> None:

@@ -39,10 +39,7 @@ def publish_plan(plan: pa.Table) -> None:
         (r["storage"], r["item_type"], r["action"], r["reason"])
         for r in plan.select(["storage", "item_type", "action", "reason"]).to_pylist()
     )
-    rows = [
-        {"storage": s, "item_type": t, "action": a, "reason": r, "count": n}
-        for (s, t, a, r), n in sorted(counts.items())
-    ]
+    rows = [{"storage": s, "item_type": t, "action": a, "reason": r, "count": n} for (s, t, a, r), n in sorted(counts.items())]
     create_table_artifact(key="deletion-plan", table=rows or [{"storage": "", "count": 0}], description="Decisions by reason")
     logger = get_run_logger()
     for row in rows:

@@ -14,8 +14,15 @@ from cli.app import app
 ROOT = Path(__file__).resolve().parent.parent
 
 COMMON = {
-    "--config", "--dir", "--dry-run", "--audit-dir", "--docker-config", "--insecure-registry",
-    "--skip-tls-verify-registry", "--parallel-tasks-limit", "--max-deletions",
+    "--config",
+    "--dir",
+    "--dry-run",
+    "--audit-dir",
+    "--docker-config",
+    "--insecure-registry",
+    "--skip-tls-verify-registry",
+    "--parallel-tasks-limit",
+    "--max-deletions",
 }
 GIT = {"--git-history-synchronization", "--allow-git-shallow-clone"}
 KUBE = {"--without-kube", "--kube-config", "--kube-context"}
@@ -29,8 +36,12 @@ CONTRACT = {
     ("images", "purge"): COMMON | REPOS,
     ("stages", "purge"): COMMON | {"--stages-storage", "--force"},
     ("host", "cleanup"): {
-        "--dry-run", "--home-dir", "--docker-host", "--allowed-docker-storage-volume-usage",
-        "--allowed-docker-storage-volume-usage-margin", "--allowed-local-cache-volume-usage",
+        "--dry-run",
+        "--home-dir",
+        "--docker-host",
+        "--allowed-docker-storage-volume-usage",
+        "--allowed-docker-storage-volume-usage-margin",
+        "--allowed-local-cache-volume-usage",
         "--allowed-local-cache-volume-usage-margin",
     },
     ("host", "purge"): {"--dry-run", "--force", "--home-dir", "--docker-host"},
@@ -104,7 +115,11 @@ def test_options_read_their_environment_variable_and_a_missing_config_stops_with
 def test_every_option_of_a_deleting_command_is_a_settings_field_with_its_help_and_default():
     from schemas.settings import CleanupSettings, HostSettings, PurgeSettings
 
-    for path, model in ((("cleanup",), CleanupSettings), (("stages", "purge"), PurgeSettings), (("host", "cleanup"), HostSettings)):
+    for path, model in (
+        (("cleanup",), CleanupSettings),
+        (("stages", "purge"), PurgeSettings),
+        (("host", "cleanup"), HostSettings),
+    ):
         cmd = command(path)
         for param in cmd.params:
             if not param.opts[0].startswith("--"):

@@ -56,9 +56,7 @@ def test_decision_layers_import_no_io_and_no_prefect(package: str) -> None:
 
 def test_adapters_never_import_prefect() -> None:
     offenders = [
-        str(path.relative_to(ROOT))
-        for path in python_files("adapters")
-        if {"prefect", "tasks", "flows"} & imported_roots(path)
+        str(path.relative_to(ROOT)) for path in python_files("adapters") if {"prefect", "tasks", "flows"} & imported_roots(path)
     ]
     assert offenders == []
 

@@ -108,9 +108,7 @@ class DockerCredentials:
             if entry:
                 values = {k.lower(): v for k, v in entry.items()}
                 if values.get("identitytoken"):
-                    credential = Credential(
-                        username=values.get("username"), identity_token=values["identitytoken"]
-                    )
+                    credential = Credential(username=values.get("username"), identity_token=values["identitytoken"])
                 elif values.get("username") is not None:
                     credential = Credential(username=values["username"], password=values.get("password") or "")
             self._cache[host] = credential
@@ -145,17 +143,14 @@ class Authenticator:
         return self._bearer(host, challenge, scope)
 
     # -- answering a 401 -------------------------------------------------------------------
-    def answer(
-        self, host: str, headers: list[str], scope: str | None, url: str, sent: str | None = None
-    ) -> str:
+    def answer(self, host: str, headers: list[str], scope: str | None, url: str, sent: str | None = None) -> str:
         """Header answering the 401 challenge(s) in ``headers`` for a request needing ``scope``;
         ``sent`` is the ``Authorization`` the refused request carried (a token not to reuse)."""
         challenges = {c.scheme: c for c in parse_challenges(headers)}
         challenge = challenges.get("bearer") or challenges.get("basic")
         if challenge is None:
             raise RegistryAuthError(
-                f"registry {host} asked for authentication with an unsupported scheme "
-                f"{headers!r} [{url}]",
+                f"registry {host} asked for authentication with an unsupported scheme {headers!r} [{url}]",
                 status=401,
                 url=url,
                 hint="Only Basic and Bearer-token authentication are supported.",
@@ -171,7 +166,7 @@ class Authenticator:
         if scope and wanted != scope:
             with self._lock:
                 self._scope_alias[(host, scope)] = wanted
-        rejected = sent[len("Bearer "):] if sent and sent.startswith("Bearer ") else None
+        rejected = sent[len("Bearer ") :] if sent and sent.startswith("Bearer ") else None
         return self._bearer(host, challenge, wanted, rejected=rejected)
 
     def missing_credentials(self, host: str, url: str) -> RegistryAuthError:
@@ -208,9 +203,7 @@ class Authenticator:
     def _bearer(self, host: str, challenge: Challenge, scope: str, *, rejected: str | None = None) -> str:
         realm = challenge.params.get("realm")
         if not realm:
-            raise RegistryAuthError(
-                f"registry {host} sent a Bearer challenge without a realm", status=401, url=host
-            )
+            raise RegistryAuthError(f"registry {host} sent a Bearer challenge without a realm", status=401, url=host)
         key = (realm, challenge.params.get("service", ""), scope)
         cached = self._tokens.get(key)
         if cached and cached[0] != rejected and cached[1] > time.monotonic():
@@ -231,8 +224,12 @@ class Authenticator:
         scopes = [s for s in scope.split(" ") if s]
         headers: dict[str, str] = {}
         if credential is not None and credential.identity_token:
-            form = {"grant_type": "refresh_token", "refresh_token": credential.identity_token,
-                    "client_id": CLIENT_ID, "scope": " ".join(scopes)}
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": credential.identity_token,
+                "client_id": CLIENT_ID,
+                "scope": " ".join(scopes),
+            }
             if service:
                 form["service"] = service
             headers["Content-Type"] = "application/x-www-form-urlencoded"

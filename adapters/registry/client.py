@@ -94,9 +94,7 @@ class RegistryClient:
         once that wait has passed (capped by ``max_retry_after``), so the retry layer (Prefect)
         retries no earlier than the registry asked; the error still carries ``retry_after``.
         Deletions pass ``wait=False``: their batches wait for the longest hint themselves."""
-        error = error_for_response(
-            what, response.status, response.url, response.body, response.header("Retry-After")
-        )
+        error = error_for_response(what, response.status, response.url, response.body, response.header("Retry-After"))
         retry_after = getattr(error, "retry_after", None)
         if wait and retry_after:
             time.sleep(min(retry_after, self.options.max_retry_after))
@@ -123,9 +121,10 @@ class RegistryClient:
                 page = json.loads(response.body).get("tags") or []
             except (ValueError, AttributeError) as exc:
                 raise RegistryError(
-                    f"cannot list the tags of {repo}: the registry sent a body that is not a tag "
-                    f"list [{response.url}]",
-                    status=response.status, url=response.url, retryable=True,
+                    f"cannot list the tags of {repo}: the registry sent a body that is not a tag list [{response.url}]",
+                    status=response.status,
+                    url=response.url,
+                    retryable=True,
                 ) from exc
             tags.extend(page)
             path = None
@@ -147,7 +146,10 @@ class RegistryClient:
     def _head_manifest(self, repo: str, ref: str, *, wait: bool) -> str | None:
         repository = _repository(repo)
         response = self._request(
-            "HEAD", repository, f"/v2/{repository.path}/manifests/{ref}", "pull",
+            "HEAD",
+            repository,
+            f"/v2/{repository.path}/manifests/{ref}",
+            "pull",
             headers={"Accept": MANIFEST_ACCEPT},
         )
         if response.status == 404:
@@ -164,7 +166,10 @@ class RegistryClient:
         repository = _repository(repo)
         what = f"cannot read manifest {repo}{'@' if ':' in ref else ':'}{ref}"
         response = self._request(
-            "GET", repository, f"/v2/{repository.path}/manifests/{ref}", "pull",
+            "GET",
+            repository,
+            f"/v2/{repository.path}/manifests/{ref}",
+            "pull",
             headers={"Accept": MANIFEST_ACCEPT},
         )
         if response.status != 200:
@@ -176,8 +181,7 @@ class RegistryClient:
             if not isinstance(parsed, dict):
                 raise ValueError("not a JSON object")
         except ValueError as exc:
-            raise RegistryError(f"{what}: the manifest is not valid JSON [{response.url}]",
-                                status=200, url=response.url) from exc
+            raise RegistryError(f"{what}: the manifest is not valid JSON [{response.url}]", status=200, url=response.url) from exc
         media_type = media_type_of(response.header("Content-Type"), parsed)
         return Manifest(digest=digest, media_type=media_type, raw=response.body, parsed=parsed)
 
@@ -195,22 +199,16 @@ class RegistryClient:
     def get_config(self, repo: str, manifest: Manifest) -> dict[str, Any]:
         """The image config document of an image manifest."""
         if manifest.config_digest is None:
-            raise RegistryError(
-                f"manifest {repo}@{manifest.digest} ({manifest.media_type}) has no image config"
-            )
+            raise RegistryError(f"manifest {repo}@{manifest.digest} ({manifest.media_type}) has no image config")
         blob = self.get_blob(repo, manifest.config_digest)
         try:
             return json.loads(blob)
         except ValueError as exc:
-            raise RegistryError(
-                f"the image config {repo}@{manifest.config_digest} is not valid JSON"
-            ) from exc
+            raise RegistryError(f"the image config {repo}@{manifest.config_digest} is not valid JSON") from exc
 
     def blob_exists(self, repo: str, digest: str) -> bool:
         repository = _repository(repo)
-        response = self._request(
-            "HEAD", repository, f"/v2/{repository.path}/blobs/{_check_digest_form(digest)}", "pull"
-        )
+        response = self._request("HEAD", repository, f"/v2/{repository.path}/blobs/{_check_digest_form(digest)}", "pull")
         if response.status == 404:
             return False
         if response.status != 200:
@@ -234,8 +232,12 @@ class RegistryClient:
         query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True) + [("digest", digest)]
         url = urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
         finished = self._request(
-            "PUT", repository, url, "pull,push",
-            headers={"Content-Type": "application/octet-stream"}, body=data,
+            "PUT",
+            repository,
+            url,
+            "pull,push",
+            headers={"Content-Type": "application/octet-stream"},
+            body=data,
         )
         if finished.status not in (201, 204):
             raise self._fail(what, finished)
@@ -245,8 +247,12 @@ class RegistryClient:
         """Store manifest ``raw`` under ``ref`` (a tag or its digest); its digest."""
         repository = _repository(repo)
         response = self._request(
-            "PUT", repository, f"/v2/{repository.path}/manifests/{ref}", "pull,push",
-            headers={"Content-Type": media_type}, body=raw,
+            "PUT",
+            repository,
+            f"/v2/{repository.path}/manifests/{ref}",
+            "pull,push",
+            headers={"Content-Type": media_type},
+            body=raw,
         )
         if response.status not in (200, 201, 204):
             raise self._fail(f"cannot store manifest {repo}:{ref}", response)
@@ -273,9 +279,7 @@ class RegistryClient:
         """Delete the manifest ``digest`` — and with it every tag on it. ``deleted`` or
         ``already-gone``."""
         repository = _repository(repo)
-        response = self._request(
-            "DELETE", repository, f"/v2/{repository.path}/manifests/{_check_digest_form(digest)}", "delete"
-        )
+        response = self._request("DELETE", repository, f"/v2/{repository.path}/manifests/{_check_digest_form(digest)}", "delete")
         if response.status in (200, 202, 204):
             return Outcome.DELETED
         if response.status == 404:
@@ -326,32 +330,25 @@ class RegistryClient:
             return Outcome.ALREADY_GONE
         if current != expected_digest:
             raise RegistryError(
-                f"tag moved: {repo}:{tag} now points at {current}, not the planned "
-                f"{expected_digest}; it was not deleted",
+                f"tag moved: {repo}:{tag} now points at {current}, not the planned {expected_digest}; it was not deleted",
                 code="TAG_MOVED",
                 url=url,
-                hint="Someone pushed the tag since the plan was made; run the cleanup again to "
-                "decide on the new image.",
+                hint="Someone pushed the tag since the plan was made; run the cleanup again to decide on the new image.",
             )
         siblings = sorted(
-            other
-            for other, digest in tag_digests.items()
-            if digest == expected_digest and other != tag and other not in deleting
+            other for other, digest in tag_digests.items() if digest == expected_digest and other != tag and other not in deleting
         )
         if siblings:
             raise SharedDigestError(
                 f"not deleting {repo}:{tag}: its manifest {expected_digest} is also tagged "
                 f"{', '.join(siblings)}, which must stay, and the registry can only delete by digest",
                 url=url,
-                hint="Nothing was deleted. Retag or remove the sibling tag(s) first if the image "
-                "should go.",
+                hint="Nothing was deleted. Retag or remove the sibling tag(s) first if the image should go.",
             )
         return self.delete_manifest(repo, expected_digest)
 
     # -- bulk --------------------------------------------------------------------------------
-    def map_concurrent(
-        self, fn: Callable[[T], R], items: Iterable[T], *, return_exceptions: bool = False
-    ) -> list[R | Exception]:
+    def map_concurrent(self, fn: Callable[[T], R], items: Iterable[T], *, return_exceptions: bool = False) -> list[R | Exception]:
         """``[fn(item) for item in items]`` on ``parallel`` threads, results in item order; see
         ``BulkRunner.map``. Calls made from inside ``fn`` run inline."""
         return self._bulk.map(fn, items, return_exceptions=return_exceptions)

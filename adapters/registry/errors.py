@@ -48,9 +48,7 @@ def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> f
     return max(0.0, (when - now).total_seconds())
 
 
-def error_for_response(
-    what: str, status: int, url: str, body: bytes, retry_after_header: str | None = None
-) -> RegistryError:
+def error_for_response(what: str, status: int, url: str, body: bytes, retry_after_header: str | None = None) -> RegistryError:
     """The typed error for a registry answer that the operation ``what`` did not expect."""
     code, detail = parse_error_body(body)
     answered = f"registry answered {status}" + (f" {code}" if code else "")

@@ -22,9 +22,7 @@ DOCKER_HUB_ALIASES = frozenset({"docker.io", "index.docker.io", "registry-1.dock
 DEFAULT_TAG = "latest"
 
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN_RE = re.compile(
-    rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?"
-)
+_DOMAIN_RE = re.compile(rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?")
 _PATH_COMPONENT_RE = re.compile(r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _TAG_RE = re.compile(r"\w[\w.-]{0,127}", re.ASCII)
 _DIGEST_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}")
@@ -68,8 +66,7 @@ class Reference:
 def _invalid(text: str, why: str) -> InvalidImageName:
     return InvalidImageName(
         f"invalid image reference {text!r}: {why}",
-        hint="Expected HOST[:PORT]/PATH[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/acme/app:v1; "
-        "repository paths are lower-case.",
+        hint="Expected HOST[:PORT]/PATH[:TAG][@sha256:HEX], e.g. 127.0.0.1:5000/acme/app:v1; repository paths are lower-case.",
     )
 
 

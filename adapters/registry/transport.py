@@ -143,9 +143,7 @@ class Transport:
             hops += 1
         return response
 
-    def send(
-        self, method: str, url: str, headers: dict[str, str], body: bytes | None = None
-    ) -> Response:
+    def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
         """One HTTP exchange on a kept-alive connection; a connection the server closed while
         idle is replaced once. Network failures become retryable ``RegistryError``s."""
         if self.options.request_slot is not None:
@@ -220,8 +218,7 @@ class Transport:
         netloc = urllib.parse.urlsplit(url).netloc
         if isinstance(exc, ssl.SSLCertVerificationError):
             return RegistryError(
-                f"the TLS certificate of registry {netloc} could not be verified: "
-                f"{exc.verify_message or exc} [{url}]",
+                f"the TLS certificate of registry {netloc} could not be verified: {exc.verify_message or exc} [{url}]",
                 url=url,
                 hint="Trust the registry's CA (system store), or pass --skip-tls-verify-registry; "
                 "for a plain-HTTP registry pass --insecure-registry.",
@@ -244,6 +241,5 @@ class Transport:
             f"{method} to registry {netloc} failed: {what} [{url}]",
             url=url,
             retryable=True,
-            hint="Check that the registry address is right and the registry is running; "
-            "the operation can be retried.",
+            hint="Check that the registry address is right and the registry is running; the operation can be retried.",
         )

@@ -80,9 +80,7 @@ def open_images_repo(
     """The images repo at ``address`` (``HOST[:PORT]/PATH`` or ``oci:DIR``) in ``mode``."""
     mode = ImagesRepoMode(mode).value
     if address == LOCAL_ADDRESS:
-        raise StorageError(
-            "the images repo cannot be :local", hint="pass --images-repo HOST[:PORT]/PATH or oci:DIR"
-        )
+        raise StorageError("the images repo cannot be :local", hint="pass --images-repo HOST[:PORT]/PATH or oci:DIR")
     if is_oci_address(address):
         layout_path(address)
         name_check = check_image_path if mode == ImagesRepoMode.MULTIREPO.value else None

@@ -12,81 +12,26 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
 from adapters.storage import codec
+from adapters.storage.records import (  # noqa: F401 - the records are part of this interface
+    DeleteResult,
+    Described,
+    Entry,
+    already_gone,
+    blob_rows,
+    deleted,
+    failed,
+    kept,
+    manifest_blobs,
+)
 from schemas.errors import InvalidImageName
 from schemas.tables import BLOBS_SCHEMA, MANAGED_IMAGES_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA
-from schemas.vocab import Outcome
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeleteResult:
-    """What happened to one delete row. ``outcome`` is ``deleted``, ``already-gone`` or ``failed``."""
-
-    repository: str
-    tag: str
-    outcome: str
-    error: str | None = None
-    retryable: bool = False
-    retry_after: float | None = None  # the registry's wait hint (429 Retry-After), seconds
-    #: ``kept`` results (found at delete time: the tag moved, or a tag that stays shares its
-    #: digest): why, for the audit row
-    reason: str | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class Entry:
-    """One tag of a storage: where it is (``repository``, ``tag``) and the werf v1.1 record tag it
-    stands for (the same string, except for ``:local`` records that drop their prefix)."""
-
-    repository: str
-    tag: str
-    record_tag: str
-
-
-@dataclass(frozen=True)
-class Described:
-    """An image as read from a backend."""
-
-    digest: str  # manifest digest (registry, OCI) or image id (:local)
-    image_id: str | None  # config digest
-    config: Mapping = field(default_factory=dict)
-    #: (digest, size) of the manifest itself, then its config and layers, as the manifest lists
-    #: them; empty where no manifest was read (:local)
-    blobs: tuple[tuple[str, int], ...] = ()
-
-    @property
-    def labels(self) -> dict[str, str]:
-        return codec.config_labels(self.config)
-
-    @property
-    def size_bytes(self) -> int | None:
-        """Config + layers of the manifest (what the image weighs in the registry)."""
-        return sum(size for _, size in self.blobs[1:]) if self.blobs else None
-
-
-def manifest_blobs(digest: str, raw_size: int, manifest: Mapping) -> tuple[tuple[str, int], ...]:
-    """``Described.blobs`` of a parsed image manifest: itself, its config, its layers."""
-    found = [(digest, raw_size)]
-    config = manifest.get("config")
-    for desc in ([config] if isinstance(config, Mapping) else []) + list(manifest.get("layers") or []):
-        if isinstance(desc, Mapping) and desc.get("digest"):
-            found.append((str(desc["digest"]), int(desc.get("size") or 0)))
-    return tuple(found)
-
-
-def blob_rows(repository: str, tag: str, info: Described) -> list[dict]:
-    """BLOBS_SCHEMA rows of one described tag."""
-    return [
-        {"repository": repository, "tag": tag, "blob_digest": digest, "blob_size": size} for digest, size in info.blobs
-    ]
 
 
 def ordered_phases(rows: Sequence[Mapping]) -> list[list[int]]:
@@ -317,9 +262,7 @@ class StagesStorage(ABC):
     def list_managed_images(self) -> pa.Table:
         """managed-image records (MANAGED_IMAGES_SCHEMA); the nameless image is ``""``."""
         found = {
-            entry: name
-            for entry in self._entries()
-            if (name := codec.parse_managed_image_tag(entry.record_tag)) is not None
+            entry: name for entry in self._entries() if (name := codec.parse_managed_image_tag(entry.record_tag)) is not None
         }
         digests = self._digests(list(found))
         rows = [
@@ -367,9 +310,7 @@ class StagesStorage(ABC):
         config = codec.image_config(codec.managed_image_labels(self.project), codec.unique_now_ns())
         return self._put(*self._location(codec.rejected_marker_tag(signature, unique_id)), config)
 
-    def write_metadata(
-        self, image_name: str, commit: str, content_signature: str, created: datetime | None = None
-    ) -> str:
+    def write_metadata(self, image_name: str, commit: str, content_signature: str, created: datetime | None = None) -> str:
         labels = codec.metadata_labels(self.project, content_signature)
         config = codec.image_config(labels, to_utc(created) or codec.unique_now_ns())
         return self._put(*self._location(codec.metadata_tag(image_name, commit)), config)
@@ -399,21 +340,3 @@ class StagesStorage(ABC):
         repository, tag = self._location(codec.managed_image_tag(image_name))
         row = {"repository": repository, "tag": tag, "digest": None, "item_type": "managed-image"}
         return self.delete_items([row])[0]
-
-
-def failed(repository: str, tag: str, error: Exception | str, retryable: bool) -> DeleteResult:
-    retry_after = getattr(error, "retry_after", None)
-    return DeleteResult(repository, tag, Outcome.FAILED.value, str(error), retryable, retry_after)
-
-
-def deleted(repository: str, tag: str) -> DeleteResult:
-    return DeleteResult(repository, tag, Outcome.DELETED.value)
-
-
-def already_gone(repository: str, tag: str) -> DeleteResult:
-    return DeleteResult(repository, tag, Outcome.ALREADY_GONE.value)
-
-
-def kept(repository: str, tag: str, reason: str, detail: str) -> DeleteResult:
-    """Not deleted because the world changed since the plan (``reason``), and rightly so."""
-    return DeleteResult(repository, tag, Outcome.KEPT.value, reason=reason, detail=detail)

@@ -378,4 +378,3 @@ def images_repo_tag(mode: str, image_name: str, tag: str) -> str:
             )
         return f"{name}-{tag}"
     return tag
-

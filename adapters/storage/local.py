@@ -37,11 +37,7 @@ def connect(docker_host: str | None, timeout: float = 120.0) -> docker.DockerCli
     """A client for ``docker_host`` (else ``DOCKER_HOST``/the default socket), checked by a ping."""
     where = docker_host or "DOCKER_HOST or the default socket"
     try:
-        client = (
-            docker.DockerClient(base_url=docker_host, timeout=timeout)
-            if docker_host
-            else docker.from_env(timeout=timeout)
-        )
+        client = docker.DockerClient(base_url=docker_host, timeout=timeout) if docker_host else docker.from_env(timeout=timeout)
         client.ping()
     except _CONNECTION_ERRORS as exc:
         raise DockerHostError(
@@ -88,7 +84,9 @@ def remove_image_reference(api, repository: str, tag: str, expected: str | None)
         return base.already_gone(repository, tag)
     except docker.errors.APIError as exc:
         if exc.status_code == 409:
-            return base.failed(repository, tag, f"cannot remove {reference}: {exc.explanation}; it is in use: remove the container first", False)
+            return base.failed(
+                repository, tag, f"cannot remove {reference}: {exc.explanation}; it is in use: remove the container first", False
+            )
         try:
             api.inspect_image(reference)
         except docker.errors.NotFound:  # removed meanwhile together with a sibling tag
@@ -247,9 +245,7 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
     def _delete_one(self, row: Mapping) -> DeleteResult:
         repository, tag, expected = str(row["repository"]), str(row["tag"]), row.get("digest")
         if repository not in self._prefixes:
-            return base.failed(
-                repository, tag, f"{repository} is not a repository of the :local stages storage", False
-            )
+            return base.failed(repository, tag, f"{repository} is not a repository of the :local stages storage", False)
         return remove_image_reference(self.api, repository, tag, expected)
 
     # ------------------------------------------------------------------ concurrency

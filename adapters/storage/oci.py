@@ -248,9 +248,7 @@ class OciBackend(DeferredWrites, RepoBackend):
             return [[base.already_gone(repository, tag) for tag, _ in phase] for phase in phases]
         with self._locked(root, create=False):
             index = self._read_index(root)
-            current = {
-                (desc.get("annotations") or {}).get(REF_NAME): desc["digest"] for desc in index["manifests"]
-            }
+            current = {(desc.get("annotations") or {}).get(REF_NAME): desc["digest"] for desc in index["manifests"]}
             removed_tags: set[str] = set()
             for p, phase in enumerate(phases):
                 for i, (tag, expected) in enumerate(phase):
@@ -327,7 +325,6 @@ def check_image_path(image_name: str) -> None:
     first = image_name.split("/", 1)[0]
     if first in RESERVED_NAMES:
         raise StorageError(
-            f"image name {image_name!r} cannot be stored in a multirepo oci: images repo: "
-            f"{first!r} is a file of the OCI layout",
+            f"image name {image_name!r} cannot be stored in a multirepo oci: images repo: {first!r} is a file of the OCI layout",
             hint="rename the image or use --images-repo-mode monorepo",
         )

@@ -69,9 +69,7 @@ class RegistryBackend(RepoBackend):
 
     def describe(self, repository: str, tags: Sequence[str]) -> dict[str, Described]:
         if self.cache is not None:
-            return describe_with_cache(
-                self.client, self.cache.repository(repository), repository, tags, self.immutable, self.map
-            )
+            return describe_with_cache(self.client, self.cache.repository(repository), repository, tags, self.immutable, self.map)
 
         def one(tag: str) -> Described | None:
             try:
@@ -84,9 +82,7 @@ class RegistryBackend(RepoBackend):
             except NotFoundError:
                 return None  # deleted while listing
             except ValueError as exc:
-                raise RegistryError(
-                    f"the image config of {repository}:{tag} is not valid JSON", retryable=False
-                ) from exc
+                raise RegistryError(f"the image config of {repository}:{tag} is not valid JSON", retryable=False) from exc
             return Described(manifest.digest, config_digest, config, blobs)
 
         tags = list(tags)
@@ -128,13 +124,17 @@ class RegistryBackend(RepoBackend):
                     return base.already_gone(repository, tag)
                 if expected and current != expected:
                     return base.kept(
-                        repository, tag, Reason.TAG_MOVED.value,
+                        repository,
+                        tag,
+                        Reason.TAG_MOVED.value,
                         f"the tag moved from {expected} to {current} since the plan; it was not deleted",
                     )
                 siblings = sorted(stay_digests.get(current, ()))
                 if siblings:
                     return base.kept(
-                        repository, tag, Reason.SHARED_DIGEST.value,
+                        repository,
+                        tag,
+                        Reason.SHARED_DIGEST.value,
                         f"its manifest {current} is also tagged {', '.join(siblings)}, which stays, and the "
                         "registry can only delete by digest; it was not deleted",
                     )

@@ -148,9 +148,7 @@ class RepoStagesStorage(StagesStorage):
     def delete_items(
         self, rows: Sequence[Mapping], parallel: int | None = None, leaving: Mapping[str, Collection[str]] | None = None
     ) -> list[DeleteResult]:
-        return delete_rows(
-            self.backend, rows, parallel, lambda repository: repository == self.repository, self.address, leaving
-        )
+        return delete_rows(self.backend, rows, parallel, lambda repository: repository == self.repository, self.address, leaving)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -282,9 +280,7 @@ class ImagesRepo:
         repository, stored = self.location(image_name, tag)
         labels = dict(base_labels or {})
         labels.update(
-            codec.end_image_labels(
-                image_name, tag, content_signature, f"{repository}:{stored}", tag_strategy=tag_strategy
-            )
+            codec.end_image_labels(image_name, tag, content_signature, f"{repository}:{stored}", tag_strategy=tag_strategy)
         )
         when = to_utc(created) or datetime.now(UTC)
         return repository, stored, codec.image_config(labels, when, parent=last_stage_image_id)

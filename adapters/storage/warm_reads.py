@@ -73,9 +73,7 @@ def describe_with_cache(
         except NotFoundError:
             return None  # deleted while listing
         except ValueError as exc:
-            raise RegistryError(
-                f"the image config of {repository}:{tag} is not valid JSON", retryable=False
-            ) from exc
+            raise RegistryError(f"the image config of {repository}:{tag} is not valid JSON", retryable=False) from exc
         cache.note(tag, manifest.digest, immutable=fixed)
         return Described(manifest.digest, config_digest, config, blobs)
 

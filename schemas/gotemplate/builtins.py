@@ -88,7 +88,7 @@ def _slice(item: Any, *indexes: Any) -> Any:
         raise ExecError(f"invalid slice index: {bounds[0]} > {bounds[1]}")
     if len(indexes) == 3 and bounds[1] > _index_arg(indexes[2], len(data)):
         raise ExecError(f"invalid slice index: {bounds[1]} > {indexes[2]}")
-    part = data[bounds[0]:bounds[1]]
+    part = data[bounds[0] : bounds[1]]
     if isinstance(item, str):
         return part.decode("utf-8", "surrogateescape")
     return type(item)(part)

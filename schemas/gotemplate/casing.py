@@ -9,8 +9,7 @@ _INVALID, _NUMBER, _UPPER, _ALPHA, _CONNECTOR, _PUNCT, _OTHER = range(7)
 
 def is_space(char: str) -> bool:
     """Go's unicode.IsSpace."""
-    return char in "\t\n\v\f\r \x85\xa0" or (ord(char) > 0xFF and unicodedata.category(char) == "Zs") \
-        or char in "\u2028\u2029"
+    return char in "\t\n\v\f\r \x85\xa0" or (ord(char) > 0xFF and unicodedata.category(char) == "Zs") or char in "\u2028\u2029"
 
 
 def _is_connector(char: str) -> bool:

@@ -99,8 +99,7 @@ def to_float64(value: Any) -> float:
     if isinstance(value, str):
         try:
             text = value.replace("_", "x") if "_" in value else value
-            if text.strip() != text or text.lower() in ("infinity", "+infinity", "-infinity", "nan", "inf",
-                                                         "+inf", "-inf"):
+            if text.strip() != text or text.lower() in ("infinity", "+infinity", "-infinity", "nan", "inf", "+inf", "-inf"):
                 return float(text.lower().replace("infinity", "inf")) if text.strip() == text else 0.0
             return float(text)
         except ValueError:

@@ -158,6 +158,7 @@ class State:
             empty = not value
         elif isinstance(value, dict):
             from schemas.gotemplate.gofmt import _sort_key  # fmtsort order
+
             items = iter([(k, value[k]) for k in sorted(value, key=_sort_key)])
             empty = not value
         elif value is MISSING or value is None:
@@ -267,8 +268,7 @@ class State:
         receiver = self.eval_arg(dot, None, node.node)
         return self.eval_field_chain(dot, receiver, node, node.fields, args, final)
 
-    def eval_field_chain(self, dot: Any, receiver: Any, node: Node, idents: list[str], args: list[Any] | None,
-                         final: Any) -> Any:
+    def eval_field_chain(self, dot: Any, receiver: Any, node: Node, idents: list[str], args: list[Any] | None, final: Any) -> Any:
         for ident in idents[:-1]:
             receiver = self.eval_field(dot, ident, node, None, NO_FINAL, receiver)
         return self.eval_field(dot, idents[-1], node, args, final, receiver)
@@ -307,8 +307,7 @@ class State:
         fixed = len(func.params)
         if func.variadic is not None:
             if count < fixed:
-                raise self.error(f"wrong number of args for {name}: want at least {fixed} got {len(arg_nodes)}",
-                                 node, name)
+                raise self.error(f"wrong number of args for {name}: want at least {fixed} got {len(arg_nodes)}", node, name)
         elif count != fixed:
             raise self.error(f"wrong number of args for {name}: want {fixed} got {count}", node, name)
         if name in ("and", "or") and func.variadic == VALUE and not func.needs_state:

@@ -30,8 +30,7 @@ def table(*funcs: Func) -> FuncTable:
     return {f.name: f for f in funcs}
 
 
-def fn(name: str, *params: str, variadic: str | None = None, needs_state: bool = False
-       ) -> Callable[[Callable[..., Any]], Func]:
+def fn(name: str, *params: str, variadic: str | None = None, needs_state: bool = False) -> Callable[[Callable[..., Any]], Func]:
     """Decorator: ``@fn("trim", STRING)`` turns a Python function into a :class:`Func`."""
 
     def wrap(impl: Callable[..., Any]) -> Func:

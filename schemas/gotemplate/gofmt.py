@@ -9,8 +9,7 @@ from typing import Any
 from schemas.gotemplate.errors import ExecError
 from schemas.gotemplate.values import MISSING, GoObject, go_type, is_int
 
-_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
-            "\\": "\\\\"}
+_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\\": "\\\\"}
 
 
 def go_quote(text: str, quote: str = '"') -> str:
@@ -51,7 +50,7 @@ def format_float(value: float, verb: str = "g", prec: int = -1) -> str:
             return f"{sign}0.{'0' * (-exp - 1)}{digits}" if digits != "0" else "0"
         if len(digits) <= exp + 1:
             return f"{sign}{digits}{'0' * (exp + 1 - len(digits))}"
-        return f"{sign}{digits[:exp + 1]}.{digits[exp + 1:]}"
+        return f"{sign}{digits[: exp + 1]}.{digits[exp + 1 :]}"
     if verb in "eE":
         if prec < 0:
             digits, exp = _shortest(value)
@@ -81,7 +80,7 @@ def format_float(value: float, verb: str = "g", prec: int = -1) -> str:
         return f"{sign}0.{'0' * (-exp - 1)}{digits}"
     if len(digits) <= exp + 1:
         return f"{sign}{digits}{'0' * (exp + 1 - len(digits))}"
-    return f"{sign}{digits[:exp + 1]}.{digits[exp + 1:]}"
+    return f"{sign}{digits[: exp + 1]}.{digits[exp + 1 :]}"
 
 
 def _shortest(value: float) -> tuple[str, int]:
@@ -127,7 +126,7 @@ def _pad(text: str, spec: _Spec, numeric: bool = False) -> str:
         return text + " " * fill
     if "0" in spec.flags and numeric:
         sign = text[0] if text[:1] in "+- " else ""
-        return sign + "0" * fill + text[len(sign):]
+        return sign + "0" * fill + text[len(sign) :]
     return " " * fill + text
 
 
@@ -283,8 +282,7 @@ def sprintf(form: str, args: list[Any]) -> str:
         out.append(_fmt(value, spec, True))
     if index < len(args):
         extra = ", ".join(
-            "<nil>" if a is None or a is MISSING else f"{go_type(a)}={_fmt(a, _Spec('v'), False)}"
-            for a in args[index:]
+            "<nil>" if a is None or a is MISSING else f"{go_type(a)}={_fmt(a, _Spec('v'), False)}" for a in args[index:]
         )
         out.append(f"%!(EXTRA {extra})")
     return "".join(out)

@@ -76,8 +76,10 @@ def encode(value: Any, escape_html: bool = True, indent: str = "", level: int = 
         if not value:
             return "{}"
         colon = ": " if indent else ":"
-        items = [_string(k, escape_html) + colon + encode(value[k], escape_html, indent, level + 1)
-                 for k in sorted(value, key=lambda k: k.encode("utf-8", "surrogateescape"))]
+        items = [
+            _string(k, escape_html) + colon + encode(value[k], escape_html, indent, level + 1)
+            for k in sorted(value, key=lambda k: k.encode("utf-8", "surrogateescape"))
+        ]
         return "{" + newline + ("," + newline).join(items) + close + "}"
     if isinstance(value, GoObject):
         return "{}"

@@ -91,8 +91,12 @@ def tokenize(source: Source) -> list[Token]:
                 raise SyntaxProblem("unclosed comment", start)
             end = close + 2
             trim_right = False
-            if text.startswith(" -}}", end) or text.startswith("\t-}}", end) or text.startswith("\n-}}", end) \
-                    or text.startswith("\r-}}", end):
+            if (
+                text.startswith(" -}}", end)
+                or text.startswith("\t-}}", end)
+                or text.startswith("\n-}}", end)
+                or text.startswith("\r-}}", end)
+            ):
                 trim_right, end = True, end + 4
             elif text.startswith("}}", end):
                 end += 2
@@ -163,13 +167,13 @@ def _lex_action(text: str, pos: int, tokens: list[Token], action_start: int) -> 
                 if text[end] == '"':
                     break
                 end += 1
-            tokens.append(Token(Kind.STRING, text[pos:end + 1], pos))
+            tokens.append(Token(Kind.STRING, text[pos : end + 1], pos))
             pos = end + 1
         elif char == "`":
             end = text.find("`", pos + 1)
             if end < 0:
                 raise SyntaxProblem("unterminated raw quoted string", pos)
-            tokens.append(Token(Kind.RAW_STRING, text[pos:end + 1], pos))
+            tokens.append(Token(Kind.RAW_STRING, text[pos : end + 1], pos))
             pos = end + 1
         elif char == "'":
             end = pos + 1
@@ -182,7 +186,7 @@ def _lex_action(text: str, pos: int, tokens: list[Token], action_start: int) -> 
                 if text[end] == "'":
                     break
                 end += 1
-            tokens.append(Token(Kind.CHAR_CONSTANT, text[pos:end + 1], pos))
+            tokens.append(Token(Kind.CHAR_CONSTANT, text[pos : end + 1], pos))
             pos = end + 1
         elif char == "$":
             end = pos + 1
@@ -207,7 +211,7 @@ def _lex_action(text: str, pos: int, tokens: list[Token], action_start: int) -> 
                 bad_end = end
                 while bad_end < length and _is_alnum(text[bad_end]):
                     bad_end += 1
-                raise SyntaxProblem(f"bad number syntax: {text[pos:max(bad_end, pos + 1)]!r}", pos)
+                raise SyntaxProblem(f"bad number syntax: {text[pos : max(bad_end, pos + 1)]!r}", pos)
             tokens.append(Token(Kind.NUMBER, text[pos:end], pos))
             pos = end
         elif _is_alnum(char):

@@ -6,8 +6,7 @@ import re
 
 from schemas.gotemplate.nodes import NumberNode
 
-_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\",
-           "'": "'", '"': '"'}
+_SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"'}
 
 
 def unquote(quoted: str) -> str:
@@ -49,7 +48,7 @@ def _unescape(body: str, quote: str) -> str:
             pending.append(int(_hex(body, i + 2, 2), 16))
             i += 4
         elif esc in "01234567":
-            digits = body[i + 1:i + 4]
+            digits = body[i + 1 : i + 4]
             if len(digits) < 3 or any(d not in "01234567" for d in digits) or int(digits, 8) > 255:
                 raise ValueError("invalid syntax")
             pending.append(int(digits, 8))
@@ -69,7 +68,7 @@ def _unescape(body: str, quote: str) -> str:
 
 
 def _hex(body: str, start: int, size: int) -> str:
-    digits = body[start:start + size]
+    digits = body[start : start + size]
     if len(digits) != size or any(d not in "0123456789abcdefABCDEF" for d in digits):
         raise ValueError("invalid syntax")
     return digits

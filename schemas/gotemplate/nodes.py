@@ -115,8 +115,7 @@ class PipeNode(Node):
         return text + " | ".join(str(c) for c in self.cmds)
 
 
-Operand = Union[DotNode, NilNode, BoolNode, NumberNode, StringNode, FieldNode, VariableNode,
-                IdentifierNode, ChainNode, PipeNode]
+Operand = Union[DotNode, NilNode, BoolNode, NumberNode, StringNode, FieldNode, VariableNode, IdentifierNode, ChainNode, PipeNode]
 
 
 @dataclass

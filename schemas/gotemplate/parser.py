@@ -34,8 +34,21 @@ from schemas.gotemplate.nodes import (
 )
 from schemas.gotemplate.source import Source, SyntaxProblem
 
-_OPERAND_START = frozenset({Kind.BOOL, Kind.CHAR_CONSTANT, Kind.DOT, Kind.FIELD, Kind.IDENTIFIER, Kind.NUMBER,
-                            Kind.NIL, Kind.RAW_STRING, Kind.STRING, Kind.VARIABLE, Kind.LEFT_PAREN})
+_OPERAND_START = frozenset(
+    {
+        Kind.BOOL,
+        Kind.CHAR_CONSTANT,
+        Kind.DOT,
+        Kind.FIELD,
+        Kind.IDENTIFIER,
+        Kind.NUMBER,
+        Kind.NIL,
+        Kind.RAW_STRING,
+        Kind.STRING,
+        Kind.VARIABLE,
+        Kind.LEFT_PAREN,
+    }
+)
 
 
 class _End(Node):
@@ -200,8 +213,9 @@ class _Parser:
         self.expect(Kind.RIGHT, "else")
         return _Else(token.pos)
 
-    def branch(self, cls: type[IfNode] | type[RangeNode] | type[WithNode], token: Token, context: str,
-               allow_else_if: bool = False) -> Node:
+    def branch(
+        self, cls: type[IfNode] | type[RangeNode] | type[WithNode], token: Token, context: str, allow_else_if: bool = False
+    ) -> Node:
         mark = len(self.vars)
         pipe = self.pipeline(context, Kind.RIGHT)
         if context == "range":

@@ -26,15 +26,54 @@ FUNCTIONS: FuncTable = {**BUILTINS, **STRINGS, **COLLECTIONS, **MISC, **REGEX, *
 
 #: Sprig functions werf has that this renderer refuses: their output depends on the clock, on
 #: randomness, on the network or on key material, or they are not implemented.
-UNSUPPORTED: frozenset[str] = frozenset({
-    "now", "date", "dateInZone", "dateModify", "mustDateModify", "toDate", "mustToDate", "ago", "duration",
-    "durationRound", "htmlDate", "htmlDateInZone", "unixEpoch",
-    "randAlpha", "randAlphaNum", "randAscii", "randBytes", "randInt", "randNumeric", "shuffle", "uuidv4",
-    "bcrypt", "htpasswd", "derivePassword", "genPrivateKey", "genCA", "genCAWithKey", "genSelfSignedCert",
-    "genSelfSignedCertWithKey", "genSignedCert", "genSignedCertWithKey", "buildCustomCert", "encryptAES",
-    "decryptAES", "getHostByName",
-    "addf", "add1f", "subf", "mulf", "divf", "maxf", "minf", "urlParse", "urlJoin",
-})
+UNSUPPORTED: frozenset[str] = frozenset(
+    {
+        "now",
+        "date",
+        "dateInZone",
+        "dateModify",
+        "mustDateModify",
+        "toDate",
+        "mustToDate",
+        "ago",
+        "duration",
+        "durationRound",
+        "htmlDate",
+        "htmlDateInZone",
+        "unixEpoch",
+        "randAlpha",
+        "randAlphaNum",
+        "randAscii",
+        "randBytes",
+        "randInt",
+        "randNumeric",
+        "shuffle",
+        "uuidv4",
+        "bcrypt",
+        "htpasswd",
+        "derivePassword",
+        "genPrivateKey",
+        "genCA",
+        "genCAWithKey",
+        "genSelfSignedCert",
+        "genSelfSignedCertWithKey",
+        "genSignedCert",
+        "genSignedCertWithKey",
+        "buildCustomCert",
+        "encryptAES",
+        "decryptAES",
+        "getHostByName",
+        "addf",
+        "add1f",
+        "subf",
+        "mulf",
+        "divf",
+        "maxf",
+        "minf",
+        "urlParse",
+        "urlJoin",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -119,14 +158,15 @@ def parse_source(source: Source) -> list[Tree]:
         line, column = source.line_column(problem.pos)
         message = problem.message
         if problem.function in UNSUPPORTED:
-            message = (f"function {problem.function!r} is not supported: stagesweep renders werf.yaml "
-                       "deterministically and without network, clock or randomness")
+            message = (
+                f"function {problem.function!r} is not supported: stagesweep renders werf.yaml "
+                "deterministically and without network, clock or randomness"
+            )
         elif problem.function == "expandenv":
             message = "function 'expandenv' not defined (werf removes it; use env)"
         elif problem.function == "toYaml":
             message = "function 'toYaml' not defined (werf provides fromYaml only)"
-        raise TemplateError(message, file=source.file, line=line, column=column,
-                            function=problem.function) from None
+        raise TemplateError(message, file=source.file, line=line, column=column, function=problem.function) from None
 
 
 def render(
@@ -143,4 +183,3 @@ def render(
         renderer.add(partial)
     renderer.add(Source(MAIN_TEMPLATE, main.text, main.file))
     return renderer.execute(MAIN_TEMPLATE)
-

@@ -67,9 +67,13 @@ class Version(GoObject):
 
     def method(self, name: str) -> Func | None:
         simple: dict[str, Callable[[], Any]] = {
-            "Major": lambda: self.major, "Minor": lambda: self.minor, "Patch": lambda: self.patch,
-            "Prerelease": lambda: self.pre, "Metadata": lambda: self.metadata,
-            "Original": lambda: self.original, "String": lambda: str(self),
+            "Major": lambda: self.major,
+            "Minor": lambda: self.minor,
+            "Patch": lambda: self.patch,
+            "Prerelease": lambda: self.pre,
+            "Metadata": lambda: self.metadata,
+            "Original": lambda: self.original,
+            "String": lambda: str(self),
         }
         if name in simple:
             return Func(name, (), simple[name])

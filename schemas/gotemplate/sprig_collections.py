@@ -161,8 +161,7 @@ def _dig(*args: Any) -> Any:
         current = current[key]
         if index < len(keys) - 1:
             if type(current) is not dict:
-                raise ExecError(f"interface conversion: interface {{}} is {go_type(current)}, "
-                                "not map[string]interface {}")
+                raise ExecError(f"interface conversion: interface {{}} is {go_type(current)}, not map[string]interface {{}}")
     return current
 
 
@@ -213,11 +212,15 @@ _PUSH = Func("push", (ANY, ANY), _append)
 COLLECTIONS: FuncTable = table(
     Func("list", (), lambda *v: list(v), variadic=ANY),
     Func("tuple", (), lambda *v: list(v), variadic=ANY),
-    _FIRST, alias(_FIRST, "mustFirst"),
+    _FIRST,
+    alias(_FIRST, "mustFirst"),
     Func("last", (ANY,), _last),
     Func("rest", (ANY,), _rest),
     Func("initial", (ANY,), _initial),
-    _PUSH, alias(_PUSH, "append"), alias(_PUSH, "mustPush"), alias(_PUSH, "mustAppend"),
+    _PUSH,
+    alias(_PUSH, "append"),
+    alias(_PUSH, "mustPush"),
+    alias(_PUSH, "mustAppend"),
     Func("prepend", (ANY, ANY), _prepend),
     Func("concat", (), _concat, variadic=ANY),
     Func("reverse", (ANY,), _reverse),

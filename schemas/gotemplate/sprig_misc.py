@@ -181,7 +181,7 @@ def _b32dec(text: str) -> str:
 def _go_ext(path: str) -> str:
     """path.Ext: from the last dot of the last element."""
     last = path.rsplit("/", 1)[-1]
-    return last[last.rfind("."):] if "." in last else ""
+    return last[last.rfind(".") :] if "." in last else ""
 
 
 def _type_is_like(name: str, value: Any) -> bool:
@@ -243,7 +243,14 @@ MISC: FuncTable = table(
     Func("printValue", (ANY,), format_value),
 )
 
-MISC.update({n: alias(MISC[src], n) for n, src in (
-    ("mustToJson", "toJson"), ("mustToPrettyJson", "toPrettyJson"), ("mustToRawJson", "toRawJson"),
-)})
+MISC.update(
+    {
+        n: alias(MISC[src], n)
+        for n, src in (
+            ("mustToJson", "toJson"),
+            ("mustToPrettyJson", "toPrettyJson"),
+            ("mustToRawJson", "toRawJson"),
+        )
+    }
+)
 del MISC["printValue"]

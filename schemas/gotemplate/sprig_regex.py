@@ -20,7 +20,7 @@ def _translate(pattern: str) -> str:
     while i < len(pattern):
         char = pattern[i]
         if char == "\\" and i + 1 < len(pattern):
-            pair = pattern[i:i + 2]
+            pair = pattern[i : i + 2]
             out.append("\\Z" if pair == "\\z" and not in_class else pair)
             i += 2
             continue
@@ -47,8 +47,10 @@ def _regex_match(pattern: str, text: str) -> bool:
 
 def _compile(pattern: str) -> re.Pattern[str]:
     if _RE2_ONLY.search(pattern):
-        raise ExecError(f"regular expression `{pattern}` uses RE2 syntax the renderer does not support "
-                        "(Unicode classes \\p, POSIX [[:class:]], \\Q, (?U), \\C)")
+        raise ExecError(
+            f"regular expression `{pattern}` uses RE2 syntax the renderer does not support "
+            "(Unicode classes \\p, POSIX [[:class:]], \\Q, (?U), \\C)"
+        )
     try:
         return re.compile(_translate(pattern))
     except re.error as exc:
@@ -86,14 +88,14 @@ def _expand(template: str, match: re.Match[str]) -> str:
             continue
         if nxt == "{":
             close = template.find("}", i + 2)
-            name = template[i + 2:close] if close > 0 else ""
+            name = template[i + 2 : close] if close > 0 else ""
             if close < 0 or not name or not re.fullmatch(r"\w+", name):
                 out.append("$")
                 i += 1
                 continue
             end = close + 1
         else:
-            found = re.match(r"\w+", template[i + 1:])
+            found = re.match(r"\w+", template[i + 1 :])
             if not found:
                 out.append("$")
                 i += 1
@@ -118,7 +120,7 @@ def _replace_all(pattern: str, text: str, replacement: str, literal: bool) -> st
     out: list[str] = []
     last = 0
     for match in _matches(regex, text, -1):
-        out.append(text[last:match.start()])
+        out.append(text[last : match.start()])
         out.append(replacement if literal else _expand(replacement, match))
         last = match.end()
     out.append(text[last:])
@@ -164,8 +166,15 @@ REGEX: FuncTable = table(
     Func("regexSplit", (STRING, STRING, INT), _regex_split),
     Func("regexQuoteMeta", (STRING,), lambda t: re.sub(r"([\\.+*?()|\[\]{}^$])", r"\\\1", t)),
 )
-REGEX.update({n: alias(REGEX[src], n) for n, src in (
-    ("mustRegexFind", "regexFind"), ("mustRegexFindAll", "regexFindAll"),
-    ("mustRegexReplaceAll", "regexReplaceAll"), ("mustRegexReplaceAllLiteral", "regexReplaceAllLiteral"),
-    ("mustRegexSplit", "regexSplit"),
-)})
+REGEX.update(
+    {
+        n: alias(REGEX[src], n)
+        for n, src in (
+            ("mustRegexFind", "regexFind"),
+            ("mustRegexFindAll", "regexFindAll"),
+            ("mustRegexReplaceAll", "regexReplaceAll"),
+            ("mustRegexReplaceAllLiteral", "regexReplaceAllLiteral"),
+            ("mustRegexSplit", "regexSplit"),
+        )
+    }
+)

@@ -11,8 +11,9 @@ from schemas.gotemplate.funcs import Func, FuncTable, table
 from schemas.gotemplate.gofmt import format_value, go_quote
 from schemas.gotemplate.values import ANY, INT, STRING, StrList, StrMap
 
-_GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a" \
-            "\u2028\u2029\u202f\u205f\u3000"
+_GO_SPACE = (
+    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 def b(text: str) -> bytes:
@@ -42,7 +43,7 @@ def _substr(start: int, end: int, text: str) -> str:
 def _trunc(count: int, text: str) -> str:
     data = b(text)
     if count < 0 and len(data) + count > 0:
-        return s(data[len(data) + count:])
+        return s(data[len(data) + count :])
     if count >= 0 and len(data) > count:
         return s(data[:count])
     return text
@@ -60,7 +61,7 @@ def _go_split(text: str, sep: str, limit: int = -1) -> list[str]:
     if sep == "":
         chars = list(text)
         if 0 < limit < len(chars):
-            chars = chars[: limit - 1] + ["".join(chars[limit - 1:])]
+            chars = chars[: limit - 1] + ["".join(chars[limit - 1 :])]
         return chars
     return text.split(sep) if limit < 0 else text.split(sep, limit - 1)
 
@@ -83,18 +84,18 @@ def _wrap_custom(text: str, length: int, newline: str, long_words: bool) -> str:
     offset = 0
     out = bytearray()
     while len(data) - offset > length:
-        if data[offset:offset + 1] == b" ":
+        if data[offset : offset + 1] == b" ":
             offset += 1
             continue
-        space = data[offset:length + offset + 1].rfind(b" ") + offset
+        space = data[offset : length + offset + 1].rfind(b" ") + offset
         if space >= offset:
             out += data[offset:space] + sep
             offset = space + 1
         elif long_words:
-            out += data[offset:offset + length] + sep
+            out += data[offset : offset + length] + sep
             offset += length
         else:
-            index = data[length + offset:].find(b" ")
+            index = data[length + offset :].find(b" ")
             if index == -1:
                 out += data[offset:]
                 offset = len(data)
@@ -121,7 +122,7 @@ def _abbreviate_full(text: str, offset: int, width: int) -> str:
         return ""
     if offset + width - 3 < len(data):
         return "..." + _abbreviate_full(s(data[offset:]), 0, width - 3)
-    return "..." + s(data[len(data) - (width - 3):])
+    return "..." + s(data[len(data) - (width - 3) :])
 
 
 def _nospace(text: str) -> str:
@@ -172,7 +173,7 @@ def _plural(one: str, many: str, count: int) -> str:
 STRINGS: FuncTable = table(
     Func("trim", (STRING,), lambda t: t.strip(_GO_SPACE)),
     Func("trimAll", (STRING, STRING), lambda cut, t: t.strip(cut) if cut else t),
-    Func("trimPrefix", (STRING, STRING), lambda p, t: t[len(p):] if t.startswith(p) else t),
+    Func("trimPrefix", (STRING, STRING), lambda p, t: t[len(p) :] if t.startswith(p) else t),
     Func("trimSuffix", (STRING, STRING), lambda p, t: t[: len(t) - len(p)] if p and t.endswith(p) else t),
     Func("upper", (STRING,), _upper),
     Func("lower", (STRING,), _lower),
@@ -194,8 +195,11 @@ STRINGS: FuncTable = table(
     Func("wrap", (INT, STRING), lambda n, t: _wrap_custom(t, n, "", False)),
     Func("wrapWith", (INT, STRING, STRING), lambda n, sep, t: _wrap_custom(t, n, sep, True)),
     Func("abbrev", (INT, STRING), lambda w, t: t if w < 4 else _abbreviate_full(t, 0, w)),
-    Func("abbrevboth", (INT, INT, STRING),
-         lambda left, right, t: t if right < 4 or (left > 0 and right < 7) else _abbreviate_full(t, left, right)),
+    Func(
+        "abbrevboth",
+        (INT, INT, STRING),
+        lambda left, right, t: t if right < 4 or (left > 0 and right < 7) else _abbreviate_full(t, left, right),
+    ),
     Func("nospace", (STRING,), _nospace),
     Func("initials", (STRING,), _initials),
     Func("snakecase", (STRING,), lambda t: casing.to_lower_words(t, "_")),
@@ -225,4 +229,3 @@ def _to_decimal(value: Any) -> Any:
         return Int64(int(strval(value), 8))
     except ValueError:
         return Int64(0)
-

@@ -120,8 +120,9 @@ def _from_yaml(text: str) -> dict[str, Any]:
         if node is None:
             return {}
         if not isinstance(node, yaml.MappingNode):
-            raise ExecError(f"yaml: unmarshal errors: cannot unmarshal {node.tag.rsplit(':', 1)[-1]} "
-                            "into map[string]interface {}")
+            raise ExecError(
+                f"yaml: unmarshal errors: cannot unmarshal {node.tag.rsplit(':', 1)[-1]} into map[string]interface {{}}"
+            )
         loader.flatten_mapping(node)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:

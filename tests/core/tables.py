@@ -79,19 +79,16 @@ def policies(*raw: dict) -> list[KeepPolicy]:
     return parse_keep_policies(list(raw))
 
 
-def decide(repo, tags: pa.Table, metadata: pa.Table, keep: list[KeepPolicy], now: dt.datetime,
-           kube_used: pa.Table | None = None) -> pa.Table:
+def decide(
+    repo, tags: pa.Table, metadata: pa.Table, keep: list[KeepPolicy], now: dt.datetime, kube_used: pa.Table | None = None
+) -> pa.Table:
     """decide_images over a GitRepo's real refs and commits."""
     return decide_images(tags, metadata, repo.references(), repo.commits(), keep, now, kube_used)
 
 
 def by_tag(decisions: pa.Table) -> dict[str, tuple[str, str]]:
     """image-tag decisions as {tag: (action, reason)}."""
-    return {
-        row["tag"]: (row["action"], row["reason"])
-        for row in decisions.to_pylist()
-        if row["item_type"] == "image-tag"
-    }
+    return {row["tag"]: (row["action"], row["reason"]) for row in decisions.to_pylist() if row["item_type"] == "image-tag"}
 
 
 def kept_tags(decisions: pa.Table) -> set[str]:
@@ -101,7 +98,5 @@ def kept_tags(decisions: pa.Table) -> set[str]:
 def metadata_decisions(decisions: pa.Table) -> dict[str, tuple[str, str]]:
     """image-metadata decisions as {commit: (action, reason)} (one image per test)."""
     return {
-        row["commit"]: (row["action"], row["reason"])
-        for row in decisions.to_pylist()
-        if row["item_type"] == "image-metadata"
+        row["commit"]: (row["action"], row["reason"]) for row in decisions.to_pylist() if row["item_type"] == "image-metadata"
     }

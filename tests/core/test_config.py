@@ -31,7 +31,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 
 def test_reads_project_images_and_keep_policies(tmp_path: Path) -> None:
-    config = load_werf_config(write(tmp_path, """
+    config = load_werf_config(
+        write(
+            tmp_path,
+            """
 project: acme
 configVersion: 1
 cleanup:
@@ -51,7 +54,9 @@ image: ~
 image: [worker, tools/cli]
 ---
 artifact: builder
-"""))
+""",
+        )
+    )
     assert config.project == "acme"
     assert config.images == ("backend", "", "worker", "tools/cli")
     assert config.disable_kubernetes_based_policy is True
@@ -163,7 +168,9 @@ def test_keep_policy_errors_name_file_document_and_key(policy: dict, path: str, 
 
 
 def test_templated_config_is_rendered_before_it_is_read(tmp_path: Path) -> None:
-    file = write(tmp_path, """project: {{ env "PROJECT" "fallback" }}
+    file = write(
+        tmp_path,
+        """project: {{ env "PROJECT" "fallback" }}
 configVersion: 1
 cleanup:
   keepPolicies:
@@ -175,7 +182,8 @@ cleanup:
 ---
 image: {{ . }}
 {{- end }}
-""")
+""",
+    )
     config = load_werf_config(file, {"PROJECT": "acme", "WERF_ENV": "production"})
     assert config.project == "acme"
     assert config.images == ("api", "worker")
@@ -190,9 +198,7 @@ def test_plain_yaml_renders_to_identical_bytes() -> None:
 
 
 def test_whole_file_is_rendered_before_splitting_documents() -> None:
-    config = parse_werf_config(
-        '{{ $base := "b" }}project: acme\nconfigVersion: 1\n---\nimage: a\n---\nimage: {{ $base }}\n'
-    )
+    config = parse_werf_config('{{ $base := "b" }}project: acme\nconfigVersion: 1\n---\nimage: a\n---\nimage: {{ $base }}\n')
     assert config.images == ("a", "b")
 
 
@@ -214,7 +220,7 @@ def test_template_error_names_file_line_column_and_function(tmp_path: Path) -> N
 
 
 def test_unsupported_function_is_refused_naming_it(tmp_path: Path) -> None:
-    file = write(tmp_path, "project: acme\n\nx: {{ now | date \"2006\" }}\n")
+    file = write(tmp_path, 'project: acme\n\nx: {{ now | date "2006" }}\n')
     with pytest.raises(TemplateError, match="line 3, column 7: now: function 'now' is not supported"):
         load_werf_config(file)
 
@@ -265,7 +271,10 @@ def test_unknown_key_in_a_meta_subsection_is_refused(tmp_path: Path, section: st
 
 
 def test_image_and_artifact_keys_cleanup_does_not_use_are_accepted(tmp_path: Path) -> None:
-    config = load_werf_config(write(tmp_path, """project: acme
+    config = load_werf_config(
+        write(
+            tmp_path,
+            """project: acme
 configVersion: 1
 deploy:
   helmRelease: x
@@ -281,7 +290,9 @@ someFutureKey: 1
 ---
 image: web
 dockerfile: Dockerfile
-"""))
+""",
+        )
+    )
     assert config.images == ("app", "web")
 
 
@@ -346,7 +357,9 @@ def test_operator_only_matters_when_both_sides_are_given() -> None:
 
 def test_policies_describe_themselves_for_logs() -> None:
     policy = KeepPolicy.model_validate(
-        {"references": {"branch": "/.*/", "limit": {"last": 10, "in": "168h"}},
-         "imagesPerReference": {"last": 2, "in": "1h30m", "operator": "Or"}}
+        {
+            "references": {"branch": "/.*/", "limit": {"last": 10, "in": "168h"}},
+            "imagesPerReference": {"last": 2, "in": "1h30m", "operator": "Or"},
+        }
     )
     assert policy.describe() == "branch /.*/ (limit last 10 And in 168h), imagesPerReference last 2 Or in 1h30m"

@@ -52,7 +52,10 @@ def test_defaults_merge_into_each_project_and_overrides_win():
         ("defaults: {no_such: 1}\nprojects: [{name: a, git: x, images_repo: r/a, stages_storage: r/s}]", "key defaults.no_such"),
         ("projects: [{name: a, git: x, images_repo: r/a}]", "key projects[a].stages_storage"),
         ("projects: [{name: a, git: x, images_repo: r/a, stages_storage: r/s, dir: /x}]", "key projects[a].dir"),
-        ("projects: [{name: a, git: x, images_repo: r/a, stages_storage: r/s, max_deletions: -1}]", "key projects[a].max_deletions"),
+        (
+            "projects: [{name: a, git: x, images_repo: r/a, stages_storage: r/s, max_deletions: -1}]",
+            "key projects[a].max_deletions",
+        ),
         (
             "projects: [{name: a, git: x, images_repo: r/a, stages_storage: r/s}, {name: a, git: y, images_repo: r/b, stages_storage: r/t}]",
             "key projects[a].name",

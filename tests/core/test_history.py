@@ -24,14 +24,16 @@ def graph(*rows: tuple[str, list[str], float]) -> pa.Table:
     return commits_table([(sha(c), [sha(p) for p in ps], hours_ago(h)) for c, ps, h in rows])
 
 
-def kept(commits: pa.Table, refs: list[tuple[str, str, str]], records: list[tuple[str, str]], *raw: dict,
-         image: str = "app") -> dict[str, set[tuple[str, str]]]:
+def kept(
+    commits: pa.Table, refs: list[tuple[str, str, str]], records: list[tuple[str, str]], *raw: dict, image: str = "app"
+) -> dict[str, set[tuple[str, str]]]:
     """{ref name: {(signature label, hit commit label)}} for refs (name, kind, head label)."""
     dates = dict(zip(commits.column("sha").to_pylist(), commits.column("committed_at").to_pylist(), strict=True))
     ref_table = refs_table([(n, k, sha(h), dates.get(sha(h), NOW)) for n, k, h in refs])
     keep = policies(*raw)
-    result = scan_history(commits, metadata_table([(image, sha(c), s) for c, s in records]),
-                          select_references(ref_table, keep, NOW), keep, NOW)
+    result = scan_history(
+        commits, metadata_table([(image, sha(c), s) for c, s in records]), select_references(ref_table, keep, NOW), keep, NOW
+    )
     labels = {signature(s): s for _, s in records}
     commit_labels = {sha(c): c for c, _ in records}
     out: dict[str, set[tuple[str, str]]] = {}
@@ -124,11 +126,13 @@ def test_ref_whose_head_is_not_in_the_history_reaches_nothing() -> None:
 
 def test_scan_result_credits_each_signature_to_the_first_ref_in_scan_order() -> None:
     keep = policies(TAGS, ALL)
-    refs = select_references(refs_table([("main", "branch", sha("m"), hours_ago(6)),
-                                         ("v1", "tag", sha("b"), hours_ago(8))]), keep, NOW)
+    refs = select_references(
+        refs_table([("main", "branch", sha("m"), hours_ago(6)), ("v1", "tag", sha("b"), hours_ago(8))]), keep, NOW
+    )
     result = scan_history(DIAMOND, metadata_table([("app", sha("b"), "B")]), refs, keep, NOW)
     assert result.kept_signatures()[["detail", "commit"]].to_dict("records") == [
-        {"detail": "policy 1: tag v1", "commit": sha("b")}]
+        {"detail": "policy 1: tag v1", "commit": sha("b")}
+    ]
     assert list(result.scanned["kept"]) == [1, 1]
 
 
@@ -143,6 +147,7 @@ def test_select_signatures_keeps_ties_on_the_boundary_date_together() -> None:
     rec_date = np.array([50, 40, 40, 10])
     chosen = select_signatures(np.arange(4), rec_key, rec_date, Limit(last=2), now_us=100)
     assert list(chosen) == [0, 1, 2]
-    chosen = select_signatures(np.arange(4), rec_key, rec_date, Limit(last=1, in_=dt.timedelta(microseconds=60),
-                                                                       operator=Operator.OR), now_us=100)
+    chosen = select_signatures(
+        np.arange(4), rec_key, rec_date, Limit(last=1, in_=dt.timedelta(microseconds=60), operator=Operator.OR), now_us=100
+    )
     assert list(chosen) == [0, 1, 2]

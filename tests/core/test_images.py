@@ -101,9 +101,7 @@ def test_references_limit_in_12h_scans_only_recent_branches(git_project: GitProj
 
 
 @pytest.mark.parametrize(("operator", "kept"), [("Or", {"b1h", "b6h"}), ("And", {"b1h"})])
-def test_references_limit_in_12h_with_last_1_over_three_branches(
-    git_project: GitProject, operator: str, kept: set[str]
-) -> None:
+def test_references_limit_in_12h_with_last_1_over_three_branches(git_project: GitProject, operator: str, kept: set[str]) -> None:
     base = git_project.commit("main", hours_ago(100))
     pairs = [(git_project.commit(f"b{h}h", hours_ago(h), parents=[base]), f"b{h}h") for h in (1, 6, 30)]
     git_project.push(*(label for _, label in pairs))
@@ -120,8 +118,7 @@ def test_images_per_reference_in_12h_with_last_1_over_three_commits(
     shas = git_project.commits("main", [hours_ago(30), hours_ago(6), hours_ago(1)])
     git_project.push("main")
     tags, metadata = one_image(list(zip(shas, ["c30h", "c6h", "c1h"], strict=True)))
-    keep = policies({"references": {"branch": "main"},
-                     "imagesPerReference": {"in": "12h", "last": 1, "operator": operator}})
+    keep = policies({"references": {"branch": "main"}, "imagesPerReference": {"in": "12h", "last": 1, "operator": operator}})
 
     assert kept_tags(decide(GitRepo(git_project.work), tags, metadata, keep, NOW)) == kept
 
@@ -139,10 +136,10 @@ def test_two_signatures_of_the_same_date_are_kept_together_under_last_1(git_proj
 def test_two_images_built_from_one_commit_each_keep_their_signature_under_last_1(git_project: GitProject) -> None:
     older, head = git_project.commits("main", [hours_ago(9), hours_ago(2)])
     git_project.push("main")
-    metadata = metadata_table([("api", older, "api-1"), ("api", head, "api-2"), ("web", older, "web-1"),
-                               ("web", head, "web-2")])
-    tags = tags_table([("api", "api-1", "api-1"), ("api", "api-2", "api-2"), ("web", "web-1", "web-1"),
-                       ("web", "web-2", "web-2")])
+    metadata = metadata_table([("api", older, "api-1"), ("api", head, "api-2"), ("web", older, "web-1"), ("web", head, "web-2")])
+    tags = tags_table(
+        [("api", "api-1", "api-1"), ("api", "api-2", "api-2"), ("web", "web-1", "web-1"), ("web", "web-2", "web-2")]
+    )
 
     decisions = decide(GitRepo(git_project.work), tags, metadata, policies(MAIN_LAST), NOW)
 
@@ -245,11 +242,13 @@ def test_tag_used_in_kubernetes_is_kept_and_its_unhit_record_goes(git_project: G
     older, head = git_project.commits("main", [hours_ago(5), hours_ago(1)])
     git_project.push("main")
     tags, metadata = one_image([(older, "in-prod"), (head, "latest")])
-    kube_used = pa.table({
-        "repository": [f"{IMAGES_REPO}/app", f"{IMAGES_REPO}/app"],
-        "tag": ["in-prod", "in-prod"],
-        "detail": ["ctx-b/default/Deployment/web", "ctx-a/jobs/CronJob/nightly"],
-    })
+    kube_used = pa.table(
+        {
+            "repository": [f"{IMAGES_REPO}/app", f"{IMAGES_REPO}/app"],
+            "tag": ["in-prod", "in-prod"],
+            "detail": ["ctx-b/default/Deployment/web", "ctx-a/jobs/CronJob/nightly"],
+        }
+    )
 
     decisions = decide(GitRepo(git_project.work), tags, metadata, policies(MAIN_LAST), NOW, kube_used)
 
@@ -270,7 +269,10 @@ def test_decisions_cover_every_tag_and_record_with_tags_first(git_project: GitPr
     assert decisions.schema == DECISIONS_SCHEMA
     rows = decisions.to_pylist()
     assert [(r["item_type"], r["image_name"], r["tag"]) for r in rows[:3]] == [
-        ("image-tag", "~", "x"), ("image-tag", "api", "a"), ("image-tag", "api", "b")]
+        ("image-tag", "~", "x"),
+        ("image-tag", "api", "a"),
+        ("image-tag", "api", "b"),
+    ]
     assert [r["item_type"] for r in rows[3:]] == ["image-metadata"] * 2
     assert {r["storage"] for r in rows[:3]} == {"images-repo"}
     assert {r["storage"] for r in rows[3:]} == {"stages-storage"}
@@ -282,6 +284,5 @@ def test_no_tags_and_no_metadata_give_no_decisions(git_project: GitProject) -> N
     git_project.commit("main", hours_ago(1))
     git_project.push("main")
     repo = GitRepo(git_project.work)
-    decisions = decide_images(tags_table([]), metadata_table([]), repo.references(), repo.commits(),
-                              default_keep_policies(), NOW)
+    decisions = decide_images(tags_table([]), metadata_table([]), repo.references(), repo.commits(), default_keep_policies(), NOW)
     assert decisions.num_rows == 0 and decisions.schema == DECISIONS_SCHEMA

@@ -17,11 +17,27 @@ from schemas.tables import DECISIONS_SCHEMA, IMAGE_TAGS_SCHEMA, STAGES_SCHEMA
 NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)
 
 
-def decision(storage="images-repo", tag="t", action="delete", reason="not-reached-by-policy", item_type="image-tag", digest=None, repository="r"):
+def decision(
+    storage="images-repo",
+    tag="t",
+    action="delete",
+    reason="not-reached-by-policy",
+    item_type="image-tag",
+    digest=None,
+    repository="r",
+):
     return {
-        "storage": storage, "repository": repository, "tag": tag, "digest": digest or f"sha256:{tag}",
-        "item_type": item_type, "image_name": None, "signature": None, "commit": None,
-        "action": action, "reason": reason, "detail": None,
+        "storage": storage,
+        "repository": repository,
+        "tag": tag,
+        "digest": digest or f"sha256:{tag}",
+        "item_type": item_type,
+        "image_name": None,
+        "signature": None,
+        "commit": None,
+        "action": action,
+        "reason": reason,
+        "detail": None,
     }
 
 
@@ -68,16 +84,31 @@ def test_max_deletions_brake_counts_every_delete_row():
 
 def stage(tag, image_id, parent=None, imports=(), hours_ago=100.0, rejected=False):
     return {
-        "repository": "S", "tag": tag, "signature": tag.split("-")[0], "unique_id": int((NOW - timedelta(hours=hours_ago)).timestamp() * 1000),
-        "digest": f"sha256:d{tag}", "image_id": image_id, "parent_id": parent, "import_ids": list(imports),
-        "created": NOW - timedelta(hours=hours_ago), "rejected": rejected,
-        "rejected_tag": f"{tag}-rejected" if rejected else None, "rejected_digest": f"sha256:r{tag}" if rejected else None,
+        "repository": "S",
+        "tag": tag,
+        "signature": tag.split("-")[0],
+        "unique_id": int((NOW - timedelta(hours=hours_ago)).timestamp() * 1000),
+        "digest": f"sha256:d{tag}",
+        "image_id": image_id,
+        "parent_id": parent,
+        "import_ids": list(imports),
+        "created": NOW - timedelta(hours=hours_ago),
+        "rejected": rejected,
+        "rejected_tag": f"{tag}-rejected" if rejected else None,
+        "rejected_digest": f"sha256:r{tag}" if rejected else None,
     }
 
 
 def image(tag, parent):
-    return {"image_name": "app", "repository": "I/app", "tag": tag, "digest": f"sha256:i{tag}", "content_signature": "c",
-            "parent_id": parent, "created": NOW}
+    return {
+        "image_name": "app",
+        "repository": "I/app",
+        "tag": tag,
+        "digest": f"sha256:i{tag}",
+        "content_signature": "c",
+        "parent_id": parent,
+        "created": NOW,
+    }
 
 
 def stages_table(rows):
@@ -95,8 +126,11 @@ def decided(stages, images, hours=2.0, containers=None):
 
 def test_keeps_the_parent_chain_and_import_sources_of_an_existing_image():
     stages = [
-        stage("a-1", "id-a"), stage("b-2", "id-b", parent="id-a"), stage("src-3", "id-src"),
-        stage("c-4", "id-c", parent="id-b", imports=["id-src"]), stage("x-5", "id-x"),
+        stage("a-1", "id-a"),
+        stage("b-2", "id-b", parent="id-a"),
+        stage("src-3", "id-src"),
+        stage("c-4", "id-c", parent="id-b", imports=["id-src"]),
+        stage("x-5", "id-x"),
     ]
     got = decided(stages, [image("v1", "id-c")])
     assert got[("c-4", "stage")] == ("keep", "parent-of-kept-image")
@@ -117,7 +151,8 @@ def test_rejected_stage_goes_with_its_marker_after_it():
     out = decide_stages(stages_table([stage("r-1", "id-r", rejected=True)]), images_table([]), NOW, timedelta(hours=2))
     rows = out.to_pylist()
     assert [(r["tag"], r["item_type"], r["action"], r["reason"]) for r in rows] == [
-        ("r-1", "stage", "delete", "rejected"), ("r-1-rejected", "rejected-marker", "delete", "rejected"),
+        ("r-1", "stage", "delete", "rejected"),
+        ("r-1-rejected", "rejected-marker", "delete", "rejected"),
     ]
 
 
@@ -139,8 +174,7 @@ def test_local_stage_used_by_a_container_is_kept():
 )
 def test_no_stage_an_existing_image_needs_is_ever_deleted(parents, pointed, hours):
     stages = [
-        stage(f"s{i}-{i}", f"id{i}", parent=f"id{p}" if 0 <= p < i else None, hours_ago=3 * i % 7)
-        for i, p in enumerate(parents)
+        stage(f"s{i}-{i}", f"id{i}", parent=f"id{p}" if 0 <= p < i else None, hours_ago=3 * i % 7) for i, p in enumerate(parents)
     ]
     images = [image(f"v{i}", f"id{i}") for i in pointed if i < len(stages)]
     got = decided(stages, images, hours=hours)

@@ -73,17 +73,15 @@ def worlds(draw) -> dict:
     dates = {c: d for c, _, d in commits}
     head = st.integers(0, size - 1).map(sha)
     refs = [(f"b{i}", "branch", h, dates[h]) for i, h in enumerate(draw(st.lists(head, min_size=1, max_size=4)))]
-    refs += [(f"t{i}", "tag", h, hours_ago(draw(st.integers(0, 60))))
-             for i, h in enumerate(draw(st.lists(head, max_size=3)))]
-    records = [
-        (image, c, draw(st.sampled_from(SIGNATURES)))
-        for c, _, _ in commits
-        for image in IMAGES
-        if draw(LIKELY)
-    ]
+    refs += [(f"t{i}", "tag", h, hours_ago(draw(st.integers(0, 60)))) for i, h in enumerate(draw(st.lists(head, max_size=3)))]
+    records = [(image, c, draw(st.sampled_from(SIGNATURES))) for c, _, _ in commits for image in IMAGES if draw(LIKELY)]
     records += [(image, "f" * 40, "s3") for image in IMAGES if draw(st.booleans())]  # missing commit
-    tags = [(image, f"{image or 'x'}-{s}-{n}", s) for image in IMAGES for s in SIGNATURES
-            for n in range(draw(st.sampled_from([1, 1, 1, 2])))]
+    tags = [
+        (image, f"{image or 'x'}-{s}-{n}", s)
+        for image in IMAGES
+        for s in SIGNATURES
+        for n in range(draw(st.sampled_from([1, 1, 1, 2])))
+    ]
     tags += [(image, f"{image or 'x'}-s9", "s9") for image in IMAGES if draw(st.booleans())]  # no metadata
     kube = [t for t in tags if draw(RARE)]
     return {"commits": commits, "refs": refs, "records": records, "tags": tags, "kube": kube}
@@ -91,19 +89,29 @@ def worlds(draw) -> dict:
 
 def decide(world: dict, raw_policies: list[dict], order_seed: int | None = None) -> pa.Table:
     tables = {
-        "commits": world["commits"], "refs": world["refs"], "records": world["records"], "tags": world["tags"],
+        "commits": world["commits"],
+        "refs": world["refs"],
+        "records": world["records"],
+        "tags": world["tags"],
     }
     if order_seed is not None:
         rng = random.Random(order_seed)
         tables = {k: rng.sample(v, len(v)) for k, v in tables.items()}
-    kube_used = pa.table({
-        "repository": [f"{IMAGES_REPO}/{i}" if i else IMAGES_REPO for i, _, _ in world["kube"]],
-        "tag": [t for _, t, _ in world["kube"]],
-        "detail": ["ctx/ns/Deployment/web"] * len(world["kube"]),
-    })
+    kube_used = pa.table(
+        {
+            "repository": [f"{IMAGES_REPO}/{i}" if i else IMAGES_REPO for i, _, _ in world["kube"]],
+            "tag": [t for _, t, _ in world["kube"]],
+            "detail": ["ctx/ns/Deployment/web"] * len(world["kube"]),
+        }
+    )
     return decide_images(
-        tags_table(tables["tags"]), metadata_table(tables["records"]), refs_table(tables["refs"]),
-        commits_table(tables["commits"]), parse_keep_policies(raw_policies), NOW, kube_used,
+        tags_table(tables["tags"]),
+        metadata_table(tables["records"]),
+        refs_table(tables["refs"]),
+        commits_table(tables["commits"]),
+        parse_keep_policies(raw_policies),
+        NOW,
+        kube_used,
     )
 
 
@@ -161,7 +169,7 @@ def _ancestors(head: str, parents: dict[str, list[str]]) -> set[str]:
 
 
 def _per_reference(newest: dict[str, dt.datetime], limit: Limit | None) -> set[str]:
-    if limit is None or limit.count is None and limit.in_ is None:
+    if limit is None or (limit.count is None and limit.in_ is None):
         return set(newest)
     if limit.count == 0:
         return set()

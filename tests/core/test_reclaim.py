@@ -30,7 +30,11 @@ def test_a_base_layer_shared_with_a_kept_image_is_not_freed_and_shared_deleted_b
         (f"{REG}/acme/app", "b", [("m-b", 510), ("c-b", 110), ("base", 10_000), ("shared-ab", 700)]),
         (f"{REG}/acme/app", "kept", [("m-k", 520), ("c-k", 120), ("base", 10_000)]),
     )
-    rows = [row(f"{REG}/acme/app", "a", "deleted"), row(f"{REG}/acme/app", "b", "deleted"), row(f"{REG}/acme/app", "kept", "kept")]
+    rows = [
+        row(f"{REG}/acme/app", "a", "deleted"),
+        row(f"{REG}/acme/app", "b", "deleted"),
+        row(f"{REG}/acme/app", "kept", "kept"),
+    ]
     freed = reclaimable_per_row(rows, table)
     assert freed == [500 + 100 + 3_000 + 700, 510 + 110, None]
     assert total(freed) == 4_920
@@ -55,18 +59,45 @@ def test_failed_blocked_and_unread_rows_free_nothing_and_a_dry_run_counts_what_w
 
 def test_cleanup_report_maps_types_and_reasons_and_lists_only_what_went():
     rows = [
-        {"item_type": "image-tag", "tag": "t1", "image_name": "app", "action": "delete", "reason": "git-policy", "outcome": "deleted"},
+        {
+            "item_type": "image-tag",
+            "tag": "t1",
+            "image_name": "app",
+            "action": "delete",
+            "reason": "git-policy",
+            "outcome": "deleted",
+        },
         {"item_type": "image-tag", "tag": "t2", "image_name": "app", "action": "keep", "reason": "git-policy", "outcome": "kept"},
         {"item_type": "stage", "tag": "s1", "action": "keep", "reason": "parent-of-kept-image", "outcome": "kept"},
         {"item_type": "stage", "tag": "s2", "action": "delete", "reason": "rejected", "outcome": "deleted"},
         {"item_type": "stage", "tag": "s3", "action": "delete", "reason": "unused-stage", "outcome": "failed"},
         {"item_type": "rejected-marker", "tag": "s2-rejected", "action": "delete", "reason": "rejected", "outcome": "deleted"},
-        {"item_type": "image-metadata", "tag": "meta", "image_name": "app", "commit": "c1", "action": "delete",
-         "reason": "unhit-commit", "outcome": "deleted"},
-        {"item_type": "managed-image", "tag": "managed-image-app", "image_name": "app", "action": "delete",
-         "reason": "purge", "outcome": "deleted"},
-        {"item_type": "image-metadata", "tag": "meta2", "image_name": "app", "commit": "c2", "action": "keep",
-         "reason": "hit-commit", "outcome": "kept"},
+        {
+            "item_type": "image-metadata",
+            "tag": "meta",
+            "image_name": "app",
+            "commit": "c1",
+            "action": "delete",
+            "reason": "unhit-commit",
+            "outcome": "deleted",
+        },
+        {
+            "item_type": "managed-image",
+            "tag": "managed-image-app",
+            "image_name": "app",
+            "action": "delete",
+            "reason": "purge",
+            "outcome": "deleted",
+        },
+        {
+            "item_type": "image-metadata",
+            "tag": "meta2",
+            "image_name": "app",
+            "commit": "c2",
+            "action": "keep",
+            "reason": "hit-commit",
+            "outcome": "kept",
+        },
     ]
     document = cleanup_report(rows, command="cleanup", dry_run=False, repo="r/stages", final_repo="r/images")
     assert document["kept"] == [
@@ -80,8 +111,13 @@ def test_cleanup_report_maps_types_and_reasons_and_lists_only_what_went():
         {"type": "imageMetadata", "imageName": "app", "commit": "c1"},
         {"type": "managedImage", "imageName": "app"},
     ]
-    dry = cleanup_report([{**r, "outcome": "would-delete"} if r["outcome"] == "deleted" else r for r in rows],
-                         command="cleanup", dry_run=True, repo="r/stages", final_repo=None)
+    dry = cleanup_report(
+        [{**r, "outcome": "would-delete"} if r["outcome"] == "deleted" else r for r in rows],
+        command="cleanup",
+        dry_run=True,
+        repo="r/stages",
+        final_repo=None,
+    )
     assert dry["deleted"] == document["deleted"] and "finalRepo" not in dry
 
 
@@ -89,9 +125,14 @@ def test_run_summary_markdown_shows_the_key_numbers_and_names_the_audit():
     from schemas.summary import RunSummary
 
     summary = RunSummary(
-        run_id="r1", command="cleanup", dry_run=False, audit_file="/a/date=2026-11-29/r1.parquet",
-        counts={"deleted": 3, "kept": 5, "failed": 1}, reasons={"delete unused-stage": 3, "keep git-policy": 5},
-        reclaimable_bytes=3 * 1024 * 1024, failures=["r/stages:s1: 500 Internal Server Error"],
+        run_id="r1",
+        command="cleanup",
+        dry_run=False,
+        audit_file="/a/date=2026-11-29/r1.parquet",
+        counts={"deleted": 3, "kept": 5, "failed": 1},
+        reasons={"delete unused-stage": 3, "keep git-policy": 5},
+        reclaimable_bytes=3 * 1024 * 1024,
+        failures=["r/stages:s1: 500 Internal Server Error"],
     )
     text = summary.markdown()
     assert "`/a/date=2026-11-29/r1.parquet`" in text

@@ -10,14 +10,16 @@ from core.references import describe_ref, select_references
 from tests.core.tables import policies, refs_table
 from tests.fixtures.gitrepo import NOW, hours_ago
 
-REFS = refs_table([
-    ("main", "branch", "a" * 40, hours_ago(1)),
-    ("feature-x", "branch", "b" * 40, hours_ago(5)),
-    ("feature-y", "branch", "c" * 40, hours_ago(20)),
-    ("feature-z", "branch", "d" * 40, hours_ago(50)),
-    ("v1.0", "tag", "e" * 40, hours_ago(30)),
-    ("v1.1", "tag", "f" * 40, hours_ago(2)),
-])
+REFS = refs_table(
+    [
+        ("main", "branch", "a" * 40, hours_ago(1)),
+        ("feature-x", "branch", "b" * 40, hours_ago(5)),
+        ("feature-y", "branch", "c" * 40, hours_ago(20)),
+        ("feature-z", "branch", "d" * 40, hours_ago(50)),
+        ("v1.0", "tag", "e" * 40, hours_ago(30)),
+        ("v1.1", "tag", "f" * 40, hours_ago(2)),
+    ]
+)
 
 
 def scanned(*raw: dict) -> dict[tuple[str, str], int]:
@@ -91,7 +93,13 @@ def test_refs_no_policy_selects_are_not_scanned() -> None:
 def test_scan_order_is_policy_then_kind_then_name() -> None:
     frame = select_references(REFS, policies({"references": {"tag": "/.*/"}}, {"references": {"branch": "/.*/"}}), NOW)
     assert list(zip(frame["policy"], frame["name"], strict=True)) == [
-        (0, "v1.0"), (0, "v1.1"), (1, "feature-x"), (1, "feature-y"), (1, "feature-z"), (1, "main")]
+        (0, "v1.0"),
+        (0, "v1.1"),
+        (1, "feature-x"),
+        (1, "feature-y"),
+        (1, "feature-z"),
+        (1, "main"),
+    ]
     assert list(frame["commit"])[0] == "e" * 40
 
 

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pyarrow as pa
 
 from core.images import remaining_image_tags
+from core.plan import build_plan, initial_outcomes
 from core.purge import decide_managed_images_rm
 from core.reapply import image_names_of_rows, images_repo_of_rows, recheck
 from core.stages import decide_stages, revise_after_failed_images, stages_needed_by_images
-from core.plan import build_plan, initial_outcomes
 from schemas.tables import MANAGED_IMAGES_SCHEMA
 from tests.core.test_plan_and_stages import NOW, decision, image, images_table, stage, stages_table, table
 
@@ -19,7 +19,9 @@ from tests.core.test_plan_and_stages import NOW, decision, image, images_table, 
 def _plan_rows(stages, images_before, images_after):
     """A cleanup plan: image tags in `images_before` not in `images_after` are deleted, then
     stages decided against `images_after`."""
-    gone = [decision(tag=i["tag"], repository=i["repository"], digest=i["digest"]) for i in images_before if i not in images_after]
+    gone = [
+        decision(tag=i["tag"], repository=i["repository"], digest=i["digest"]) for i in images_before if i not in images_after
+    ]
     stage_decisions = decide_stages(stages_table(stages), images_table(images_after), NOW, timedelta(0))
     return initial_outcomes(build_plan([table(gone), stage_decisions]), dry_run=False)
 
@@ -50,7 +52,9 @@ def test_stages_needed_by_images_ignores_the_grace_window_and_names_the_image():
 
 def test_remaining_image_tags_leaves_out_the_deleted_ones():
     tags = images_table([image("keep", "p"), image("drop", "p")])
-    decisions = table([decision(tag="drop", repository="I/app"), decision(tag="keep", repository="I/app", action="keep", reason="git-policy")])
+    decisions = table(
+        [decision(tag="drop", repository="I/app"), decision(tag="keep", repository="I/app", action="keep", reason="git-policy")]
+    )
     assert remaining_image_tags(tags, decisions)["tag"].to_pylist() == ["keep"]
 
 
@@ -61,8 +65,12 @@ def test_apply_recheck_keeps_a_moved_tag_a_used_tag_and_a_needed_stage():
         decision(tag="gone"),
         decision(storage="stages-storage", item_type="stage", tag="s-1", repository="S", reason="unused-stage"),
     ]
-    out = recheck(rows, {("r", "moved"): "sha256:new", ("r", "gone"): None}, {("r", "used"): "ctx/ns/Deployment/web"},
-                  {("S", "s-1"): "image I/app:v2"})
+    out = recheck(
+        rows,
+        {("r", "moved"): "sha256:new", ("r", "gone"): None},
+        {("r", "used"): "ctx/ns/Deployment/web"},
+        {("S", "s-1"): "image I/app:v2"},
+    )
     got = {r["tag"]: (r["action"], r["reason"]) for r in out.to_pylist()}
     assert got == {
         "moved": ("keep", "tag-moved"),
@@ -73,8 +81,10 @@ def test_apply_recheck_keeps_a_moved_tag_a_used_tag_and_a_needed_stage():
 
 
 def test_images_repo_of_audited_rows_strips_the_image_name_in_multirepo():
-    rows = [decision(storage="stages-storage", item_type="stage", repository="reg/acme/stages"),
-            {**decision(repository="reg/acme/images/backend"), "image_name": "backend"}]
+    rows = [
+        decision(storage="stages-storage", item_type="stage", repository="reg/acme/stages"),
+        {**decision(repository="reg/acme/images/backend"), "image_name": "backend"},
+    ]
     assert images_repo_of_rows(rows, "multirepo") == "reg/acme/images"
     assert images_repo_of_rows([{**rows[1], "repository": "reg/acme/images"}], "monorepo") == "reg/acme/images"
     assert images_repo_of_rows(rows[:1], "multirepo") is None
@@ -83,8 +93,10 @@ def test_images_repo_of_audited_rows_strips_the_image_name_in_multirepo():
 
 def test_managed_images_rm_deletes_only_the_named_records():
     managed = pa.Table.from_pylist(
-        [{"repository": "S", "tag": "managed-image-a", "image_name": "a", "digest": "sha256:1"},
-         {"repository": "S", "tag": "managed-image-b", "image_name": "b", "digest": "sha256:2"}],
+        [
+            {"repository": "S", "tag": "managed-image-a", "image_name": "a", "digest": "sha256:1"},
+            {"repository": "S", "tag": "managed-image-b", "image_name": "b", "digest": "sha256:2"},
+        ],
         schema=MANAGED_IMAGES_SCHEMA,
     )
     out = decide_managed_images_rm(managed, ["b", "missing"]).to_pylist()

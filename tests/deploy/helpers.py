@@ -67,4 +67,3 @@ def run_overrides(parameters: dict) -> dict:
     """Run parameters for a plain-HTTP test registry and no Kubernetes: Prefect replaces a
     top-level parameter as a whole, so the override is the full `settings` object."""
     return {"settings": {**parameters["settings"], "insecure_registry": True, "without_kube": True}}
-

@@ -60,8 +60,20 @@ def test_cli_starts_a_local_server_once_reuses_it_and_stops_it(tmp_path):
         STAGESWEEP_PREFECT_SERVER=api,
         STAGESWEEP_PREFECT_SERVER_AUTOSTART="true",
     )
-    cleanup = [str(BIN / "stagesweep"), "cleanup", "--dry-run", "--without-kube", "--images-repo", world["images"],
-               "--stages-storage", world["stages"], "--dir", world["dir"], "--audit-dir", str(tmp_path / "audit")]
+    cleanup = [
+        str(BIN / "stagesweep"),
+        "cleanup",
+        "--dry-run",
+        "--without-kube",
+        "--images-repo",
+        world["images"],
+        "--stages-storage",
+        world["stages"],
+        "--dir",
+        world["dir"],
+        "--audit-dir",
+        str(tmp_path / "audit"),
+    ]
     try:
         first = subprocess.run(cleanup, env=env, capture_output=True, text=True, timeout=300)
         assert first.returncode == 0, first.stdout + first.stderr
@@ -71,7 +83,9 @@ def test_cli_starts_a_local_server_once_reuses_it_and_stops_it(tmp_path):
         assert second.returncode == 0, second.stdout + second.stderr
         assert "starting a local Prefect server" not in second.stderr
         ui = api.removesuffix("/api")
-        run_ids = [line.rsplit("/", 1)[-1] for line in (first.stdout + second.stdout).splitlines() if f"{ui}/runs/flow-run/" in line]
+        run_ids = [
+            line.rsplit("/", 1)[-1] for line in (first.stdout + second.stdout).splitlines() if f"{ui}/runs/flow-run/" in line
+        ]
         assert len(run_ids) == 2
         for run_id in run_ids:  # both runs are in the server's history
             with urllib.request.urlopen(f"{api}/flow_runs/{run_id}", timeout=5) as resp:

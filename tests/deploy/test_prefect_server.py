@@ -97,14 +97,10 @@ def test_deploy_fills_settings_from_stagesweep_environment_variables(prefect_ser
     assert schema["required"] == ["settings"]
     assert "keep_stages_built_within_last_n_hours" in schema["definitions"]["CleanupSettings"]["properties"]
     assert nightly.enforce_parameter_schema
-    assert nightly.pull_steps == [
-        {"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}
-    ]
+    assert nightly.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(PROJECT_ROOT)}}]
 
 
-def test_worker_runs_a_triggered_nightly_cleanup_and_the_deleted_branch_loses_its_images(
-    prefect_server, deployed, tmp_path
-):
+def test_worker_runs_a_triggered_nightly_cleanup_and_the_deleted_branch_loses_its_images(prefect_server, deployed, tmp_path):
     with api_client(prefect_server) as client:
         nightly = client.read_deployment_by_name("cleanup/nightly-cleanup")
         flow_run = client.create_flow_run_from_deployment(nightly.id, parameters=run_overrides(nightly.parameters))
@@ -113,18 +109,14 @@ def test_worker_runs_a_triggered_nightly_cleanup_and_the_deleted_branch_loses_it
             str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--run-once", env=deployed.env, log=worker_log
         )
         try:
-            finished = wait_for_final_state(
-                client, flow_run.id, logs=lambda: worker_log.read_text(errors="replace")[-4000:]
-            )
+            finished = wait_for_final_state(client, flow_run.id, logs=lambda: worker_log.read_text(errors="replace")[-4000:])
             worker.wait(timeout=60)
         finally:
             stop_process(worker)
         assert_cleanup_run_succeeded(client, finished, deployed.world, deployed.commits)
 
 
-def test_stagesweep_serve_runs_a_triggered_cleanup_and_stops_cleanly_on_ctrl_c(
-    prefect_server, registry, tmp_path
-):
+def test_stagesweep_serve_runs_a_triggered_cleanup_and_stops_cleanly_on_ctrl_c(prefect_server, registry, tmp_path):
     world, commits = branch_deleted_world(registry, tmp_path / "served-world")
     env = prefect_server.env(**yaml_environment(world))
     serve_log = tmp_path / "serve.log"
@@ -134,9 +126,7 @@ def test_stagesweep_serve_runs_a_triggered_cleanup_and_stops_cleanly_on_ctrl_c(
             nightly = wait_until_served(client, world, serve, serve_log)
             assert [s.schedule.cron for s in nightly.schedules] == ["0 3 * * *"]
             flow_run = client.create_flow_run_from_deployment(nightly.id, parameters=run_overrides(nightly.parameters))
-            finished = wait_for_final_state(
-                client, flow_run.id, logs=lambda: serve_log.read_text(errors="replace")[-4000:]
-            )
+            finished = wait_for_final_state(client, flow_run.id, logs=lambda: serve_log.read_text(errors="replace")[-4000:])
             assert_cleanup_run_succeeded(client, finished, world, commits)
             for name in UNSCHEDULED:
                 assert client.read_deployment_by_name(name).schedules == [], name

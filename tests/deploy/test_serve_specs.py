@@ -129,6 +129,11 @@ def test_deployments_readme_documents_every_variable_and_deployment_of_the_yaml(
         assert variable in readme, variable
     for deployment in document["deployments"]:
         assert deployment["name"] in readme, deployment["name"]
-    for command in ("prefect deploy --all --prefect-file deployments/prefect.yaml", "prefect flow-run retry",
-                    "--only-failed", "stagesweep serve", "prefect worker start --pool stagesweep"):
+    for command in (
+        "prefect deploy --all --prefect-file deployments/prefect.yaml",
+        "prefect flow-run retry",
+        "--only-failed",
+        "stagesweep serve",
+        "prefect worker start --pool stagesweep",
+    ):
         assert command in readme, command

@@ -48,7 +48,11 @@ def test_flow_run_retried_in_place_redoes_only_the_failed_batches(proxied, fault
     mark = len(fault_proxy.deletes)
     retry = subprocess.run(
         [str(Path(sys.executable).parent / "prefect"), "flow-run", "retry", run_id, "--entrypoint", "flows/cleanup.py:cleanup"],
-        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert retry.returncode == 0, retry.stdout + retry.stderr
     again = deletes_since(fault_proxy, mark)
@@ -74,8 +78,9 @@ def test_apply_only_failed_retries_just_the_failed_rows(proxied, fault_proxy):
     assert failed_tags == set(w["F"].stage_tags)
     fault_proxy.heal()
     mark = len(fault_proxy.deletes)
-    result = world.cli("apply", str(audit_file), "--only-failed", "--audit-dir", str(world.audit_dir),
-                       "--insecure-registry", "--without-kube")
+    result = world.cli(
+        "apply", str(audit_file), "--only-failed", "--audit-dir", str(world.audit_dir), "--insecure-registry", "--without-kube"
+    )
     assert result.exit_code == 0, result.output
     again = deletes_since(fault_proxy, mark)
     assert len(again) == len(failing) and all(any(d in p for d in failing) for p in again)

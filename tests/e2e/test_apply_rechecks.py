@@ -86,9 +86,17 @@ def test_apply_of_a_stages_cleanup_audit_without_images_repo_stops_and_deletes_n
 
 
 COMMON = [
-    ("--audit-dir", None), ("--parallel-tasks-limit", "3"), ("--dry-run", None), ("--max-deletions", "50"),
-    ("--config", "werf.yaml"), ("--dir", None), ("--images-repo-mode", "multirepo"), ("--docker-config", None),
-    ("--insecure-registry", None), ("--skip-tls-verify-registry", None), ("--keep-stages-built-within-last-n-hours", "3"),
+    ("--audit-dir", None),
+    ("--parallel-tasks-limit", "3"),
+    ("--dry-run", None),
+    ("--max-deletions", "50"),
+    ("--config", "werf.yaml"),
+    ("--dir", None),
+    ("--images-repo-mode", "multirepo"),
+    ("--docker-config", None),
+    ("--insecure-registry", None),
+    ("--skip-tls-verify-registry", None),
+    ("--keep-stages-built-within-last-n-hours", "3"),
 ]
 
 

@@ -36,14 +36,23 @@ def s3(tmp_path, monkeypatch):
                 raise
             time.sleep(0.2)
     for key, value in {
-        "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
     }.items():
         monkeypatch.setenv(key, value)
     import pyarrow.fs as pafs
 
-    fs = pafs.S3FileSystem(endpoint_override=f"127.0.0.1:{port}", scheme="http", allow_bucket_creation=True,
-                           access_key="test", secret_key="test", region="us-east-1")
+    fs = pafs.S3FileSystem(
+        endpoint_override=f"127.0.0.1:{port}",
+        scheme="http",
+        allow_bucket_creation=True,
+        access_key="test",
+        secret_key="test",
+        region="us-east-1",
+    )
     fs.create_dir("audit-bucket")
     yield fs
     proc.terminate()
@@ -55,7 +64,14 @@ def test_fleet_audit_lands_on_s3_partitioned_and_report_reads_it(registry, uniqu
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet))
     cli = worlds["north"][0].cli
-    result = cli("fleet", "cleanup", str(path), "--audit-dir", "s3://audit-bucket/stagesweep", env={"HOME": str(tmp_path), "COLUMNS": "400"})
+    result = cli(
+        "fleet",
+        "cleanup",
+        str(path),
+        "--audit-dir",
+        "s3://audit-bucket/stagesweep",
+        env={"HOME": str(tmp_path), "COLUMNS": "400"},
+    )
     assert result.exit_code == 0, result.output
     import pyarrow.fs as pafs
 
@@ -68,8 +84,18 @@ def test_fleet_audit_lands_on_s3_partitioned_and_report_reads_it(registry, uniqu
     for f in files:
         assert f.rsplit("/", 1)[1].removesuffix(".parquet") in report.output
     # an unwritable store stops a run before anything else
-    bad = cli("cleanup", "--images-repo", worlds["north"][0].images_address, "--stages-storage", worlds["north"][0].stages_address,
-              "--insecure-registry", "--without-kube", "--dir", str(worlds["north"][0].git.work),
-              "--audit-dir", "s3://no-such-bucket/x")
+    bad = cli(
+        "cleanup",
+        "--images-repo",
+        worlds["north"][0].images_address,
+        "--stages-storage",
+        worlds["north"][0].stages_address,
+        "--insecure-registry",
+        "--without-kube",
+        "--dir",
+        str(worlds["north"][0].git.work),
+        "--audit-dir",
+        "s3://no-such-bucket/x",
+    )
     assert bad.exit_code == 1, bad.output
     assert "not writable" in bad.output

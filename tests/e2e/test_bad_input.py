@@ -43,11 +43,23 @@ def test_shallow_clone_is_refused_without_history_synchronization(world):
     world.git.push()
     shallow = world.git.shallow_clone()
     (shallow / "werf.yaml").write_text((world.git.work / "werf.yaml").read_text())
-    (shallow / "werf.yaml").write_text((shallow / "werf.yaml").read_text().replace(
-        "configVersion: 1\n", "configVersion: 1\ngitWorktree:\n  allowFetchOriginBranchesAndTags: false\n"))
+    (shallow / "werf.yaml").write_text(
+        (shallow / "werf.yaml")
+        .read_text()
+        .replace("configVersion: 1\n", "configVersion: 1\ngitWorktree:\n  allowFetchOriginBranchesAndTags: false\n")
+    )
     result = world.cli(
-        "cleanup", "--images-repo", world.images_address, "--stages-storage", world.stages_address,
-        "--dir", str(shallow), "--audit-dir", str(world.audit_dir), "--insecure-registry", "--without-kube",
+        "cleanup",
+        "--images-repo",
+        world.images_address,
+        "--stages-storage",
+        world.stages_address,
+        "--dir",
+        str(shallow),
+        "--audit-dir",
+        str(world.audit_dir),
+        "--insecure-registry",
+        "--without-kube",
     )
     assert_stopped(world, result, "shallow", "--allow-git-shallow-clone")
 
@@ -57,8 +69,18 @@ def test_directory_without_git_refuses_images_cleanup(world, tmp_path):
     plain.mkdir()
     (plain / "werf.yaml").write_text((world.git.work / "werf.yaml").read_text())
     result = world.cli(
-        "images", "cleanup", "--images-repo", world.images_address, "--stages-storage", world.stages_address,
-        "--dir", str(plain), "--audit-dir", str(world.audit_dir), "--insecure-registry", "--without-kube",
+        "images",
+        "cleanup",
+        "--images-repo",
+        world.images_address,
+        "--stages-storage",
+        world.stages_address,
+        "--dir",
+        str(plain),
+        "--audit-dir",
+        str(world.audit_dir),
+        "--insecure-registry",
+        "--without-kube",
     )
     assert_stopped(world, result, "git")
 
@@ -66,8 +88,17 @@ def test_directory_without_git_refuses_images_cleanup(world, tmp_path):
 def test_unreachable_registry_stops_and_names_it(world):
     dead = f"127.0.0.1:{free_port()}"
     result = world.cli(
-        "cleanup", "--images-repo", f"{dead}/acme", "--stages-storage", world.stages_address,
-        "--dir", str(world.git.work), "--audit-dir", str(world.audit_dir), "--insecure-registry", "--without-kube",
+        "cleanup",
+        "--images-repo",
+        f"{dead}/acme",
+        "--stages-storage",
+        world.stages_address,
+        "--dir",
+        str(world.git.work),
+        "--audit-dir",
+        str(world.audit_dir),
+        "--insecure-registry",
+        "--without-kube",
     )
     assert_stopped(world, result, dead)
 

@@ -155,8 +155,17 @@ def test_unwritable_audit_dir_stops_before_the_first_delete(world, tmp_path):
     blocker.write_text("a file where the audit directory should be")
     before = world.image_tags()
     result = world.cli(
-        "cleanup", "--images-repo", world.images_address, "--stages-storage", world.stages_address,
-        "--dir", str(world.git.work), "--audit-dir", str(blocker), "--insecure-registry", "--without-kube",
+        "cleanup",
+        "--images-repo",
+        world.images_address,
+        "--stages-storage",
+        world.stages_address,
+        "--dir",
+        str(world.git.work),
+        "--audit-dir",
+        str(blocker),
+        "--insecure-registry",
+        "--without-kube",
     )
     assert result.exit_code == 1
     assert "not writable" in result.output
@@ -211,7 +220,9 @@ def test_rate_limited_deletes_wait_for_retry_after_then_succeed(git_project, reg
     assert retried and retried[0] - when >= 2
 
 
-def test_stages_of_an_image_whose_delete_failed_are_kept_in_the_same_run(git_project, registry, fault_proxy, unique_repo, tmp_path):
+def test_stages_of_an_image_whose_delete_failed_are_kept_in_the_same_run(
+    git_project, registry, fault_proxy, unique_repo, tmp_path
+):
     world = registry_world(git_project, registry, unique_repo, tmp_path, host=fault_proxy.host)
     w = basic_world(world)
     f_digest = {r["tag"]: r["digest"] for r in world.images().list_image_tags(["app"]).to_pylist()}[w["f1"]]

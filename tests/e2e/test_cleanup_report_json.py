@@ -15,8 +15,13 @@ from tests.e2e.world import basic_world, registry_world
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "werf_cleanup_report.schema.json").read_text())
-TYPES = {"image-tag": "finalStage", "stage": "stage", "rejected-marker": "rejectedStageMarker",
-         "image-metadata": "imageMetadata", "managed-image": "managedImage"}
+TYPES = {
+    "image-tag": "finalStage",
+    "stage": "stage",
+    "rejected-marker": "rejectedStageMarker",
+    "image-metadata": "imageMetadata",
+    "managed-image": "managedImage",
+}
 
 
 def valid_report(path: Path) -> dict:
@@ -48,15 +53,23 @@ def world(git_project, registry, fault_proxy, unique_repo, tmp_path):
 
 def test_werfs_documented_example_is_valid_against_the_schema():
     example = {
-        "command": "cleanup", "dryRun": True, "repo": "registry.mydomain.com/app",
+        "command": "cleanup",
+        "dryRun": True,
+        "repo": "registry.mydomain.com/app",
         "finalRepo": "registry.mydomain.com/app-final",
-        "kept": [{"type": "stage", "tag": "1e09fb5-1749456960043", "reason": "used in Kubernetes"},
-                 {"type": "customTag", "tag": "my-custom-tag"}],
-        "deleted": [{"type": "stage", "tag": "ff0011-1748001122334"}, {"type": "customTag", "tag": "review-1234"},
-                    {"type": "imageMetadata", "imageName": "backend", "stageID": "ff0011-1748001122334", "commit": "a3f1c92e"},
-                    {"type": "imageMetadata", "id": "8c4a1f9b2d7e5a3c", "stageID": "ff0011-1748001122334", "commit": "a3f1c92e"},
-                    {"type": "managedImage", "imageName": "frontend"}, {"type": "importMetadata", "id": "8c4a1f9b2d7e5a3c"},
-                    {"type": "finalStage", "tag": "c7d8e9f0-1748500000000"}],
+        "kept": [
+            {"type": "stage", "tag": "1e09fb5-1749456960043", "reason": "used in Kubernetes"},
+            {"type": "customTag", "tag": "my-custom-tag"},
+        ],
+        "deleted": [
+            {"type": "stage", "tag": "ff0011-1748001122334"},
+            {"type": "customTag", "tag": "review-1234"},
+            {"type": "imageMetadata", "imageName": "backend", "stageID": "ff0011-1748001122334", "commit": "a3f1c92e"},
+            {"type": "imageMetadata", "id": "8c4a1f9b2d7e5a3c", "stageID": "ff0011-1748001122334", "commit": "a3f1c92e"},
+            {"type": "managedImage", "imageName": "frontend"},
+            {"type": "importMetadata", "id": "8c4a1f9b2d7e5a3c"},
+            {"type": "finalStage", "tag": "c7d8e9f0-1748500000000"},
+        ],
     }
     jsonschema.validate(example, SCHEMA)
     with pytest.raises(jsonschema.ValidationError):

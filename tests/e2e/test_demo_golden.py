@@ -27,8 +27,9 @@ def test_demo_world_cleanup_audits_equal_the_golden_rows(tmp_path, monkeypatch):
 
     root = Path(tempfile.mkdtemp())
     world = build_world(root)
-    base = dict(images_repo=world["images"], stages_storage=world["stages"], dir=world["dir"],
-                audit_dir=world["audit"], without_kube=True)
+    base = dict(
+        images_repo=world["images"], stages_storage=world["stages"], dir=world["dir"], audit_dir=world["audit"], without_kube=True
+    )
     assert run_command(Command.CLEANUP, CleanupSettings(**base, dry_run=True)) == 0
     assert run_command(Command.CLEANUP, CleanupSettings(**base)) == 0
     rows = normalised_rows(pd.read_parquet(world["audit"]), str(root))

@@ -55,12 +55,25 @@ def start_cli_run(world, audit_dir: Path, *args: str) -> subprocess.Popen:
     """`stagesweep cleanup` of this world as its own process (the nightly run)."""
     return subprocess.Popen(
         [
-            str(STAGESWEEP), "cleanup",
-            "--images-repo", world.images_address, "--stages-storage", world.stages_address,
-            "--dir", str(world.git.work), "--audit-dir", str(audit_dir),
-            "--insecure-registry", "--without-kube", *args,
+            str(STAGESWEEP),
+            "cleanup",
+            "--images-repo",
+            world.images_address,
+            "--stages-storage",
+            world.stages_address,
+            "--dir",
+            str(world.git.work),
+            "--audit-dir",
+            str(audit_dir),
+            "--insecure-registry",
+            "--without-kube",
+            *args,
         ],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -134,10 +147,19 @@ def test_images_repo_in_use_stops_a_run_on_another_stages_storage(slow_world, tm
     try:
         assert world.first_delete.wait(120), "the first run never reached its deletions"
         other = world.cli(
-            "images", "cleanup", "--images-repo", world.images_address + "/",
-            "--stages-storage", world.stages_address + "-other",
-            "--dir", str(world.git.work), "--audit-dir", str(tmp_path / "audit-other"),
-            "--insecure-registry", "--without-kube", env={"STAGESWEEP_LOCK_WAIT_SECONDS": "0"},
+            "images",
+            "cleanup",
+            "--images-repo",
+            world.images_address + "/",
+            "--stages-storage",
+            world.stages_address + "-other",
+            "--dir",
+            str(world.git.work),
+            "--audit-dir",
+            str(tmp_path / "audit-other"),
+            "--insecure-registry",
+            "--without-kube",
+            env={"STAGESWEEP_LOCK_WAIT_SECONDS": "0"},
         )
     finally:
         code, output = finish(nightly)
@@ -161,7 +183,10 @@ def test_a_lock_left_by_a_killed_run_does_not_block_the_next_run(git_project, re
     w = basic_world(world)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD, world.stages_address],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.PIPE, text=True,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"

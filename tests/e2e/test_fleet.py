@@ -30,7 +30,12 @@ def fleet_world(
         git.push("main")
         worlds[name] = (world, facts)
         projects.append(
-            {"name": name, "git": git.origin.as_uri(), "images_repo": world.images_address, "stages_storage": world.stages_address}
+            {
+                "name": name,
+                "git": git.origin.as_uri(),
+                "images_repo": world.images_address,
+                "stages_storage": world.stages_address,
+            }
         )
     fleet = {
         "defaults": {"insecure_registry": True, "without_kube": True},
@@ -87,7 +92,9 @@ def test_fleet_limits_registry_requests_across_projects_and_creates_the_limits(r
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet))
     fault_proxy.max_in_flight = 0
-    result = worlds["one"][0].cli("fleet", "cleanup", str(path), "--audit-dir", str(tmp_path / "audit"), env={"HOME": str(tmp_path)})
+    result = worlds["one"][0].cli(
+        "fleet", "cleanup", str(path), "--audit-dir", str(tmp_path / "audit"), env={"HOME": str(tmp_path)}
+    )
     assert result.exit_code == 0, result.output
     assert sum(fault_proxy.requests.values()) > 20
     assert 1 <= fault_proxy.max_in_flight <= 2

@@ -78,10 +78,23 @@ def test_local_stages_purge_refuses_a_stage_used_by_a_container_until_forced(doc
 
         from cli.app import app
 
-        return CliRunner().invoke(app, [
-            "stages", "purge", "--stages-storage", ":local", "--docker-host", dockerd.host,
-            "--dir", str(git_project.work), "--audit-dir", str(tmp_path / "audit"), *extra,
-        ], catch_exceptions=False)
+        return CliRunner().invoke(
+            app,
+            [
+                "stages",
+                "purge",
+                "--stages-storage",
+                ":local",
+                "--docker-host",
+                dockerd.host,
+                "--dir",
+                str(git_project.work),
+                "--audit-dir",
+                str(tmp_path / "audit"),
+                *extra,
+            ],
+            catch_exceptions=False,
+        )
 
     refused = stages_purge()
     assert refused.exit_code == 1

@@ -57,8 +57,13 @@ def _with_layers(client: RegistryClient, repository: str, tag: str, layers: list
 def _garbage_collect(server) -> None:
     """``registry garbage-collect`` with the registry stopped, then start it again."""
     server.stop()
-    done = subprocess.run([REGISTRY_BINARY, "garbage-collect", str(server.root / "config.yml")],
-                          capture_output=True, text=True, timeout=120, env={**os.environ})
+    done = subprocess.run(
+        [REGISTRY_BINARY, "garbage-collect", str(server.root / "config.yml")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ},
+    )
     assert done.returncode == 0, done.stderr
     server.start()
 

@@ -60,8 +60,14 @@ def test_each_step_publishes_an_artifact_readable_through_the_api(world):
             return {a.key for a in found}, [a for a in found if a.key == "run-summary"]
 
     found, summaries = asyncio.run(keys())
-    assert {"stages-storage-inventory", "images-repo-inventory", "git-inventory", "deletion-plan",
-            "deletion-progress", "run-summary"} <= found
+    assert {
+        "stages-storage-inventory",
+        "images-repo-inventory",
+        "git-inventory",
+        "deletion-plan",
+        "deletion-progress",
+        "run-summary",
+    } <= found
     assert "audit" in summaries[0].data
 
 
@@ -72,5 +78,12 @@ def test_demo_builds_a_world_and_shows_what_was_kept_and_deleted(tmp_path, monke
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     result = CliRunner().invoke(app, ["demo"], env={"COLUMNS": "200"}, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    for needle in ("dry run", "not-reached-by-policy", "unused-stage", "git-policy", "built-within-last-n-hours", "Audit dataset"):
+    for needle in (
+        "dry run",
+        "not-reached-by-policy",
+        "unused-stage",
+        "git-policy",
+        "built-within-last-n-hours",
+        "Audit dataset",
+    ):
         assert needle in result.output, needle

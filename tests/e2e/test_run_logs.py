@@ -30,9 +30,20 @@ def cli_process(world, *args: str, debug: bool = False) -> subprocess.CompletedP
     it (Prefect's log level is the CLI's own choice, not the test session's)."""
     env = {k: v for k, v in os.environ.items() if k not in ("PREFECT_LOGGING_LEVEL", "STAGESWEEP_DEBUG")}
     env["COLUMNS"] = "200"
-    command = [str(STAGESWEEP), *(["--debug"] if debug else []), *args,
-               "--images-repo", world.images_address, "--stages-storage", world.stages_address,
-               "--dir", str(world.git.work), "--audit-dir", str(world.audit_dir), "--insecure-registry"]
+    command = [
+        str(STAGESWEEP),
+        *(["--debug"] if debug else []),
+        *args,
+        "--images-repo",
+        world.images_address,
+        "--stages-storage",
+        world.stages_address,
+        "--dir",
+        str(world.git.work),
+        "--audit-dir",
+        str(world.audit_dir),
+        "--insecure-registry",
+    ]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
 
 

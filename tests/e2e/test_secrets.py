@@ -138,8 +138,17 @@ def test_no_credential_escapes_any_command(secured, tmp_path, info_logs_to_api):
     wrong = "wrong-" + uuid.uuid4().hex
     bad_dir = write_docker_config(tmp_path / "bad-docker", world.stages_address.split("/")[0], world.user, wrong)
     refused = [
-        world.cli("cleanup", "--images-repo", world.images_address, *stages, *audit, "--without-kube",
-                  "--insecure-registry", "--docker-config", bad_dir),
+        world.cli(
+            "cleanup",
+            "--images-repo",
+            world.images_address,
+            *stages,
+            *audit,
+            "--without-kube",
+            "--insecure-registry",
+            "--docker-config",
+            bad_dir,
+        ),
         world.cli("--debug", "stages", "purge", *stages, *audit, "--insecure-registry", "--docker-config", bad_dir),
     ]
     for result in refused:

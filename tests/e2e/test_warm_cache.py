@@ -39,8 +39,11 @@ def test_a_warm_dry_run_plans_exactly_the_rows_of_a_cold_one(kind, git_project, 
         world = registry_world(git_project, registry, unique_repo, tmp_path)
     else:
         world = World(
-            git=git_project, stages_address=f"oci:{tmp_path}/stages", images_address=f"oci:{tmp_path}/images",
-            options=None, audit_dir=tmp_path / "audit",
+            git=git_project,
+            stages_address=f"oci:{tmp_path}/stages",
+            images_address=f"oci:{tmp_path}/images",
+            options=None,
+            audit_dir=tmp_path / "audit",
         )
         world.write_config()
     basic_world(world)
@@ -96,8 +99,15 @@ def test_a_delete_costs_its_recheck_and_its_delete_not_a_look_up_of_every_tag(
     world = registry_world(git_project, registry, unique_repo, tmp_path, host=fault_proxy.host)
     basic_world(world)
     doomed = add_doomed_images(world, 24)
-    args = ["--without-kube", "--home-dir", str(tmp_path / "home"), "--batch-size", "10",
-            "--keep-stages-built-within-last-n-hours", "0"]
+    args = [
+        "--without-kube",
+        "--home-dir",
+        str(tmp_path / "home"),
+        "--batch-size",
+        "10",
+        "--keep-stages-built-within-last-n-hours",
+        "0",
+    ]
     assert world.cleanup("cleanup", *args, "--dry-run").exit_code == 0  # warms the cache
     marks = []
     execute = tasks.deletion_run.DeletionRun.execute
@@ -115,7 +125,7 @@ def test_a_delete_costs_its_recheck_and_its_delete_not_a_look_up_of_every_tag(
     assert set(doomed) <= set(deleted.tag) and len(deleted) >= 3 * len(doomed)
     staying = {(r.repository, r.tag) for r in audit[audit.outcome == "kept"].itertuples()}
     staying |= {(world.stages_address, "managed-image-app")}
-    requests = fault_proxy.forwarded[marks[0]:]
+    requests = fault_proxy.forwarded[marks[0] :]
     heads = [path for method, path, _ in requests if method == "HEAD"]
     deletes = [path for method, path, _ in requests if method == "DELETE"]
     lists = [path for method, path, _ in requests if path.endswith("/tags/list")]

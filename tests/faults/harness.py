@@ -29,7 +29,7 @@ def registry_state(registry, prefix: str, names: tuple[str, ...] = ("stages", "i
         state = {}
         for path in repositories:
             tags = client.list_tags(f"{registry.host}/{path}")
-            digests = client.map_concurrent(lambda t: client.head_manifest(f"{registry.host}/{path}", t), tags)
+            digests = client.map_concurrent(lambda t, p=path: client.head_manifest(f"{registry.host}/{p}", t), tags)
             state[path] = {t: d for t, d in zip(tags, digests, strict=True) if d}
     return state
 
@@ -116,8 +116,7 @@ def check_outcome(o: Outcome) -> None:
         assert not failed.empty, o.fail("exit 3 without a failed row in the audit")
         assert failed.error.notna().all(), o.fail("a failed row without its error")
         # every planned tag still there is accounted for: failed, blocked, or kept by a later revision
-        still = {(_path(r.repository), r.tag) for r in o.audit.itertuples()
-                 if r.outcome in ("failed", "blocked", "kept")}
+        still = {(_path(r.repository), r.tag) for r in o.audit.itertuples() if r.outcome in ("failed", "blocked", "kept")}
         missing = (o.plan.deletes & tags_of(o.after)) - still
         assert not missing, o.fail(f"planned tags still present but not failed/blocked/kept in the audit: {sorted(missing)}")
         # what the audit says was deleted is gone

@@ -8,7 +8,6 @@ import json
 import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 

@@ -66,9 +66,7 @@ def test_an_image_retagged_since_planning_is_not_removed(host, docker_host) -> N
     planned = host.load_image(["acme/a:1"], age=timedelta(hours=2), labels=WERF)
     host.load_image(["acme/a:1"], age=timedelta(hours=1), labels=WERF)  # a rebuild took the tag
 
-    [result] = docker_host.delete_items(
-        [{"repository": "acme/a", "tag": "1", "digest": planned, "item_type": "local-image"}]
-    )
+    [result] = docker_host.delete_items([{"repository": "acme/a", "tag": "1", "digest": planned, "item_type": "local-image"}])
 
     assert result.outcome == "failed"
     assert "not the planned" in result.error

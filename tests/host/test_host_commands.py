@@ -24,8 +24,15 @@ def run_cli(*args: str):
 
 
 def host_args(host, tmp_path: Path, *extra: str) -> list[str]:
-    return ["--docker-host", host.address, "--home-dir", str(tmp_path / "home"),
-            "--audit-dir", str(tmp_path / "home" / "audit"), *extra]
+    return [
+        "--docker-host",
+        host.address,
+        "--home-dir",
+        str(tmp_path / "home"),
+        "--audit-dir",
+        str(tmp_path / "home" / "audit"),
+        *extra,
+    ]
 
 
 def audit_rows(tmp_path: Path) -> list[dict]:
@@ -170,8 +177,16 @@ def test_purge_with_force_removes_running_werf_containers(host, prefect_api, tmp
 def test_unreachable_daemon_stops_the_run_naming_the_address(prefect_api, tmp_path) -> None:
     address = f"unix://{tmp_path}/missing.sock"
 
-    result = run_cli("host", "cleanup", "--docker-host", address, "--home-dir", str(tmp_path / "home"),
-                     "--audit-dir", str(tmp_path / "home" / "audit"))
+    result = run_cli(
+        "host",
+        "cleanup",
+        "--docker-host",
+        address,
+        "--home-dir",
+        str(tmp_path / "home"),
+        "--audit-dir",
+        str(tmp_path / "home" / "audit"),
+    )
 
     assert result.exit_code == 1
     assert f"cannot reach the Docker daemon at {address}" in text(result)

@@ -15,8 +15,9 @@ GB = 1 << 30
 WERF = {"werf": "acme"}
 
 
-def image(ident: str, tags: list[str], *, age: timedelta, used: timedelta | None = None,
-          labels: dict | None = None, size: int = GB) -> dict:
+def image(
+    ident: str, tags: list[str], *, age: timedelta, used: timedelta | None = None, labels: dict | None = None, size: int = GB
+) -> dict:
     created = NOW - age
     return {
         "id": f"sha256:{ident}",
@@ -45,8 +46,14 @@ def container(name: str, image_id: str, *, running: bool, labels: dict | None = 
 
 
 def entry(area: str, name: str, *, age: timedelta, size: int = GB) -> dict:
-    return {"area": area, "repository": f"/home/{area}", "name": name, "size": size,
-            "modified": NOW - age, "last_used": NOW - age}
+    return {
+        "area": area,
+        "repository": f"/home/{area}",
+        "name": name,
+        "size": size,
+        "modified": NOW - age,
+        "last_used": NOW - age,
+    }
 
 
 def table(rows: list[dict], schema: pa.Schema) -> pa.Table:

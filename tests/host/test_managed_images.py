@@ -65,7 +65,12 @@ def test_managed_images_round_trip_through_the_cli(storage, prefect_api, tmp_pat
     assert ls(storage) == ["web/api"]
     rows = read_audit(tmp_path / "audit").to_pylist()
     decided = sorted((r["dry_run"], r["image_name"], r["outcome"]) for r in rows)
-    assert decided == [(False, "app", "deleted"), (False, "~", "deleted"), (True, "app", "would-delete"), (True, "~", "would-delete")]
+    assert decided == [
+        (False, "app", "deleted"),
+        (False, "~", "deleted"),
+        (True, "app", "would-delete"),
+        (True, "~", "would-delete"),
+    ]
     assert {(r["command"], r["item_type"], r["reason"], r["project"]) for r in rows} == {
         ("managed-images-rm", "managed-image", "purge", "acme")
     }

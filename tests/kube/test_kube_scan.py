@@ -82,9 +82,7 @@ def test_only_jobs_still_running_count(kube_server, kubeconfig_factory) -> None:
     kube_server.add("prod", "Job", "done", containers={"c": f"{REPO}:done"}, conditions=[("Complete", "True")])
     kube_server.add("prod", "Job", "broken", containers={"c": f"{REPO}:broken"}, conditions=[("Failed", "True")])
     kube_server.add("prod", "Job", "running", containers={"c": f"{REPO}:running"})
-    kube_server.add(
-        "prod", "Job", "suspended", containers={"c": f"{REPO}:suspended"}, conditions=[("Suspended", "True")]
-    )
+    kube_server.add("prod", "Job", "suspended", containers={"c": f"{REPO}:suspended"}, conditions=[("Suspended", "True")])
     kube_server.add("prod", "Job", "retrying", containers={"c": f"{REPO}:retrying"}, conditions=[("Failed", "False")])
 
     seen = {name for _, kind, name, _ in images(scan(config)) if kind == "Job"}
@@ -95,7 +93,9 @@ def test_only_jobs_still_running_count(kube_server, kubeconfig_factory) -> None:
 def test_every_kind_contributes_its_containers_and_init_containers(kube_server, kubeconfig_factory) -> None:
     config = kubeconfig_factory(["prod"])
     for kind in ALL_KINDS:
-        kube_server.add("prod", kind, kind.lower(), containers={"main": f"{REPO}:{kind}"}, init_containers={"init": f"{REPO}:init-{kind}"})
+        kube_server.add(
+            "prod", kind, kind.lower(), containers={"main": f"{REPO}:{kind}"}, init_containers={"init": f"{REPO}:init-{kind}"}
+        )
 
     seen = images(scan(config))
 
@@ -296,4 +296,3 @@ def test_empty_clusters_give_an_empty_table(kube_server, kubeconfig_factory) -> 
     table = scan(kubeconfig_factory(["dev", "prod"]))
 
     assert table.num_rows == 0 and table.schema == KUBE_IMAGES_SCHEMA
-

@@ -21,14 +21,31 @@ OLD_COLUMNS = [f for f in AUDIT_SCHEMA if f.name not in ("size_bytes", "reclaima
 def audit_rows(run_id: str, dry: bool, rows: list[tuple], started: datetime) -> list[dict]:
     out = []
     for item_type, image, tag, action, reason, outcome, size, freed in rows:
-        out.append({
-            "run_id": run_id, "command": "cleanup", "dry_run": dry, "project": "acme", "started_at": started,
-            "decided_at": started, "storage": "images-repo" if item_type == "image-tag" else "stages-storage",
-            "repository": "r/app" if item_type == "image-tag" else "r/stages", "tag": tag, "digest": None,
-            "item_type": item_type, "image_name": image, "signature": None, "commit": None, "action": action,
-            "reason": reason, "detail": None, "outcome": outcome, "error": "boom" if outcome == "failed" else None,
-            "size_bytes": size, "reclaimable_bytes": freed,
-        })
+        out.append(
+            {
+                "run_id": run_id,
+                "command": "cleanup",
+                "dry_run": dry,
+                "project": "acme",
+                "started_at": started,
+                "decided_at": started,
+                "storage": "images-repo" if item_type == "image-tag" else "stages-storage",
+                "repository": "r/app" if item_type == "image-tag" else "r/stages",
+                "tag": tag,
+                "digest": None,
+                "item_type": item_type,
+                "image_name": image,
+                "signature": None,
+                "commit": None,
+                "action": action,
+                "reason": reason,
+                "detail": None,
+                "outcome": outcome,
+                "error": "boom" if outcome == "failed" else None,
+                "size_bytes": size,
+                "reclaimable_bytes": freed,
+            }
+        )
     return out
 
 

@@ -22,8 +22,7 @@ class Case:
     env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
 
     def as_json(self) -> dict[str, object]:
-        return {"name": self.name, "template": self.template, "partials": self.partials,
-                "files": self.files, "env": self.env}
+        return {"name": self.name, "template": self.template, "partials": self.partials, "files": self.files, "env": self.env}
 
 
 def cases(*entries: tuple[str, str] | Case) -> list[Case]:

@@ -43,8 +43,9 @@ def goref(tmp_path_factory: pytest.TempPathFactory) -> Path:
     work = tmp_path_factory.mktemp("goref")
     binary = work / "goref"
     env = {**os.environ, "GO111MODULE": "off", "GOPATH": "/usr/share/gocode", "GOCACHE": str(work / "cache")}
-    result = subprocess.run(["go", "build", "-o", str(binary), "."], cwd=GOREF_DIR, env=env,
-                            capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["go", "build", "-o", str(binary), "."], cwd=GOREF_DIR, env=env, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, f"go build of the reference renderer failed:\n{result.stderr}"
     return binary
 

@@ -8,15 +8,21 @@ configVersion: 1
 
 WERF = [
     Case("werf_plain_multi_doc", "project: acme\nconfigVersion: 1\n---\nimage: backend\nfrom: alpine\n---\nimage: ~\n"),
-    Case("werf_monorepo_range_images", _META + """{{- $images := list "api" "worker" "web" }}
+    Case(
+        "werf_monorepo_range_images",
+        _META
+        + """{{- $images := list "api" "worker" "web" }}
 {{- range $images }}
 ---
 image: {{ . }}
 dockerfile: {{ . }}/Dockerfile
 context: {{ . }}
 {{- end }}
-"""),
-    Case("werf_variable_set_in_doc1_used_in_doc3", """{{ $base := "registry.example.com/base:1.2" }}project: acme
+""",
+    ),
+    Case(
+        "werf_variable_set_in_doc1_used_in_doc3",
+        """{{ $base := "registry.example.com/base:1.2" }}project: acme
 configVersion: 1
 ---
 image: first
@@ -24,8 +30,12 @@ from: alpine
 ---
 image: second
 from: {{ $base }}
-"""),
-    Case("werf_env_dependent_keep_policies", _META + """cleanup:
+""",
+    ),
+    Case(
+        "werf_env_dependent_keep_policies",
+        _META
+        + """cleanup:
   keepPolicies:
   - references:
       tag: /.*/
@@ -46,26 +56,39 @@ from: {{ $base }}
 ---
 image: app
 from: alpine
-""", env={**DEFAULT_ENV, "WERF_ENV": "staging"}),
-    Case("werf_partials_in_dot_werf", """{{ include "meta.tmpl" . }}
+""",
+        env={**DEFAULT_ENV, "WERF_ENV": "staging"},
+    ),
+    Case(
+        "werf_partials_in_dot_werf",
+        """{{ include "meta.tmpl" . }}
 {{- range $name := list "backend" "frontend" }}
 ---
 {{ include "image.tmpl" (dict "name" $name "root" $) }}
 {{- end }}
-""", partials={
-        "meta.tmpl": "project: acme\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references:\n      branch: main\n",
-        "image.tmpl": '{{- define "image.tmpl" -}}\nimage: {{ .name }}\nfrom: {{ .root.Files.Get "base-image.txt" | trim }}\n{{- end -}}',
-    }, files={"base-image.txt": "alpine:3.18\n"}),
-    Case("werf_nested_partials_dirs", """project: acme
+""",
+        partials={
+            "meta.tmpl": "project: acme\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references:\n      branch: main\n",
+            "image.tmpl": '{{- define "image.tmpl" -}}\nimage: {{ .name }}\nfrom: {{ .root.Files.Get "base-image.txt" | trim }}\n{{- end -}}',
+        },
+        files={"base-image.txt": "alpine:3.18\n"},
+    ),
+    Case(
+        "werf_nested_partials_dirs",
+        """project: acme
 configVersion: 1
 {{ range list "a" "b" }}
 ---
 {{ include "artifact/build.tmpl" . }}
-{{ end }}""", partials={
-        "artifact/build.tmpl": 'artifact: {{ . }}-builder\nfrom: golang:1.21\n{{ template "common/mounts.tmpl" . }}',
-        "common/mounts.tmpl": "mount:\n- from: build_dir\n  to: /root/.cache/{{ . }}\n",
-    }),
-    Case("werf_define_in_main_used_before", """project: acme
+{{ end }}""",
+        partials={
+            "artifact/build.tmpl": 'artifact: {{ . }}-builder\nfrom: golang:1.21\n{{ template "common/mounts.tmpl" . }}',
+            "common/mounts.tmpl": "mount:\n- from: build_dir\n  to: /root/.cache/{{ . }}\n",
+        },
+    ),
+    Case(
+        "werf_define_in_main_used_before",
+        """project: acme
 configVersion: 1
 ---
 {{ template "img" "api" }}
@@ -73,13 +96,19 @@ configVersion: 1
 {{ template "img" "cron" }}
 {{ define "img" }}image: {{ . }}
 from: {{ $.Files }}{{ end }}
-"""),
-    Case("werf_branch_slug_name", """{{- $c := dict }}
+""",
+    ),
+    Case(
+        "werf_branch_slug_name",
+        """{{- $c := dict }}
 {{- env "CI_COMMIT_REF_NAME" | lower | regexReplaceAll "[^a-z0-9-]+" "-" | trunc 49 | trimSuffix "-" | set $c "Name" }}
 project: acme-{{ $c.Name }}
 configVersion: 1
-"""),
-    Case("werf_split_ref_parts", """{{- $parts := split "/" (env "CI_COMMIT_REF_NAME") }}
+""",
+    ),
+    Case(
+        "werf_split_ref_parts",
+        """{{- $parts := split "/" (env "CI_COMMIT_REF_NAME") }}
 project: acme
 configVersion: 1
 cleanup:
@@ -88,8 +117,11 @@ cleanup:
       branch: /^{{ $parts._0 }}\\/.*/
     imagesPerReference:
       last: 1
-"""),
-    Case("werf_files_glob_images", """project: acme
+""",
+    ),
+    Case(
+        "werf_files_glob_images",
+        """project: acme
 configVersion: 1
 {{- range $path, $_ := .Files.Glob "services/*/Dockerfile" }}
 {{- $name := $path | dir | base }}
@@ -97,9 +129,16 @@ configVersion: 1
 image: {{ $name }}
 dockerfile: {{ $path }}
 {{- end }}
-""", files={"services/api/Dockerfile": "FROM alpine\n", "services/auth/Dockerfile": "FROM alpine\n",
-            "services/README.md": "docs\n"}),
-    Case("werf_shell_with_dollar_and_brackets", """project: acme
+""",
+        files={
+            "services/api/Dockerfile": "FROM alpine\n",
+            "services/auth/Dockerfile": "FROM alpine\n",
+            "services/README.md": "docs\n",
+        },
+    ),
+    Case(
+        "werf_shell_with_dollar_and_brackets",
+        """project: acme
 configVersion: 1
 ---
 image: app
@@ -108,8 +147,11 @@ shell:
   install:
   - echo "$HOME ${PATH} [[ env "X" ]]"
   - {{ printf "echo %q" "built by werf" }}
-"""),
-    Case("werf_values_file_driven", """{{- $v := .Files.Get ".werf/values.yaml" | fromYaml }}
+""",
+    ),
+    Case(
+        "werf_values_file_driven",
+        """{{- $v := .Files.Get ".werf/values.yaml" | fromYaml }}
 project: {{ $v.project }}
 configVersion: 1
 {{- range $v.images }}
@@ -117,15 +159,22 @@ configVersion: 1
 image: {{ . }}
 from: {{ $v.base }}
 {{- end }}
-""", files={".werf/values.yaml": "project: acme\nbase: ubuntu:22.04\nimages: [one, two, three]\n"}),
-    Case("werf_comment_docs_and_trim", """{{- /* The meta section. {{ not rendered }} */ -}}
+""",
+        files={".werf/values.yaml": "project: acme\nbase: ubuntu:22.04\nimages: [one, two, three]\n"},
+    ),
+    Case(
+        "werf_comment_docs_and_trim",
+        """{{- /* The meta section. {{ not rendered }} */ -}}
 project: acme
 configVersion: 1
 {{- /* images below */}}
 ---
 image: x
-"""),
-    Case("werf_conditional_meta_keys", """project: acme
+""",
+    ),
+    Case(
+        "werf_conditional_meta_keys",
+        """project: acme
 configVersion: 1
 {{- if env "DISABLE_KUBE" }}
 cleanup:
@@ -134,5 +183,7 @@ cleanup:
 cleanup:
   keepPolicies: []
 {{- end }}
-""", env={**DEFAULT_ENV, "DISABLE_KUBE": "1"}),
+""",
+        env={**DEFAULT_ENV, "DISABLE_KUBE": "1"},
+    ),
 ]

@@ -21,8 +21,9 @@ def render_case(case: Case) -> str:
         return {name: text for name, text in case.files.items() if fnmatch.fnmatchcase(name, pattern)}
 
     partials = [Source(name, text, f".werf/{name}") for name, text in case.partials.items()]
-    return render(Source("werfConfig", case.template, "werf.yaml"), partials, environ=case.env,
-                  read_file=read, glob_files=glob).text
+    return render(
+        Source("werfConfig", case.template, "werf.yaml"), partials, environ=case.env, read_file=read, glob_files=glob
+    ).text
 
 
 def test_corpus_is_large_enough() -> None:

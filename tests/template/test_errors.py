@@ -26,7 +26,7 @@ def test_template_error_is_a_config_error() -> None:
 def test_wrong_argument_type_names_line_column_and_function() -> None:
     error = error_of('project: x\nname: {{ "abc" | trunc "3" }}\n')
     assert (error.file, error.line, error.column, error.function) == ("werf.yaml", 2, 24, "trunc")
-    assert str(error) == "werf.yaml: line 2, column 24: trunc: expected integer; found \"3\""
+    assert str(error) == 'werf.yaml: line 2, column 24: trunc: expected integer; found "3"'
 
 
 def test_function_failure_names_the_function() -> None:

@@ -20,22 +20,28 @@ def make_project(root: Path, files: dict[str, str]) -> Path:
 
 
 def test_partials_are_named_by_their_path_inside_dot_werf(tmp_path: Path) -> None:
-    project = make_project(tmp_path, {
-        "werf.yaml": '{{ include "meta.tmpl" . }}\n{{ range list "api" "web" }}---\n{{ include "images/image.tmpl" . }}\n{{ end }}',
-        ".werf/meta.tmpl": "project: acme\nconfigVersion: 1\n",
-        ".werf/images/image.tmpl": "image: {{ . }}\nfrom: alpine",
-        ".werf/notes.txt": "{{ not a template file",
-    })
+    project = make_project(
+        tmp_path,
+        {
+            "werf.yaml": '{{ include "meta.tmpl" . }}\n{{ range list "api" "web" }}---\n{{ include "images/image.tmpl" . }}\n{{ end }}',
+            ".werf/meta.tmpl": "project: acme\nconfigVersion: 1\n",
+            ".werf/images/image.tmpl": "image: {{ . }}\nfrom: alpine",
+            ".werf/notes.txt": "{{ not a template file",
+        },
+    )
     config = load_werf_config(project, "werf.yaml", {})
     assert config.project == "acme"
     assert config.images == ("api", "web")
 
 
 def test_render_gives_text_and_environment_names(tmp_path: Path) -> None:
-    project = make_project(tmp_path, {
-        "werf.yaml": 'project: {{ env "PROJECT" }}\nconfigVersion: 1\nscript: {{ .Files.Get "ci/build.sh" | quote }}\n',
-        "ci/build.sh": "make",
-    })
+    project = make_project(
+        tmp_path,
+        {
+            "werf.yaml": 'project: {{ env "PROJECT" }}\nconfigVersion: 1\nscript: {{ .Files.Get "ci/build.sh" | quote }}\n',
+            "ci/build.sh": "make",
+        },
+    )
     rendered = render_werf_config(project, "werf.yaml", {"PROJECT": "acme", "OTHER": "x"})
     assert rendered.text == 'project: acme\nconfigVersion: 1\nscript: "make"\n'
     assert rendered.env_names == ("PROJECT",)
@@ -79,8 +85,11 @@ def test_missing_config_names_file_and_option(tmp_path: Path) -> None:
 
 
 def test_config_in_a_subdirectory_reads_files_next_to_it(tmp_path: Path) -> None:
-    project = make_project(tmp_path, {
-        "deploy/werf.yaml": 'project: {{ .Files.Get "name.txt" | trim }}\nconfigVersion: 1\n',
-        "deploy/name.txt": "acme\n",
-    })
+    project = make_project(
+        tmp_path,
+        {
+            "deploy/werf.yaml": 'project: {{ .Files.Get "name.txt" | trim }}\nconfigVersion: 1\n',
+            "deploy/name.txt": "acme\n",
+        },
+    )
     assert load_werf_config(project, "deploy/werf.yaml").project == "acme"

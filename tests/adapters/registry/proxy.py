@@ -135,12 +135,9 @@ class _Handler(BaseHTTPRequestHandler):
                 _, granted_name, actions = scope.split(":", 2)
                 if granted_name == name and (action in actions.split(",") or actions == "*"):
                     return True
-        challenge = (
-            f'Bearer realm="http://{self.state.host}/token",service="test-registry",scope="{wanted}"'
-        )
+        challenge = f'Bearer realm="http://{self.state.host}/token",service="test-registry",scope="{wanted}"'
         error = {"errors": [{"code": "UNAUTHORIZED", "message": "authentication required"}]}
-        self._reply(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"},
-                    json.dumps(error).encode())
+        self._reply(401, {"WWW-Authenticate": challenge, "Content-Type": "application/json"}, json.dumps(error).encode())
         return False
 
     # -- paging and forwarding -------------------------------------------------------------
@@ -208,8 +205,12 @@ class RegistryProxy:
         (when set) how long the proxy really accepts them, so a token can expire while the client
         still holds it."""
         self.state = ProxyState(
-            upstream=upstream, users=users, token_lifetime=token_lifetime, page_size=page_size,
-            identity_tokens=dict(identity_tokens or {}), token_valid_for=token_valid_for,
+            upstream=upstream,
+            users=users,
+            token_lifetime=token_lifetime,
+            page_size=page_size,
+            identity_tokens=dict(identity_tokens or {}),
+            token_valid_for=token_valid_for,
         )
         handler = type("Handler", (_Handler,), {"state": self.state})
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)

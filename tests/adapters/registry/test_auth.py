@@ -26,9 +26,7 @@ def write_auths(directory: Path, host: str, username: str, password: str) -> str
     return str(directory)
 
 
-def test_registry_requiring_login_without_credentials_is_an_auth_error_naming_it(
-    auth_registry, unique_repo, tmp_path
-) -> None:
+def test_registry_requiring_login_without_credentials_is_an_auth_error_naming_it(auth_registry, unique_repo, tmp_path) -> None:
     empty = tmp_path / "docker"
     empty.mkdir()
     with RegistryClient(auth_registry.options(docker_config=str(empty))) as client:
@@ -51,9 +49,7 @@ def test_pushes_and_lists_with_credentials_from_docker_config_auths(auth_registr
         assert client.head_manifest(repo, "v1") == digest
 
 
-def test_reads_docker_config_from_docker_config_environment_variable(
-    auth_registry, unique_repo, tmp_path, monkeypatch
-) -> None:
+def test_reads_docker_config_from_docker_config_environment_variable(auth_registry, unique_repo, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", auth_registry.write_docker_config(tmp_path / "env-docker"))
     with RegistryClient(auth_registry.options(docker_config=None)) as client:
         assert client.list_tags(auth_registry.repo(unique_repo)) == []
@@ -69,9 +65,7 @@ def test_wrong_password_is_refused_once_with_a_login_hint(auth_registry, unique_
     assert f"docker login {auth_registry.host}" in str(caught.value)
 
 
-def test_uses_a_docker_credential_helper_named_in_cred_helpers(
-    auth_registry, unique_repo, tmp_path, monkeypatch
-) -> None:
+def test_uses_a_docker_credential_helper_named_in_cred_helpers(auth_registry, unique_repo, tmp_path, monkeypatch) -> None:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     helper = bin_dir / "docker-credential-stagesweeptest"
@@ -178,6 +172,4 @@ def test_identity_token_from_docker_config_is_exchanged_for_a_bearer_token(regis
         (config_dir / "config.json").write_text(json.dumps({"auths": {proxy.host: {"identitytoken": "refresh-me"}}}))
         with RegistryClient(registry.options(docker_config=str(config_dir))) as client:
             assert client.list_tags(proxy.repo(unique_repo)) == []
-    assert proxy.token_requests == [
-        {"user": "bob", "scopes": (f"repository:{unique_repo}:pull",), "service": ["test-registry"]}
-    ]
+    assert proxy.token_requests == [{"user": "bob", "scopes": (f"repository:{unique_repo}:pull",), "service": ["test-registry"]}]

@@ -97,7 +97,8 @@ def registry_answer(scheme: str, foreign: Stub, realm: Callable[[], str]):
             return 200, {"Content-Type": "application/json"}, json.dumps({"token": TOKEN, "expires_in": 300}).encode()
         if headers.get("authorization") != granted:
             challenge = (
-                f'Basic realm="{stub.host}"' if scheme == "basic"
+                f'Basic realm="{stub.host}"'
+                if scheme == "basic"
                 else f'Bearer realm="{realm()}",service="stub",scope="repository:acme/app:pull"'
             )
             return 401, {"WWW-Authenticate": challenge}, b'{"errors":[{"code":"UNAUTHORIZED"}]}'
@@ -128,7 +129,7 @@ def stubs():
 
 
 def docker_config(tmp_path, host: str) -> str:
-    (tmp_path / "config.json").write_text(json.dumps({"auths": {host: {"auth": BASIC[len("Basic "):]}}}))
+    (tmp_path / "config.json").write_text(json.dumps({"auths": {host: {"auth": BASIC[len("Basic ") :]}}}))
     return str(tmp_path)
 
 
@@ -141,7 +142,8 @@ def test_link_and_upload_location_on_another_host_get_no_credentials(stubs, tmp_
         assert client.list_tags(f"{registry.host}/acme/app") == ["a", "b"]
         client.push_blob(f"{registry.host}/acme/app", b"layer")
     assert [(m, p.split("?")[0]) for m, p, _ in foreign.seen] == [
-        ("GET", "/v2/acme/app/tags/list"), ("PUT", "/upload/1234"),
+        ("GET", "/v2/acme/app/tags/list"),
+        ("PUT", "/upload/1234"),
     ]
     assert foreign.authorizations() == []
     # the registry itself did get them

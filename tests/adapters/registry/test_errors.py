@@ -51,7 +51,10 @@ def test_rate_limit_is_retryable_and_carries_retry_after(registry, unique_repo) 
     assert "slow down" in str(error)
     again = pickle.loads(pickle.dumps(error))
     assert (type(again), again.retry_after, again.status, again.url) == (
-        RegistryRateLimited, 7.0, 429, error.url,
+        RegistryRateLimited,
+        7.0,
+        429,
+        error.url,
     )
 
 

@@ -93,9 +93,7 @@ def test_rejects_invalid_reference_saying_why(text: str, why: str) -> None:
     assert isinstance(caught.value, ConfigError)
 
 
-@pytest.mark.parametrize(
-    "text", ["acme/app", "nginx", "127.0.0.1:5000/acme/app:v1", f"127.0.0.1:5000/acme/app@{DIGEST}"]
-)
+@pytest.mark.parametrize("text", ["acme/app", "nginx", "127.0.0.1:5000/acme/app:v1", f"127.0.0.1:5000/acme/app@{DIGEST}"])
 def test_repository_address_needs_a_host_and_no_tag(text: str) -> None:
     with pytest.raises(InvalidImageName, match="HOST"):
         parse_repository(text)

@@ -88,19 +88,29 @@ def test_pushing_an_existing_blob_uploads_nothing_and_returns_its_digest(client,
 def test_reads_oci_manifest_and_oci_index_with_their_media_types(client, repo) -> None:
     config = b'{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'
     config_digest = client.push_blob(repo, config)
-    oci = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_MANIFEST,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config)},
-        "layers": [],
-    }).encode()
+    oci = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": len(config)},
+            "layers": [],
+        }
+    ).encode()
     oci_digest = client.put_manifest(repo, "oci", oci, OCI_MANIFEST)
-    index = json.dumps({
-        "schemaVersion": 2,
-        "mediaType": OCI_INDEX,
-        "manifests": [{"mediaType": OCI_MANIFEST, "digest": oci_digest, "size": len(oci),
-                       "platform": {"architecture": "amd64", "os": "linux"}}],
-    }).encode()
+    index = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": oci_digest,
+                    "size": len(oci),
+                    "platform": {"architecture": "amd64", "os": "linux"},
+                }
+            ],
+        }
+    ).encode()
     client.put_manifest(repo, "multi", index, OCI_INDEX)
     assert client.get_manifest(repo, "oci").media_type == OCI_MANIFEST
     fetched = client.get_manifest(repo, "multi")

@@ -41,9 +41,7 @@ def test_https_client_against_plain_http_registry_suggests_insecure_registry(reg
     assert caught.value.retryable is False
 
 
-def test_plain_http_client_against_https_registry_says_not_to_use_insecure_registry(
-    tls_registry, unique_repo
-) -> None:
+def test_plain_http_client_against_https_registry_says_not_to_use_insecure_registry(tls_registry, unique_repo) -> None:
     with RegistryClient(tls_registry.options(insecure_registry=True)) as client:
         with pytest.raises(RegistryError, match="do not pass --insecure-registry") as caught:
             client.list_tags(tls_registry.repo(unique_repo))

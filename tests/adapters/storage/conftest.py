@@ -32,9 +32,7 @@ class Backend:
     opened: list = field(default_factory=list)
 
     def stages(self, project: str | None = None) -> StagesStorage:
-        storage = open_stages_storage(
-            self.stages_address, project or self.project, self.options, docker_host=self.docker_host
-        )
+        storage = open_stages_storage(self.stages_address, project or self.project, self.options, docker_host=self.docker_host)
         self.opened.append(storage)
         return storage
 

@@ -153,9 +153,7 @@ def test_deleting_every_tag_of_a_shared_digest_in_one_call_succeeds(backend) -> 
     tag = app.stages[0].tag
     digest = stages.copy_tag(tag, "alias")
 
-    results = stages.delete_items(
-        [row_for(stages, tag, "stage", digest), row_for(stages, "alias", "stage", digest)]
-    )
+    results = stages.delete_items([row_for(stages, tag, "stage", digest), row_for(stages, "alias", "stage", digest)])
 
     assert {r.outcome for r in results} <= {"deleted", "already-gone"}
     assert "deleted" in {r.outcome for r in results}
