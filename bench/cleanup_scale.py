@@ -86,10 +86,11 @@ def world_items(host: str, project: str, n: int, real_commits: list[str], now: d
         items.append((stages, stage_tag, stage_config, "stage"))
         items.append((images, commit, end_config, "image-tag"))
         items.append((stages, codec.metadata_tag("app", commit), meta_config, "image-metadata"))
-    items.append((stages, codec.managed_image_tag("app"), codec.image_config(codec.managed_image_labels(project), now), "managed-image"))
+    items.append(
+        (stages, codec.managed_image_tag("app"), codec.image_config(codec.managed_image_labels(project), now), "managed-image")
+    )
     return [
-        (repo, tag, config, codec.image_manifest(config, codec.DOCKER_MEDIA_TYPES), kind)
-        for repo, tag, config, kind in items
+        (repo, tag, config, codec.image_manifest(config, codec.DOCKER_MEDIA_TYPES), kind) for repo, tag, config, kind in items
     ]
 
 
@@ -216,7 +217,7 @@ def run_child(spec: dict, env: dict) -> dict:
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
-            result = json.loads(line[len("RESULT "):])
+            result = json.loads(line[len("RESULT ") :])
             if "error" in result:
                 print(f"  ! {spec['mode']} run: {result['error']}", file=sys.stderr)
             return result
@@ -230,7 +231,10 @@ def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
     log = open(home / "server.log", "wb")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.monotonic() + 120
@@ -296,8 +300,10 @@ def main() -> int:
         items = [item for world in worlds.values() for item in world]
         fill = run_parallel(16, lambda item: push(http_, item), items)
         werf_tags = len(worlds["acme"])
-        print(f"registry {server.host}; {args.images} end images + {args.images} stages + {args.images} metadata "
-              f"+ 1 managed image = {werf_tags} werf tags per world, {len(worlds)} world(s)")
+        print(
+            f"registry {server.host}; {args.images} end images + {args.images} stages + {args.images} metadata "
+            f"+ 1 managed image = {werf_tags} werf tags per world, {len(worlds)} world(s)"
+        )
         print(f"fill: {len(items)} images ({3 * len(items)} requests) in {fill:.1f} s = {3 * len(items) / fill:.0f} req/s")
         phase()
 
@@ -315,13 +321,24 @@ def main() -> int:
         phase()
 
         home = work / "home"
-        env = {**os.environ, "PREFECT_API_URL": api_url, "PREFECT_HOME": str(work / "prefect"),
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "STAGESWEEP_HOME_DIR": str(home)}
+        env = {
+            **os.environ,
+            "PREFECT_API_URL": api_url,
+            "PREFECT_HOME": str(work / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "STAGESWEEP_HOME_DIR": str(home),
+        }
         settings = {
-            "images_repo": f"{server.host}/bench/acme/images", "stages_storage": f"{server.host}/bench/acme/stages",
-            "dir": str(git.work), "audit_dir": str(work / "audit"), "insecure_registry": True, "without_kube": True,
-            "keep_stages_built_within_last_n_hours": 0, "home_dir": str(home),
-            "parallel_tasks_limit": args.parallel, "dry_run": True,
+            "images_repo": f"{server.host}/bench/acme/images",
+            "stages_storage": f"{server.host}/bench/acme/stages",
+            "dir": str(git.work),
+            "audit_dir": str(work / "audit"),
+            "insecure_registry": True,
+            "without_kube": True,
+            "keep_stages_built_within_last_n_hours": 0,
+            "home_dir": str(home),
+            "parallel_tasks_limit": args.parallel,
+            "dry_run": True,
         }
         spec = {"registry": server.host, "settings": settings}
         runs: dict[str, dict] = {}
@@ -352,7 +369,8 @@ def main() -> int:
             kept_tags = set(real) | {codec.metadata_tag("app", c) for c in real}
             kept_stage_index = set(range(args.images - args.keep, args.images))
             doomed = [
-                item for i, item in enumerate(ref)
+                item
+                for i, item in enumerate(ref)
                 if item[1] not in kept_tags and not (item[4] == "stage" and i // 3 in kept_stage_index)
             ]
             doomed.sort(key=lambda item: order[item[4]])
@@ -361,9 +379,10 @@ def main() -> int:
                 status, _, _ = http_.request("DELETE", f"/v2/{item[0]}/manifests/{codec.digest_of(item[3])}")
                 assert status == 202, status
 
-            raw_delete = (len(doomed), sum(
-                run_parallel(args.parallel, delete, [d for d in doomed if order[d[4]] == k]) for k in range(3)
-            ))
+            raw_delete = (
+                len(doomed),
+                sum(run_parallel(args.parallel, delete, [d for d in doomed if order[d[4]] == k]) for k in range(3)),
+            )
             phase()
             runs["cleanup"] = run_child({**spec, "mode": "flow", "settings": {**settings, "dry_run": False}}, env)
             _, found = phase()
@@ -384,13 +403,16 @@ def main() -> int:
 
 def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts: dict) -> None:
     reads = 2 * werf_tags
-    print(f"\nraw reads (http.client, {args.read_threads} threads): {reads} GETs in {raw_read:.1f} s = {reads / raw_read:.0f} req/s")
-    header = f"{'run':<40} {'wall s':>7} {'peak MiB':>8} {'requests':>8} {'per tag':>7}  " + "  ".join(
-        f"{k}" for k in KINDS[:6]
+    print(
+        f"\nraw reads (http.client, {args.read_threads} threads): {reads} GETs in {raw_read:.1f} s = {reads / raw_read:.0f} req/s"
     )
+    header = f"{'run':<40} {'wall s':>7} {'peak MiB':>8} {'requests':>8} {'per tag':>7}  " + "  ".join(f"{k}" for k in KINDS[:6])
     print(header)
-    names = ["dry run, cold"] + [f"dry run, {label}{how}" for label in ("warm", "no cache")
-                                 for how in ("", ", tasks called directly")] + ["cleanup"]
+    names = (
+        ["dry run, cold"]
+        + [f"dry run, {label}{how}" for label in ("warm", "no cache") for how in ("", ", tasks called directly")]
+        + ["cleanup"]
+    )
     for name in names:
         if name not in runs:
             continue
@@ -404,8 +426,10 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
         if f"dry run, {label}" not in runs:
             continue
         flow, direct = runs[f"dry run, {label}"], runs[f"dry run, {label}, tasks called directly"]
-        print(f"Prefect overhead ({label} dry run, flow vs .fn, best of {rounds}): {flow['wall']:.1f} s vs "
-              f"{direct['wall']:.1f} s = {flow['wall'] / direct['wall'] - 1:+.0%}")
+        print(
+            f"Prefect overhead ({label} dry run, flow vs .fn, best of {rounds}): {flow['wall']:.1f} s vs "
+            f"{direct['wall']:.1f} s = {flow['wall'] / direct['wall'] - 1:+.0%}"
+        )
     print(f"warm vs cold dry run: {warm['wall']:.1f} s vs {cold['wall']:.1f} s")
     if raw_delete is not None:
         n, seconds = raw_delete
@@ -414,9 +438,13 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
         phase_counts = counts["cleanup: deletion phase"]
         rate = deleted / cleanup["delete_wall"]
         print(f"raw DELETE ({args.parallel} threads): {n} in {seconds:.1f} s = {n / seconds:.1f}/s")
-        print(f"cleanup: {cleanup.get('counts')}, deletion phase {cleanup['delete_wall']:.1f} s = {rate:.1f} deletes/s "
-              f"= {rate / (n / seconds):.0%} of raw DELETE")
-        print(f"deletion phase requests: {dict(phase_counts)} = {sum(phase_counts.values()) / max(deleted, 1):.3f} per deleted item")
+        print(
+            f"cleanup: {cleanup.get('counts')}, deletion phase {cleanup['delete_wall']:.1f} s = {rate:.1f} deletes/s "
+            f"= {rate / (n / seconds):.0%} of raw DELETE"
+        )
+        print(
+            f"deletion phase requests: {dict(phase_counts)} = {sum(phase_counts.values()) / max(deleted, 1):.3f} per deleted item"
+        )
         print(f"cleanup reads: {dict(counts['cleanup: reads'])}")
     print(f"\nrequest counts: { {k: dict(v) for k, v in counts.items()} }")
 
