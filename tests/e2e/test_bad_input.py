@@ -33,10 +33,10 @@ def test_broken_keep_policy_regex_names_file_document_and_key(world):
     assert_stopped(world, result, "werf.yaml", "keepPolicies", "branch")
 
 
-def test_templated_werf_yaml_is_refused_with_a_hint_to_render_it(world):
+def test_template_rendering_a_missing_value_into_cleanup_stops_naming_the_key(world):
     world.write_config("cleanup: {{ .Values.cleanup }}\n")
     result = world.cleanup("cleanup", "--without-kube")
-    assert_stopped(world, result, "werf.yaml", "render")
+    assert_stopped(world, result, "werf.yaml", "cleanup")
 
 
 def test_shallow_clone_is_refused_without_history_synchronization(world):
