@@ -211,6 +211,7 @@ class ProjectOutcome:
     duration_s: float = 0.0
     flow_run_id: str | None = None
     error: str | None = None
+    reclaimable_bytes: int | None = None  # freed once the registry's garbage collection runs
 
 
 def fleet_markdown(outcomes: list[ProjectOutcome], ui_url: str | None, dry_run: bool) -> str:
@@ -221,8 +222,8 @@ def fleet_markdown(outcomes: list[ProjectOutcome], ui_url: str | None, dry_run: 
         "",
         f"{done} of {len(outcomes)} projects completed.",
         "",
-        "| project | outcome | kept | deleted | failed | duration | run |",
-        "|---|---|---|---|---|---|---|",
+        "| project | outcome | kept | deleted | failed | reclaimable bytes | duration | run |",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def n(value: int | None) -> str:
@@ -235,6 +236,6 @@ def fleet_markdown(outcomes: list[ProjectOutcome], ui_url: str | None, dry_run: 
             link = o.flow_run_id or ""
         outcome = o.outcome if not o.error else f"{o.outcome}: {o.error.splitlines()[0][:160]}"
         lines.append(
-            f"| {o.project} | {outcome.replace('|', '/')} | {n(o.kept)} | {n(o.deleted)} | {n(o.failed)} | {o.duration_s:.1f} s | {link} |"
+            f"| {o.project} | {outcome.replace('|', '/')} | {n(o.kept)} | {n(o.deleted)} | {n(o.failed)} | {n(o.reclaimable_bytes)} | {o.duration_s:.1f} s | {link} |"
         )
     return "\n".join(lines)

@@ -110,7 +110,12 @@ def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
     value = state.result(raise_on_failure=False)
     if state.is_completed() and isinstance(value, RunSummary):
         return ProjectOutcome(
-            name, "completed", **_counts(value.counts, settings.dry_run), duration_s=duration, flow_run_id=run_id
+            name,
+            "completed",
+            **_counts(value.counts, settings.dry_run),
+            duration_s=duration,
+            flow_run_id=run_id,
+            reclaimable_bytes=value.reclaimable_bytes,
         )
     summary = getattr(value, "summary", None)
     counts = _counts(summary.counts, settings.dry_run) if isinstance(summary, RunSummary) else {}
@@ -181,17 +186,22 @@ def wait_for_project_runs(runs: dict[str, str], audit_dirs: dict[str, str], dry_
         flow_run = final[name]
         state = flow_run.state
         counts: dict[str, int] = {}
+        freed: int | None = None
         try:
             audit = read_audit(audit_dirs[name], run_id)
             if audit.num_rows:
                 counts = _counts(dict(_value_counts(audit.column("outcome").to_pylist())), dry_run)
+                sizes = [b for b in audit.column("reclaimable_bytes").to_pylist() if b is not None]
+                freed = sum(sizes) if sizes else None
         except (StagesweepError, OSError):
             pass  # an audit this machine cannot see: counts unknown
         started, ended = flow_run.start_time, flow_run.end_time
         duration = (ended - started).total_seconds() if started and ended else (flow_run.total_run_time.total_seconds())
         outcome = "completed" if state.is_completed() else "failed"
         error = None if outcome == "completed" else (state.message or state.name)
-        outcomes.append(ProjectOutcome(name, outcome, **counts, duration_s=duration, flow_run_id=run_id, error=error))
+        outcomes.append(
+            ProjectOutcome(name, outcome, **counts, duration_s=duration, flow_run_id=run_id, error=error, reclaimable_bytes=freed)
+        )
     return outcomes
 
 

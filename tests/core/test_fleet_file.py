@@ -84,3 +84,16 @@ def test_unknown_project_selected_is_an_error():
 def test_registry_host_of_storage_addresses():
     assert registry_host("127.0.0.1:5000/a/b") == "127.0.0.1:5000"
     assert registry_host("oci:/x") is None and registry_host(":local") is None and registry_host(None) is None
+
+
+def test_fleet_summary_has_a_reclaimable_bytes_column():
+    from schemas.fleet import ProjectOutcome, fleet_markdown
+
+    markdown = fleet_markdown(
+        [ProjectOutcome("a", "completed", 1, 2, 0, 1.0, "run-a", reclaimable_bytes=4096), ProjectOutcome("b", "failed")],
+        None,
+        dry_run=False,
+    )
+    header, _, row_a, row_b = markdown.splitlines()[-4:]
+    assert "reclaimable bytes" in header
+    assert "| 4096 |" in row_a and "| ? |" in row_b
