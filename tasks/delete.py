@@ -68,7 +68,8 @@ def execute_rows(
     if not rows:
         return []
     store = _store_for(settings, project, rows[0])
-    if leaving is not None and rows[0]["storage"] in (StorageKind.IMAGES_REPO.value, StorageKind.STAGES_STORAGE.value):
+    werf_storage = rows[0]["storage"] in (StorageKind.IMAGES_REPO.value, StorageKind.STAGES_STORAGE.value)
+    if leaving is not None and werf_storage and rows[0]["item_type"] != ItemType.CONTAINER.value:
         results = store.delete_items(rows, settings.parallel_tasks_limit, leaving=leaving)
     else:
         results = store.delete_items(rows, settings.parallel_tasks_limit)
