@@ -18,7 +18,7 @@ from adapters.report_files import check_report_writable
 from core import plan as plans
 from core import reclaim
 from schemas.errors import DeletionsFailed, StagesweepError
-from schemas.settings import CommonSettings, RunSettings
+from schemas.settings import CleanupSettings, CommonSettings, PurgeSettings, RunSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
 from tasks.cleanup_report import save_cleanup_report
@@ -53,7 +53,7 @@ class DeletionRun:
         self.blobs: list[pa.Table | None] = []
         self.reclaimable_bytes: int | None = None
         check_writable(self.audit_file)
-        self.cleanup_report: str | None = getattr(settings, "save_cleanup_report", None)
+        self.cleanup_report = settings.save_cleanup_report if isinstance(settings, (CleanupSettings, PurgeSettings)) else None
         if self.cleanup_report:
             check_report_writable(self.cleanup_report)
         # the storages this run deletes in; no other run deletes there until this one ends
@@ -92,8 +92,8 @@ class DeletionRun:
                 self.rows,
                 self.command.value,
                 self.settings.dry_run,
-                str(getattr(self.settings, "stages_storage", "") or ""),
-                getattr(self.settings, "images_repo", None),
+                (self.settings.stages_storage or "") if isinstance(self.settings, CommonSettings) else "",
+                self.settings.images_repo if isinstance(self.settings, CommonSettings) else None,
             )
 
     def summary(self, error: StagesweepError | None = None) -> RunSummary:

@@ -11,7 +11,7 @@ import pyarrow as pa
 from prefect import get_run_logger, task
 
 from schemas.config import WerfConfig
-from schemas.settings import DEFAULT_HOME, CleanupSettings, CommonSettings, KubeSettings
+from schemas.settings import CleanupSettings, CommonSettings, KubeSettings
 from tasks import adapters_from_settings as build
 from tasks.task_options import PER_RUN, io_task_options
 
@@ -46,7 +46,7 @@ def read_werf_config(settings: CommonSettings) -> WerfConfig:
 def _git_mirror(settings: CommonSettings):
     from adapters.git_mirror import GitMirror
 
-    return GitMirror(str(settings.git_url), getattr(settings, "home_dir", DEFAULT_HOME))
+    return GitMirror(str(settings.git_url), settings.home_dir)
 
 
 @task(name="extract_git_history", cache_policy=PER_RUN, persist_result=True)
