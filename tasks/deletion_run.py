@@ -196,8 +196,9 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
     carry the summary."""
     error: StagesweepError | None = None
     try:
-        # before anything is read (apply adds the storages of its audit once it has read it)
-        if isinstance(run.settings, CommonSettings):
+        # before anything is read (apply adds the storages of its audit once it has read it);
+        # a dry run deletes nothing, so it reads alongside a deleting run instead of waiting
+        if isinstance(run.settings, CommonSettings) and not run.settings.dry_run:
             run.hold(run.settings.stages_storage, run.settings.images_repo)
         body()
     except StagesweepError as exc:

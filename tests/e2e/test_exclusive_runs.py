@@ -118,6 +118,23 @@ def test_second_run_on_a_storage_in_use_stops_naming_the_storage_and_the_other_r
 
 
 @pytest.mark.slow
+def test_dry_run_reads_while_another_run_deletes_without_waiting(slow_world, tmp_path):
+    world = slow_world
+    nightly = start_cli_run(world, tmp_path / "audit-nightly")
+    try:
+        assert world.first_delete.wait(120), "the first run never reached its deletions"
+        preview = world.cleanup("cleanup", "--dry-run", "--without-kube", env={"STAGESWEEP_LOCK_WAIT_SECONDS": "0"})
+        # the dry run finished while the nightly run was still deleting
+        assert nightly.poll() is None
+    finally:
+        code, output = finish(nightly)
+    assert code == 0, output
+    assert preview.exit_code == 0, preview.output
+    assert "in use by" not in preview.output
+    assert (world.last_audit().outcome == "would-delete").sum() > 0
+
+
+@pytest.mark.slow
 def test_second_run_waits_for_the_first_and_then_finds_nothing_left_to_delete(slow_world, tmp_path):
     world = slow_world
     nightly = start_cli_run(world, tmp_path / "audit-nightly")
