@@ -2,6 +2,12 @@
 
 import os
 
+from hypothesis import HealthCheck, settings
+
+# generated inputs are checked on a shared, loaded machine: slow generation is not a failure
+settings.register_profile("shared-machine", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("shared-machine")
+
 # Retries back off exponentially from this base; tests keep it short.
 os.environ.setdefault("STAGESWEEP_RETRY_DELAY_SECONDS", "0.05")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -15,4 +21,5 @@ pytest_plugins = [
     "tests.fixtures.gitrepo",
     "tests.fixtures.prefect_harness",
     "tests.fixtures.fault_proxy",
+    "tests.fixtures.s3",
 ]

@@ -109,11 +109,14 @@ class RegistryBackend(RepoBackend):
         that stay (listed now, not deleted by the plan — ``leaving`` — nor by this call) are
         looked up, and each tag is looked up again right before its DELETE: gone ⇒
         ``already-gone``; moved since the plan ⇒ kept (``tag-moved``); its digest shared with a
-        tag that stays ⇒ kept (``shared-digest``)."""
+        tag that stays ⇒ kept (``shared-digest``). A staying tag that is immutable by construction
+        (a stage tag) and whose digest the cache recorded is not looked up again."""
         deleting = {tag for phase in phases for tag, _ in phase} | set(leaving or ())
         staying = [tag for tag in self.list_tags(repository) if tag not in deleting]
+        known = self._immutable_digests(repository, staying)
+        found = self.digests(repository, [tag for tag in staying if tag not in known])
         stay_digests: dict[str, list[str]] = {}
-        for tag, digest in self.digests(repository, staying).items():
+        for tag, digest in {**known, **found}.items():
             stay_digests.setdefault(digest, []).append(tag)
 
         def one(item: DeleteItem) -> DeleteResult:
@@ -148,6 +151,13 @@ class RegistryBackend(RepoBackend):
             return base.deleted(repository, tag)
 
         return [self.map(one, list(phase)) for phase in phases]
+
+    def _immutable_digests(self, repository: str, tags: Sequence[str]) -> dict[str, str]:
+        if self.cache is None:
+            return {}
+        cache = self.cache.repository(repository)
+        recorded = {tag: cache.immutable_digest(tag) if self.immutable(tag) else None for tag in tags}
+        return {tag: digest for tag, digest in recorded.items() if digest}
 
     def map(self, fn: Callable[[T], R], items: Sequence[T], parallel: int | None = None) -> list[R]:
         return self.client.map_concurrent(fn, items)  # type: ignore[return-value]

@@ -138,6 +138,11 @@ def test_a_delete_costs_its_recheck_and_its_delete_not_a_look_up_of_every_tag(
     per_batch = len(lists)  # one tag list per batch; then the tags that stay, looked up
     stay_heads = len(heads) - len(deleted)
     assert stay_heads <= per_batch * len(staying)
+    # a stage that stays is immutable by construction: its digest comes from the cache
+    kept_stages = audit[(audit.outcome == "kept") & (audit.item_type == "stage")]
+    assert len(kept_stages) > 0
+    for row in kept_stages.itertuples():
+        assert "/v2/" + row.repository.split("/", 1)[1] + "/manifests/" + row.tag not in heads, row.tag
     probes = len(deletes) - len(deleted)  # one "may I delete here" probe per repository
     assert probes == len({r.repository for r in deleted.itertuples()})
     per_delete = (len(heads) - stay_heads + len(deletes) - probes) / len(deleted)
