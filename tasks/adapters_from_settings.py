@@ -49,7 +49,7 @@ def registry_request_slot(limits: dict[str, RegistryLimit]):
 
 
 #: a registry request is short: its slot's lease outlives it without renewal
-SLOT_LEASE_SECONDS = 300.0
+SLOT_LEASE_SECONDS = 120.0
 _clients: dict[str, object] = {}
 _clients_lock = __import__("threading").Lock()
 
@@ -81,8 +81,6 @@ def _acquire_slot(name: str):
     import random
     import time
 
-    from prefect.exceptions import PrefectHTTPStatusError
-
     client = _client()
     while True:
         try:
@@ -90,16 +88,54 @@ def _acquire_slot(name: str):
                 names=[name], slots=1, mode="concurrency", lease_duration=SLOT_LEASE_SECONDS
             )
             return response.json()["lease_id"]
-        except PrefectHTTPStatusError as exc:
-            # 423: the limit is full; 503: the API is busy (SQLite under many workers) — wait, ask again
-            if exc.response.status_code not in (423, 503):
+        except Exception as exc:
+            # 423: the limit is full; 503 or a dropped connection: the API is busy (SQLite under
+            # many workers) — wait, ask again
+            status = _status_of(exc)
+            if status not in (423, 503) and not _is_transport_error(exc):
                 raise
-            retry_after = float(exc.response.headers.get("Retry-After") or 0.1)
+            retry_after = float(getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After") or 0.1)
             time.sleep(min(retry_after, 1.0) * (0.5 + random.random()))
 
 
+#: how long a slot's release is retried while the API is busy; then its lease frees it
+RELEASE_RETRY_SECONDS = 30.0
+
+
 def _release_slot(lease_id) -> None:
-    _client().release_concurrency_slots_with_lease(lease_id)  # type: ignore[attr-defined]
+    """Give the slot back; a busy API is asked again for a while, then the lease (short) lets the
+    slot go by itself — a request that was answered never fails because of its slot."""
+    import logging
+    import random
+    import time
+
+    deadline = time.monotonic() + RELEASE_RETRY_SECONDS
+    delay = 0.1
+    while True:
+        try:
+            _client().release_concurrency_slots_with_lease(lease_id)  # type: ignore[attr-defined]
+            return
+        except Exception as exc:
+            if _status_of(exc) == 404:
+                return  # the lease expired already: the slot is free
+            if time.monotonic() > deadline or not (_status_of(exc) in (429, 502, 503) or _is_transport_error(exc)):
+                logging.getLogger("stagesweep").warning(
+                    "a registry request slot was not given back (%s); its lease frees it within %g s", exc, SLOT_LEASE_SECONDS
+                )
+                return
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 2.0)
+
+
+def _status_of(exc: BaseException) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _is_transport_error(exc: BaseException) -> bool:
+    import httpx
+
+    return isinstance(exc, httpx.TransportError)
 
 
 def content_cache(settings: RunSettings):

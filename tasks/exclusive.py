@@ -121,7 +121,15 @@ class StorageExclusion:
             _write_holder(name, {**self.holder, "key": key})
             yield
         finally:
-            slot.__exit__(None, None, None)
+            try:
+                slot.__exit__(None, None, None)
+            except Exception as exc:  # the API is busy or gone: the slot's lease frees it
+                get_run_logger().warning(
+                    "the Prefect concurrency slot %s was not given back (%s); its lease frees it within %g s",
+                    name,
+                    exc,
+                    LEASE_SECONDS,
+                )
 
 
 def _ensure_limit(name: str) -> None:
@@ -151,7 +159,10 @@ def _write_holder(limit: str, holder: dict) -> None:
     holder query); best effort — it only feeds a message."""
     from prefect.variables import Variable
 
-    Variable.set(_variable_name(limit), json.dumps(holder), overwrite=True)
+    try:
+        Variable.set(_variable_name(limit), json.dumps(holder), overwrite=True)
+    except Exception as exc:  # a busy API costs the message its holder, never the run
+        get_run_logger().warning("could not record who holds %s: %s", limit, exc)
 
 
 def _read_holder(limit: str) -> dict | None:

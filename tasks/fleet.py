@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.deployments import run_deployment
 from prefect.settings import PREFECT_UI_URL
+from prefect.utilities.annotations import opaque
 from prefect.utilities.importtools import import_object
 
 from schemas.errors import ConfigError, StagesweepError
@@ -27,7 +28,7 @@ from schemas.summary import RunSummary
 PROJECT_FLOW = "flows.cleanup:cleanup"
 PROJECT_DEPLOYMENT_NAME = "fleet-project"
 PROJECT_DEPLOYMENT = f"cleanup/{PROJECT_DEPLOYMENT_NAME}"
-POLL_SECONDS = 1.0
+POLL_SECONDS = 2.0
 
 
 @task(name="read_fleet_file", cache_policy=NO_CACHE)
@@ -141,15 +142,36 @@ def register_project_deployment(work_pool: str) -> str:
     return PROJECT_DEPLOYMENT
 
 
+#: how many times a project run the pool could not start (crashed before it ran) is started
+SUBMIT_ATTEMPTS = 3
+
+
 def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_run: bool) -> list[ProjectOutcome]:
     """Every project as a run of the per-project deployment (children of the running flow), each
-    started once its project's limit is held here; then wait for them all."""
+    started once its project's limit is held here; then wait for them all. A run that crashed
+    before it started (a worker could not submit it: nothing of the project ran) is started
+    again, up to `SUBMIT_ATTEMPTS` times in all."""
     with contextlib.ExitStack() as held:
         started = {}
         for name, settings in runs.items():
             held.enter_context(_holding_project(name))
             started[name] = start_project_run(deployment, name, settings)
-        return wait_for_project_runs(started, {name: s.audit_dir for name, s in runs.items()}, dry_run)
+        final = wait_for_project_runs(started)
+        for _ in range(SUBMIT_ATTEMPTS - 1):
+            unstarted = [name for name, flow_run in final.items() if _never_started(flow_run)]
+            if not unstarted:
+                break
+            get_run_logger().warning("the pool could not start %s: starting again", ", ".join(unstarted))
+            again = {name: start_project_run(deployment, name, runs[name]) for name in unstarted}
+            final.update(wait_for_project_runs(again))
+        in_order = {name: final[name] for name in runs}
+        # a flow run carries a state: passed opaque, so Prefect does not take it for an upstream result
+        return summarise_project_runs(opaque(in_order), {name: s.audit_dir for name, s in runs.items()}, dry_run)
+
+
+def _never_started(flow_run: Any) -> bool:
+    """Crashed without ever running (a run's count goes up only when it starts running)."""
+    return flow_run.state is not None and flow_run.state.is_crashed() and not flow_run.run_count
 
 
 def start_project_run(deployment: str, name: str, settings: CleanupSettings) -> str:
@@ -166,24 +188,19 @@ def start_project_run(deployment: str, name: str, settings: CleanupSettings) -> 
 
 
 @task(name="wait_for_project_runs", cache_policy=NO_CACHE)
-def wait_for_project_runs(runs: dict[str, str], audit_dirs: dict[str, str], dry_run: bool) -> list[ProjectOutcome]:
-    """Wait until every child run is final; outcome and counts of each (counts from its audit)."""
+def wait_for_project_runs(runs: dict[str, str]) -> dict[str, Any]:
+    """Project → its child flow run, once every one is final."""
+    return _await_final(runs)
+
+
+@task(name="summarise_project_runs", cache_policy=NO_CACHE)
+def summarise_project_runs(final: dict[str, Any], audit_dirs: dict[str, str], dry_run: bool) -> list[ProjectOutcome]:
+    """Outcome and counts of each project's final run (counts from its audit)."""
     from adapters.audit import read_audit
 
-    pending = dict(runs)
-    final: dict[str, Any] = {}
-    with get_client(sync_client=True) as client:
-        while pending:
-            for name, run_id in list(pending.items()):
-                flow_run = client.read_flow_run(run_id)
-                if flow_run.state is not None and flow_run.state.is_final():
-                    final[name] = flow_run
-                    del pending[name]
-            if pending:
-                time.sleep(POLL_SECONDS)
     outcomes = []
-    for name, run_id in runs.items():
-        flow_run = final[name]
+    for name, flow_run in final.items():
+        run_id = str(flow_run.id)
         state = flow_run.state
         counts: dict[str, int] = {}
         freed: int | None = None
@@ -203,6 +220,32 @@ def wait_for_project_runs(runs: dict[str, str], audit_dirs: dict[str, str], dry_
             ProjectOutcome(name, outcome, **counts, duration_s=duration, flow_run_id=run_id, error=error, reclaimable_bytes=freed)
         )
     return outcomes
+
+
+def _await_final(runs: dict[str, str]) -> dict[str, Any]:
+    """Project → its flow run once final: one query for every pending run per poll; a busy API
+    (503, a dropped connection) is asked again at the next poll."""
+    import httpx
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    pending = {run_id: name for name, run_id in runs.items()}
+    final: dict[str, Any] = {}
+    with get_client(sync_client=True) as client:
+        while pending:
+            try:
+                found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(pending))))
+            except (PrefectHTTPStatusError, httpx.TransportError) as exc:
+                if isinstance(exc, PrefectHTTPStatusError) and exc.response.status_code not in (429, 502, 503, 504):
+                    raise
+                get_run_logger().warning("could not read the project runs' states (%s); asking again", exc)
+                found = []
+            for flow_run in found:
+                if flow_run.state is not None and flow_run.state.is_final():
+                    final[pending.pop(str(flow_run.id))] = flow_run
+            if pending:
+                time.sleep(POLL_SECONDS)
+    return final
 
 
 def _value_counts(values: list[str]) -> dict[str, int]:
