@@ -32,6 +32,8 @@ from schemas.vocab import StorageKind
 WAIT_ENV = "STAGESWEEP_LOCK_WAIT_SECONDS"
 DEFAULT_WAIT_SECONDS = 10.0
 LEASE_SECONDS = 60.0
+#: how long taking a free slot may take when the Prefect API answers slowly
+API_PATIENCE_SECONDS = 120.0
 
 
 def wait_seconds() -> float:
@@ -104,11 +106,15 @@ class StorageExclusion:
             holder = ConcurrencyLeaseHolder(type="flow_run", id=uuid.UUID(self.holder["run_id"]))
         except ValueError:
             holder = None
+        # "held by another run" is decided on the limit's own count, so a slow API (a busy
+        # server answering late) is waited for, never mistaken for another run holding the storage
+        if not _wait_for_free_slot(name, wait):
+            raise _busy(what, address, _read_holder(name), wait, limit=name)
         try:
             slot = concurrency(
                 name,
                 occupy=1,
-                timeout_seconds=max(wait, 0.5),
+                timeout_seconds=max(wait, API_PATIENCE_SECONDS),
                 lease_duration=LEASE_SECONDS,
                 strict=True,
                 holder=holder,
@@ -130,6 +136,23 @@ class StorageExclusion:
                     exc,
                     LEASE_SECONDS,
                 )
+
+
+def _wait_for_free_slot(name: str, wait: float) -> bool:
+    """Whether the limit `name` has a free slot now or within `wait` seconds."""
+    import time
+
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + wait
+    with get_client(sync_client=True) as client:
+        while True:
+            limit = client.read_global_concurrency_limit_by_name(name)
+            if limit.active_slots < limit.limit:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(0.5, max(deadline - time.monotonic(), 0.0)))
 
 
 def _ensure_limit(name: str) -> None:
