@@ -5,13 +5,12 @@ exit codes."""
 from __future__ import annotations
 
 import os
-import sys
 from typing import Annotated, Any, Optional
 
 import typer
 
 from cli import options as o
-from cli.run import DEBUG_ENV, guard, run_command
+from cli.run import DEBUG_ENV, exit_now, guard, one_command_process, run_command
 from schemas.settings import (
     DEFAULT_AUDIT_DIR,
     ApplySettings,
@@ -280,10 +279,15 @@ def demo() -> int:
 
 
 def main() -> None:
+    one_command_process()
+    code: object = 0
     try:
         app()
+    except SystemExit as exc:
+        code = exc.code
     except KeyboardInterrupt:
-        sys.exit(130)
+        code = 130
+    exit_now(code)
 
 
 if __name__ == "__main__":
