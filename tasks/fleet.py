@@ -157,12 +157,12 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
             held.enter_context(_holding_project(name))
             started[name] = start_project_run(deployment, name, settings)
         final = wait_for_project_runs(started)
-        for _ in range(SUBMIT_ATTEMPTS - 1):
+        for attempt in range(2, SUBMIT_ATTEMPTS + 1):
             unstarted = [name for name, flow_run in final.items() if _never_started(flow_run)]
             if not unstarted:
                 break
             get_run_logger().warning("the pool could not start %s: starting again", ", ".join(unstarted))
-            again = {name: start_project_run(deployment, name, runs[name]) for name in unstarted}
+            again = {name: start_project_run(deployment, name, runs[name], attempt) for name in unstarted}
             final.update(wait_for_project_runs(again))
         in_order = {name: final[name] for name in runs}
         # a flow run carries a state: passed opaque, so Prefect does not take it for an upstream result
@@ -174,17 +174,39 @@ def _never_started(flow_run: Any) -> bool:
     return flow_run.state is not None and flow_run.state.is_crashed() and not flow_run.run_count
 
 
-def start_project_run(deployment: str, name: str, settings: CleanupSettings) -> str:
-    """A run of the per-project deployment, as a child of the running flow; its id (not awaited)."""
-    run = run_deployment(
-        deployment,
-        parameters={"settings": settings.model_dump(mode="json")},
-        flow_run_name=name,
-        timeout=0,
-        as_subflow=True,
-        tags=["stagesweep", "fleet", f"project:{name}"],
-    )
-    return str(run.id)
+#: how long starting a project run rides out a busy API (503, a dropped connection)
+START_PATIENCE_SECONDS = 300.0
+
+
+def start_project_run(deployment: str, name: str, settings: CleanupSettings, attempt: int = 1) -> str:
+    """A run of the per-project deployment, as a child of the running flow; its id (not awaited).
+    A busy API is asked again; the idempotency key (fleet run, project, attempt) makes sure an
+    ask that did reach the server does not start the project twice."""
+    import httpx
+    from prefect.exceptions import PrefectHTTPStatusError
+    from prefect.runtime import flow_run
+
+    deadline = time.monotonic() + START_PATIENCE_SECONDS
+    delay = 1.0
+    while True:
+        try:
+            run = run_deployment(
+                deployment,
+                parameters={"settings": settings.model_dump(mode="json")},
+                flow_run_name=name,
+                timeout=0,
+                as_subflow=True,
+                tags=["stagesweep", "fleet", f"project:{name}"],
+                idempotency_key=f"{flow_run.id}:{name}:{attempt}",
+            )
+            return str(run.id)
+        except (PrefectHTTPStatusError, httpx.TransportError) as exc:
+            busy = not isinstance(exc, PrefectHTTPStatusError) or exc.response.status_code in (429, 502, 503, 504)
+            if not busy or time.monotonic() > deadline:
+                raise
+            get_run_logger().warning("could not start %s's run yet (%s); asking again", name, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 15.0)
 
 
 @task(name="wait_for_project_runs", cache_policy=NO_CACHE)
