@@ -48,19 +48,7 @@ def test_shallow_clone_is_refused_without_history_synchronization(world):
         .read_text()
         .replace("configVersion: 1\n", "configVersion: 1\ngitWorktree:\n  allowFetchOriginBranchesAndTags: false\n")
     )
-    result = world.cli(
-        "cleanup",
-        "--images-repo",
-        world.images_address,
-        "--stages-storage",
-        world.stages_address,
-        "--dir",
-        str(shallow),
-        "--audit-dir",
-        str(world.audit_dir),
-        "--insecure-registry",
-        "--without-kube",
-    )
+    result = world.cli("cleanup", *world.storage_args(git_dir=shallow), "--insecure-registry", "--without-kube")
     assert_stopped(world, result, "shallow", "--allow-git-shallow-clone")
 
 
@@ -87,19 +75,7 @@ def test_directory_without_git_refuses_images_cleanup(world, tmp_path):
 
 def test_unreachable_registry_stops_and_names_it(world):
     dead = f"127.0.0.1:{free_port()}"
-    result = world.cli(
-        "cleanup",
-        "--images-repo",
-        f"{dead}/acme",
-        "--stages-storage",
-        world.stages_address,
-        "--dir",
-        str(world.git.work),
-        "--audit-dir",
-        str(world.audit_dir),
-        "--insecure-registry",
-        "--without-kube",
-    )
+    result = world.cli("cleanup", *world.storage_args(images_repo=f"{dead}/acme"), "--insecure-registry", "--without-kube")
     assert_stopped(world, result, dead)
 
 

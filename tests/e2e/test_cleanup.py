@@ -154,19 +154,7 @@ def test_unwritable_audit_dir_stops_before_the_first_delete(world, tmp_path):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the audit directory should be")
     before = world.image_tags()
-    result = world.cli(
-        "cleanup",
-        "--images-repo",
-        world.images_address,
-        "--stages-storage",
-        world.stages_address,
-        "--dir",
-        str(world.git.work),
-        "--audit-dir",
-        str(blocker),
-        "--insecure-registry",
-        "--without-kube",
-    )
+    result = world.cli("cleanup", *world.storage_args(audit_dir=blocker), "--insecure-registry", "--without-kube")
     assert result.exit_code == 1
     assert "not writable" in result.output
     assert world.image_tags() == before

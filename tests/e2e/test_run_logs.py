@@ -34,14 +34,7 @@ def cli_process(world, *args: str, debug: bool = False) -> subprocess.CompletedP
         str(STAGESWEEP),
         *(["--debug"] if debug else []),
         *args,
-        "--images-repo",
-        world.images_address,
-        "--stages-storage",
-        world.stages_address,
-        "--dir",
-        str(world.git.work),
-        "--audit-dir",
-        str(world.audit_dir),
+        *world.storage_args(),
         "--insecure-registry",
     ]
     return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)

@@ -52,24 +52,22 @@ class World:
         """Run `stagesweep ARGS` in-process against this world's storages."""
         return CliRunner().invoke(app, list(args), env=env, catch_exceptions=False)
 
-    def cleanup(self, command: str = "cleanup", *args: str, env: dict | None = None):
-        words = command.split()
-        return self.cli(
-            *words,
+    def storage_args(self, *, images_repo: str | None = None, git_dir=None, audit_dir=None) -> list[str]:
+        """`--images-repo … --stages-storage … --dir … --audit-dir …` of this world (any overridden)."""
+        return [
             "--images-repo",
-            self.images_address,
+            images_repo or self.images_address,
             "--stages-storage",
             self.stages_address,
-            "--images-repo-mode",
-            self.mode,
             "--dir",
-            str(self.git.work),
+            str(git_dir or self.git.work),
             "--audit-dir",
-            str(self.audit_dir),
-            *self.extra_args,
-            *args,
-            env=env,
-        )
+            str(audit_dir or self.audit_dir),
+        ]
+
+    def cleanup(self, command: str = "cleanup", *args: str, env: dict | None = None):
+        words = command.split()
+        return self.cli(*words, *self.storage_args(), "--images-repo-mode", self.mode, *self.extra_args, *args, env=env)
 
     def image_tags(self) -> set[str]:
         return set(self.images().list_image_tags(["app"]).column("tag").to_pylist())
