@@ -5,6 +5,7 @@ exit codes."""
 from __future__ import annotations
 
 import os
+import sys
 from typing import Annotated, Any, Optional
 
 import typer
@@ -278,6 +279,21 @@ def demo() -> int:
     return run_demo()
 
 
+def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
+    """The Ctrl-C a command's exit came from (the command line turns it into exit code 130)."""
+    seen: BaseException | None = exc
+    for _ in range(10):
+        if seen is None or isinstance(seen, KeyboardInterrupt):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _say_interrupted(exc: KeyboardInterrupt) -> None:
+    """One line for an interrupted command, and what the command did about it on the way out."""
+    print("\n".join(["stagesweep: interrupted", *getattr(exc, "__notes__", ())]), file=sys.stderr)
+
+
 def main() -> None:
     one_command_process()
     code: object = 0
@@ -285,7 +301,11 @@ def main() -> None:
         app()
     except SystemExit as exc:
         code = exc.code
-    except KeyboardInterrupt:
+        interrupt = _interrupt_behind(exc)
+        if interrupt is not None:
+            _say_interrupted(interrupt)
+    except KeyboardInterrupt as exc:
+        _say_interrupted(exc)
         code = 130
     exit_now(code)
 

@@ -150,23 +150,80 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
     """Every project as a run of the per-project deployment (children of the running flow), each
     started once its project's limit is held here; then wait for them all. A run that crashed
     before it started (a worker could not submit it: nothing of the project ran) is started
-    again, up to `SUBMIT_ATTEMPTS` times in all."""
-    with contextlib.ExitStack() as held:
-        started = {}
-        for name, settings in runs.items():
-            held.enter_context(_holding_project(name))
-            started[name] = start_project_run(deployment, name, settings)
-        final = wait_for_project_runs(started)
-        for attempt in range(2, SUBMIT_ATTEMPTS + 1):
-            unstarted = [name for name, flow_run in final.items() if _never_started(flow_run)]
-            if not unstarted:
-                break
-            get_run_logger().warning("the pool could not start %s: starting again", ", ".join(unstarted))
-            again = {name: start_project_run(deployment, name, runs[name], attempt) for name in unstarted}
-            final.update(wait_for_project_runs(again))
-        in_order = {name: final[name] for name in runs}
-        # a flow run carries a state: passed opaque, so Prefect does not take it for an upstream result
-        return summarise_project_runs(opaque(in_order), {name: s.audit_dir for name, s in runs.items()}, dry_run)
+    again, up to `SUBMIT_ATTEMPTS` times in all. When this run stops before its children are
+    final (interrupted, cancelled, an error), the children no worker has started yet are cancelled;
+    those already running finish their cleanup and write their audit."""
+    created: list[str] = []
+    try:
+        with contextlib.ExitStack() as held:
+            started = {}
+            for name, settings in runs.items():
+                held.enter_context(_holding_project(name))
+                started[name] = start_project_run(deployment, name, settings)
+                created.append(started[name])
+            final = wait_for_project_runs(started)
+            for attempt in range(2, SUBMIT_ATTEMPTS + 1):
+                unstarted = [name for name, flow_run in final.items() if _never_started(flow_run)]
+                if not unstarted:
+                    break
+                get_run_logger().warning("the pool could not start %s: starting again", ", ".join(unstarted))
+                again = {}
+                for name in unstarted:
+                    again[name] = start_project_run(deployment, name, runs[name], attempt)
+                    created.append(again[name])
+                final.update(wait_for_project_runs(again))
+    except BaseException as exc:
+        cancelled = cancel_unstarted_runs(created)
+        if cancelled:
+            exc.add_note(f"cancelled the project runs no worker had started: {', '.join(sorted(cancelled))}")
+        raise
+    in_order = {name: final[name] for name in runs}
+    # a flow run carries a state: passed opaque, so Prefect does not take it for an upstream result
+    return summarise_project_runs(opaque(in_order), {name: s.audit_dir for name, s in runs.items()}, dry_run)
+
+
+def cancel_unstarted_runs(run_ids: list[str]) -> list[str]:
+    """Cancel the runs among `run_ids` that no worker has started (scheduled, late or pending);
+    the names of those cancelled. Best effort: the API may be what failed."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Cancelled
+
+    if not run_ids:
+        return []
+    logger = _logger()
+    cancelled = []
+    try:
+        with get_client(sync_client=True) as client:
+            waiting = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(
+                    id=FlowRunFilterId(any_=list(run_ids)),
+                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
+                )
+            )
+            for flow_run in waiting:
+                result = client.set_flow_run_state(
+                    flow_run.id, Cancelled(message="the fleet run stopped before this project's run started")
+                )
+                if result.state is not None and result.state.is_cancelled():
+                    cancelled.append(flow_run.name)
+    except Exception as exc:  # the API may be what stopped the fleet run
+        logger.warning("could not cancel the project runs that had not started: %s", exc)
+        return cancelled
+    if cancelled:
+        logger.warning("cancelled the project runs no worker had started: %s", ", ".join(sorted(cancelled)))
+    return cancelled
+
+
+def _logger() -> Any:
+    import logging
+
+    from prefect.exceptions import MissingContextError
+
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("stagesweep.fleet")
 
 
 def _never_started(flow_run: Any) -> bool:

@@ -5,6 +5,7 @@ wire; a rerun deletes nothing; `report s3://...` reads the audit."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import time
 import uuid
@@ -142,3 +143,42 @@ def test_a_project_run_the_pool_could_not_start_is_started_again(prefect_server,
     assert states == [("left", "COMPLETED"), ("left", "CRASHED"), ("right", "COMPLETED")]
     for world, facts in worlds.values():
         assert facts["f1"] not in world.image_tags()
+
+
+def test_an_interrupted_fleet_run_cancels_the_project_runs_no_worker_has_started(prefect_server, registry, tmp_path):
+    names = ["north", "south"]
+    worlds, fleet = fleet_world(registry, f"tests/interrupt-{uuid.uuid4().hex[:8]}", tmp_path, names)
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(fleet))
+    env = prefect_server.env(HOME=str(tmp_path), STAGESWEEP_PREFECT_SERVER_AUTOSTART="false")
+    prefect_server.run(str(BIN / "prefect"), "work-pool", "create", "interrupted", "--type", "process", env=env)
+    command = [
+        str(BIN / "stagesweep"),
+        "fleet",
+        "cleanup",
+        str(path),
+        "--work-pool",
+        "interrupted",
+        "--audit-dir",
+        str(tmp_path / "audit"),
+    ]
+    fleet_run = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        with api_client(prefect_server) as client:
+            # no worker: both children wait on the pool until the fleet run is interrupted
+            deadline = time.monotonic() + 300
+            by_name = FlowRunFilter(name=FlowRunFilterName(any_=names))
+            while len(client.read_flow_runs(flow_run_filter=by_name)) < len(names):
+                assert time.monotonic() < deadline and fleet_run.poll() is None, "the fleet run did not start its children"
+                time.sleep(1)
+            fleet_run.send_signal(signal.SIGINT)
+            output, _ = fleet_run.communicate(timeout=120)
+            children = client.read_flow_runs(flow_run_filter=by_name)
+    finally:
+        if fleet_run.poll() is None:
+            fleet_run.kill()
+    assert fleet_run.returncode == 130, output
+    assert sorted((r.name, r.state.type.value) for r in children) == [("north", "CANCELLED"), ("south", "CANCELLED")]
+    assert "cancelled the project runs no worker had started: north, south" in output
+    for world, facts in worlds.values():
+        assert facts["f1"] in world.image_tags()
