@@ -258,6 +258,12 @@ def main() -> int:
     parser.add_argument("--keep", type=int, default=10, help="commits that exist in git (their images stay)")
     parser.add_argument("--parallel", type=int, default=10, help="stagesweep --parallel-tasks-limit and raw DELETE threads")
     parser.add_argument("--read-threads", type=int, default=16)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=200,
+        help="stagesweep --batch-size: rows per deletion batch (each checks the tags that stay)",
+    )
     parser.add_argument("--skip-deletes", action="store_true", help="only the reads (for very large N)")
     parser.add_argument("--rounds", type=int, default=3, help="warm dry runs, flow and direct, interleaved (best kept)")
     parser.add_argument("--uncached-rounds", type=int, default=2, help="the same with --no-cache")
@@ -338,6 +344,7 @@ def main() -> int:
             "keep_stages_built_within_last_n_hours": 0,
             "home_dir": str(home),
             "parallel_tasks_limit": args.parallel,
+            "batch_size": args.batch_size,
             "dry_run": True,
         }
         spec = {"registry": server.host, "settings": settings}
