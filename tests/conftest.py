@@ -21,5 +21,6 @@ pytest_plugins = [
     "tests.fixtures.gitrepo",
     "tests.fixtures.prefect_harness",
     "tests.fixtures.fault_proxy",
+    "tests.fixtures.prefect_fault_proxy",
     "tests.fixtures.s3",
 ]
