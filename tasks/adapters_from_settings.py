@@ -50,6 +50,9 @@ def registry_request_slot(limits: dict[str, RegistryLimit]):
 
 #: a registry request is short: its slot's lease outlives it without renewal
 SLOT_LEASE_SECONDS = 120.0
+
+#: answers of a Prefect API that is busy (SQLite under many workers, a proxy in front): ask again
+API_BUSY_STATUSES = frozenset({429, 502, 503, 504})
 _clients: dict[str, object] = {}
 _clients_lock = __import__("threading").Lock()
 
@@ -89,10 +92,10 @@ def _acquire_slot(name: str):
             )
             return response.json()["lease_id"]
         except Exception as exc:
-            # 423: the limit is full; 503 or a dropped connection: the API is busy (SQLite under
-            # many workers) — wait, ask again
+            # 423: the limit is full; 429/502/503/504 or a dropped connection: the API is busy
+            # (SQLite under many workers) — wait, ask again
             status = _status_of(exc)
-            if status not in (423, 503) and not _is_transport_error(exc):
+            if status != 423 and status not in API_BUSY_STATUSES and not _is_transport_error(exc):
                 raise
             retry_after = float(getattr(getattr(exc, "response", None), "headers", {}).get("Retry-After") or 0.1)
             time.sleep(min(retry_after, 1.0) * (0.5 + random.random()))
@@ -118,7 +121,7 @@ def _release_slot(lease_id) -> None:
         except Exception as exc:
             if _status_of(exc) == 404:
                 return  # the lease expired already: the slot is free
-            if time.monotonic() > deadline or not (_status_of(exc) in (429, 502, 503) or _is_transport_error(exc)):
+            if time.monotonic() > deadline or not (_status_of(exc) in API_BUSY_STATUSES or _is_transport_error(exc)):
                 logging.getLogger("stagesweep").warning(
                     "a registry request slot was not given back (%s); its lease frees it within %g s", exc, SLOT_LEASE_SECONDS
                 )

@@ -23,6 +23,7 @@ from schemas.errors import ConfigError, StagesweepError
 from schemas.fleet import Fleet, ProjectOutcome, fleet_markdown, parse_fleet
 from schemas.settings import CleanupSettings, RegistryLimit
 from schemas.summary import RunSummary
+from tasks.adapters_from_settings import API_BUSY_STATUSES
 
 #: the flow every project runs, and the deployment of it the fleet starts on a work pool
 PROJECT_FLOW = "flows.cleanup:cleanup"
@@ -258,7 +259,7 @@ def start_project_run(deployment: str, name: str, settings: CleanupSettings, att
             )
             return str(run.id)
         except (PrefectHTTPStatusError, httpx.TransportError) as exc:
-            busy = not isinstance(exc, PrefectHTTPStatusError) or exc.response.status_code in (429, 502, 503, 504)
+            busy = not isinstance(exc, PrefectHTTPStatusError) or exc.response.status_code in API_BUSY_STATUSES
             if not busy or time.monotonic() > deadline:
                 raise
             get_run_logger().warning("could not start %s's run yet (%s); asking again", name, exc)
@@ -315,7 +316,7 @@ def _await_final(runs: dict[str, str]) -> dict[str, Any]:
             try:
                 found = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(pending))))
             except (PrefectHTTPStatusError, httpx.TransportError) as exc:
-                if isinstance(exc, PrefectHTTPStatusError) and exc.response.status_code not in (429, 502, 503, 504):
+                if isinstance(exc, PrefectHTTPStatusError) and exc.response.status_code not in API_BUSY_STATUSES:
                     raise
                 get_run_logger().warning("could not read the project runs' states (%s); asking again", exc)
                 found = []

@@ -53,7 +53,8 @@ def _delete_limit(api_url: str, name: str) -> None:
         client.delete_global_concurrency_limit_by_name(name)
 
 
-def test_a_registry_request_slot_is_taken_and_given_back_through_a_busy_api(prefect_api, prefect_fault_proxy):
+@pytest.mark.parametrize("busy", [503, 429, 502])
+def test_a_registry_request_slot_is_taken_and_given_back_through_a_busy_api(busy, prefect_api, prefect_fault_proxy):
     from tasks import adapters_from_settings
     from tasks.adapters_from_settings import registry_request_slot
 
@@ -61,8 +62,8 @@ def test_a_registry_request_slot_is_taken_and_given_back_through_a_busy_api(pref
     host = f"registry-{uuid.uuid4().hex[:8]}.test:5000"
     name = f"registry:{host}"
     _create_limit(prefect_api, name, 2)
-    proxy.answer_first(3, 503, "POST", INCREMENT)
-    proxy.answer_first(3, 503, "POST", DECREMENT)
+    proxy.answer_first(3, busy, "POST", INCREMENT)
+    proxy.answer_first(3, busy, "POST", DECREMENT)
     slot = registry_request_slot({host: RegistryLimit(max_concurrent_requests=2)})
     held_while_running = []
     try:
@@ -75,9 +76,9 @@ def test_a_registry_request_slot_is_taken_and_given_back_through_a_busy_api(pref
     assert held_while_running == [1], "the request ran once, holding one slot"
     assert _active_slots(prefect_api, name) == 0, "the slot was given back, not left to its lease"
     _delete_limit(prefect_api, name)
-    # each 503 was answered to stagesweep's own call: asked again until the server took it
-    assert [c[2] for c in proxy.calls_to("POST", INCREMENT)] == [503, 503, 503, None]
-    assert [c[2] for c in proxy.calls_to("POST", DECREMENT)] == [503, 503, 503, None]
+    # each busy answer went to stagesweep's own call: asked again until the server took it
+    assert [c[2] for c in proxy.calls_to("POST", INCREMENT)] == [busy, busy, busy, None]
+    assert [c[2] for c in proxy.calls_to("POST", DECREMENT)] == [busy, busy, busy, None]
 
 
 def test_a_project_run_whose_create_answer_was_lost_is_created_once(prefect_api, prefect_fault_proxy):
