@@ -267,6 +267,7 @@ def main() -> int:
     parser.add_argument("--skip-deletes", action="store_true", help="only the reads (for very large N)")
     parser.add_argument("--rounds", type=int, default=3, help="warm dry runs, flow and direct, interleaved (best kept)")
     parser.add_argument("--uncached-rounds", type=int, default=2, help="the same with --no-cache")
+    parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each warm dry run (flow and direct) to DIR")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -354,12 +355,16 @@ def main() -> int:
         counts["dry run, cold"] = phase()[0]
         pairs: dict[str, tuple[list, list]] = {"warm": ([], []), "no cache": ([], [])}
         for label, extra, rounds in (("warm", {}, args.rounds), ("no cache", {"no_cache": True}, args.uncached_rounds)):
-            for _ in range(rounds):  # interleaved: the machine's load hits both alike
+            for i in range(rounds):  # interleaved: the machine's load hits both alike
                 run = {**spec, "settings": {**settings, **extra}}
-                result = run_child({**run, "mode": "flow"}, env)
+                profiles = {}
+                if args.profile and label == "warm":
+                    Path(args.profile).mkdir(parents=True, exist_ok=True)
+                    profiles = {mode: str(Path(args.profile) / f"warm-{mode}-{i}.prof") for mode in ("flow", "direct")}
+                result = run_child({**run, "mode": "flow", "profile": profiles.get("flow")}, env)
                 runs.setdefault(f"dry run, {label}", result)
                 counts.setdefault(f"dry run, {label}", phase()[0])
-                direct = run_child({**run, "mode": "direct"}, env)
+                direct = run_child({**run, "mode": "direct", "profile": profiles.get("direct")}, env)
                 runs.setdefault(f"dry run, {label}, tasks called directly", direct)
                 counts.setdefault(f"dry run, {label}, tasks called directly", phase()[0])
                 pairs[label][0].append(result["wall"])
