@@ -159,9 +159,12 @@ def child(spec: dict) -> None:
     from prefect.logging.loggers import disable_run_logger
 
     import tasks.deletion_run as deletion_run
+    from cli.run import flow_for
     from flows import cleanup as cleanup_flow
     from schemas.settings import CleanupSettings
     from schemas.vocab import Command
+
+    flow_for(Command.CLEANUP)  # the flow as the CLI imports it
 
     settings = CleanupSettings(**spec["settings"])
     marks: dict[str, float] = {}

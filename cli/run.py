@@ -51,9 +51,18 @@ def debug_enabled() -> bool:
     return os.environ.get(DEBUG_ENV, "").lower() in ("1", "true", "yes")
 
 
+#: what Prefect imports on a process's first flow run (the parameters' JSON encoder): imported
+#: with the flow, so that a local server's start-up covers it rather than the run
+RUN_TIME_IMPORTS = ("fastapi.encoders",)
+
+
 def flow_for(command: Command) -> Any:
+    """The flow of `command`, imported with what its first run would otherwise stop to import."""
     module, _, name = FLOWS[command].partition(":")
-    return getattr(importlib.import_module(module), name)
+    flow = getattr(importlib.import_module(module), name)
+    for extra in RUN_TIME_IMPORTS:
+        importlib.import_module(extra)
+    return flow
 
 
 #: this process runs one command and ends (the CLI's `main` says so), so what it imports can be

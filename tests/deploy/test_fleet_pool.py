@@ -97,27 +97,34 @@ def test_fleet_of_twelve_projects_on_two_workers_holds_the_registry_limit_and_a_
     assert all(run_id in report.stdout for run_id in newest)
 
 
-def test_a_project_run_the_pool_could_not_start_is_started_again(prefect_server, registry, tmp_path):
-    from prefect.states import Crashed
-
-    names = ["left", "right"]
-    worlds, fleet = fleet_world(registry, f"tests/resubmit-{uuid.uuid4().hex[:8]}", tmp_path, names)
+def start_fleet_on_empty_pool(prefect_server, registry, tmp_path, names: list[str], pool: str):
+    """A fleet of `names` started by the CLI on a new process pool that has no worker yet: its
+    worlds, the environment, and the running `fleet cleanup` process."""
+    worlds, fleet = fleet_world(registry, f"tests/{pool}-{uuid.uuid4().hex[:8]}", tmp_path, names)
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet))
     env = prefect_server.env(HOME=str(tmp_path), PREFECT_WORKER_QUERY_SECONDS="1", STAGESWEEP_PREFECT_SERVER_AUTOSTART="false")
-    prefect = str(BIN / "prefect")
-    prefect_server.run(prefect, "work-pool", "create", "resubmit", "--type", "process", env=env)
+    prefect_server.run(str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process", env=env)
     command = [
         str(BIN / "stagesweep"),
         "fleet",
         "cleanup",
         str(path),
         "--work-pool",
-        "resubmit",
+        pool,
         "--audit-dir",
         str(tmp_path / "audit"),
     ]
     fleet_run = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return worlds, env, fleet_run
+
+
+def test_a_project_run_the_pool_could_not_start_is_started_again(prefect_server, registry, tmp_path):
+    from prefect.states import Crashed
+
+    names = ["left", "right"]
+    worlds, env, fleet_run = start_fleet_on_empty_pool(prefect_server, registry, tmp_path, names, "resubmit")
+    prefect = str(BIN / "prefect")
     worker = None
     try:
         with api_client(prefect_server) as client:
@@ -147,22 +154,7 @@ def test_a_project_run_the_pool_could_not_start_is_started_again(prefect_server,
 
 def test_an_interrupted_fleet_run_cancels_the_project_runs_no_worker_has_started(prefect_server, registry, tmp_path):
     names = ["north", "south"]
-    worlds, fleet = fleet_world(registry, f"tests/interrupt-{uuid.uuid4().hex[:8]}", tmp_path, names)
-    path = tmp_path / "fleet.yaml"
-    path.write_text(yaml.safe_dump(fleet))
-    env = prefect_server.env(HOME=str(tmp_path), STAGESWEEP_PREFECT_SERVER_AUTOSTART="false")
-    prefect_server.run(str(BIN / "prefect"), "work-pool", "create", "interrupted", "--type", "process", env=env)
-    command = [
-        str(BIN / "stagesweep"),
-        "fleet",
-        "cleanup",
-        str(path),
-        "--work-pool",
-        "interrupted",
-        "--audit-dir",
-        str(tmp_path / "audit"),
-    ]
-    fleet_run = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    worlds, _, fleet_run = start_fleet_on_empty_pool(prefect_server, registry, tmp_path, names, "interrupted")
     try:
         with api_client(prefect_server) as client:
             # no worker: both children wait on the pool until the fleet run is interrupted
