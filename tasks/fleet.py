@@ -174,7 +174,7 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
                     created.append(again[name])
                 final.update(wait_for_project_runs(again))
     except BaseException as exc:
-        cancelled = cancel_unstarted_runs(created)
+        cancelled = cancel_unstarted_runs(created, parent=_current_flow_run_id())
         if cancelled:
             exc.add_note(f"cancelled the project runs no worker had started: {', '.join(sorted(cancelled))}")
         raise
@@ -183,26 +183,40 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
     return summarise_project_runs(opaque(in_order), {name: s.audit_dir for name, s in runs.items()}, dry_run)
 
 
-def cancel_unstarted_runs(run_ids: list[str]) -> list[str]:
-    """Cancel the runs among `run_ids` that no worker has started (scheduled, late or pending);
-    the names of those cancelled. Best effort: the API may be what failed."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterState, FlowRunFilterStateType
+def _current_flow_run_id() -> str | None:
+    from prefect.runtime import flow_run
+
+    return flow_run.id or None
+
+
+def cancel_unstarted_runs(run_ids: list[str], parent: str | None = None) -> list[str]:
+    """Cancel the runs that no worker has started (scheduled, late or pending) among `run_ids` and
+    the child runs of `parent` (which include a run whose creation the server finished but whose
+    answer never came back); the names of those cancelled. Best effort: the API may be what failed."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.client.schemas.objects import StateType
     from prefect.states import Cancelled
 
-    if not run_ids:
+    if not run_ids and not parent:
         return []
     logger = _logger()
+    unstarted = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))
+    queries = []
+    if run_ids:
+        queries.append(FlowRunFilter(id=FlowRunFilterId(any_=list(run_ids)), state=unstarted))
+    if parent:
+        queries.append(FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]), state=unstarted))
     cancelled = []
     try:
         with get_client(sync_client=True) as client:
-            waiting = client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(
-                    id=FlowRunFilterId(any_=list(run_ids)),
-                    state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
-                )
-            )
-            for flow_run in waiting:
+            waiting = {r.id: r for query in queries for r in client.read_flow_runs(flow_run_filter=query)}
+            for flow_run in waiting.values():
                 result = client.set_flow_run_state(
                     flow_run.id, Cancelled(message="the fleet run stopped before this project's run started")
                 )
