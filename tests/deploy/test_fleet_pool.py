@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 import yaml
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterName
 
 from adapters.audit import read_audit
 from tests.deploy.helpers import api_client
@@ -157,10 +157,11 @@ def test_an_interrupted_fleet_run_cancels_the_project_runs_no_worker_has_started
     worlds, _, fleet_run = start_fleet_on_empty_pool(prefect_server, registry, tmp_path, names, "interrupted")
     try:
         with api_client(prefect_server) as client:
-            # no worker: both children wait on the pool until the fleet run is interrupted
+            # no worker: both children wait on the pool, and the fleet run waits for them, until
+            # it is interrupted
             deadline = time.monotonic() + 300
             by_name = FlowRunFilter(name=FlowRunFilterName(any_=names))
-            while len(client.read_flow_runs(flow_run_filter=by_name)) < len(names):
+            while not _waiting_for_children(client, by_name, len(names)):
                 assert time.monotonic() < deadline and fleet_run.poll() is None, "the fleet run did not start its children"
                 time.sleep(1)
             fleet_run.send_signal(signal.SIGINT)
@@ -174,3 +175,16 @@ def test_an_interrupted_fleet_run_cancels_the_project_runs_no_worker_has_started
     assert "cancelled the project runs no worker had started: north, south" in output
     for world, facts in worlds.values():
         assert facts["f1"] in world.image_tags()
+
+
+def _waiting_for_children(client, children: FlowRunFilter, n: int) -> bool:
+    """All `n` children exist and their parent's `wait_for_project_runs` task is running."""
+    from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterId
+
+    found = client.read_flow_runs(flow_run_filter=children)
+    if len(found) < n:
+        return False
+    waits = client.read_task_runs(task_run_filter=TaskRunFilter(id=TaskRunFilterId(any_=[r.parent_task_run_id for r in found])))
+    parents = {t.flow_run_id for t in waits}
+    running = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(parents))))
+    return any(t.name.startswith("wait_for_project_runs") and t.state and t.state.is_running() for t in running)
