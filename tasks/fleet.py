@@ -154,27 +154,22 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
     again, up to `SUBMIT_ATTEMPTS` times in all. When this run stops before its children are
     final (interrupted, cancelled, an error), the children no worker has started yet are cancelled;
     those already running finish their cleanup and write their audit."""
-    created: list[str] = []
     try:
         with contextlib.ExitStack() as held:
             started = {}
             for name, settings in runs.items():
                 held.enter_context(_holding_project(name))
                 started[name] = start_project_run(deployment, name, settings)
-                created.append(started[name])
             final = wait_for_project_runs(started)
             for attempt in range(2, SUBMIT_ATTEMPTS + 1):
                 unstarted = [name for name, flow_run in final.items() if _never_started(flow_run)]
                 if not unstarted:
                     break
                 get_run_logger().warning("the pool could not start %s: starting again", ", ".join(unstarted))
-                again = {}
-                for name in unstarted:
-                    again[name] = start_project_run(deployment, name, runs[name], attempt)
-                    created.append(again[name])
+                again = {name: start_project_run(deployment, name, runs[name], attempt) for name in unstarted}
                 final.update(wait_for_project_runs(again))
     except BaseException as exc:
-        cancelled = cancel_unstarted_runs(created, parent=_current_flow_run_id())
+        cancelled = cancel_unstarted_children(_current_flow_run_id())
         if cancelled:
             exc.add_note(f"cancelled the project runs no worker had started: {', '.join(sorted(cancelled))}")
         raise
@@ -189,13 +184,12 @@ def _current_flow_run_id() -> str | None:
     return flow_run.id or None
 
 
-def cancel_unstarted_runs(run_ids: list[str], parent: str | None = None) -> list[str]:
-    """Cancel the runs that no worker has started (scheduled, late or pending) among `run_ids` and
-    the child runs of `parent` (which include a run whose creation the server finished but whose
-    answer never came back); the names of those cancelled. Best effort: the API may be what failed."""
+def cancel_unstarted_children(parent: str | None) -> list[str]:
+    """Cancel the child runs of `parent` that no worker has started (scheduled, late or pending) —
+    found by their parent, so a run whose creation the server finished but whose answer never came
+    back is among them; the names of those cancelled. Best effort: the API may be what failed."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
-        FlowRunFilterId,
         FlowRunFilterParentFlowRunId,
         FlowRunFilterState,
         FlowRunFilterStateType,
@@ -203,20 +197,17 @@ def cancel_unstarted_runs(run_ids: list[str], parent: str | None = None) -> list
     from prefect.client.schemas.objects import StateType
     from prefect.states import Cancelled
 
-    if not run_ids and not parent:
+    if not parent:
         return []
     logger = _logger()
-    unstarted = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING]))
-    queries = []
-    if run_ids:
-        queries.append(FlowRunFilter(id=FlowRunFilterId(any_=list(run_ids)), state=unstarted))
-    if parent:
-        queries.append(FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]), state=unstarted))
+    children = FlowRunFilter(
+        parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[parent]),
+        state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED, StateType.PENDING])),
+    )
     cancelled = []
     try:
         with get_client(sync_client=True) as client:
-            waiting = {r.id: r for query in queries for r in client.read_flow_runs(flow_run_filter=query)}
-            for flow_run in waiting.values():
+            for flow_run in client.read_flow_runs(flow_run_filter=children):
                 result = client.set_flow_run_state(
                     flow_run.id, Cancelled(message="the fleet run stopped before this project's run started")
                 )
