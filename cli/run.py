@@ -150,6 +150,7 @@ def run_command(command: Command, settings: Any) -> int:
         from tasks import progress as hook
     prefect_env.ready()
     quiet_prefect_console(debug_enabled())
+    print_implementations(settings)
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -167,6 +168,22 @@ def run_command(command: Command, settings: Any) -> int:
             hook.install(None)
     print_summary(summary, api)
     return summary.exit_code
+
+
+def print_implementations(settings: Any) -> None:
+    """One line per registry storage: the implementation it is cleaned with, and why."""
+    from schemas.settings import CommonSettings
+
+    if not isinstance(settings, CommonSettings):
+        return
+    from tasks.adapters_from_settings import repo_implementations
+
+    for kind, facts in repo_implementations(settings).items():
+        err.print(
+            f"{kind} {escape(facts['repository'])}: {facts['implementation']} implementation ({escape(facts['why'])})",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def quiet_prefect_console(debug: bool) -> None:

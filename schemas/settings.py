@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import ImagesRepoMode
 
 DEFAULT_HOME = "~/.stagesweep"
@@ -80,6 +81,24 @@ class CommonSettings(RunSettings):
     keep_stages_built_within_last_n_hours: float = Field(
         2, ge=0, description="Grace window for stages (0 disables); used by cleanup and stages cleanup."
     )
+    repo_implementation: RepoImplementation = Field(
+        RepoImplementation.AUTO,
+        description="Registry implementation of both storages (how a tag is deleted and which credentials it needs): "
+        "auto (detect from the host, then ask the registry), default, dockerhub, github, gitlab, harbor, quay, ecr, acr, gcr.",
+    )
+    images_repo_implementation: RepoImplementation = Field(
+        RepoImplementation.AUTO, description="Registry implementation of the images repo (overrides --repo-implementation)."
+    )
+    stages_storage_repo_implementation: RepoImplementation = Field(
+        RepoImplementation.AUTO, description="Registry implementation of the stages storage (overrides --repo-implementation)."
+    )
+
+    def implementation_option(self, storage: str) -> tuple[RepoImplementation, str]:
+        """(the option's value, the option that set it) for `storage` (`images_repo` or `stages_storage`)."""
+        own = "images_repo_implementation" if storage == "images_repo" else "stages_storage_repo_implementation"
+        if getattr(self, own) != RepoImplementation.AUTO:
+            return getattr(self, own), "--" + own.replace("_", "-")
+        return self.repo_implementation, "--repo-implementation"
 
     def config_path(self) -> Path:
         path = Path(self.config).expanduser()

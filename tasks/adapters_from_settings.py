@@ -6,8 +6,9 @@ from adapters.registry.options import RegistryOptions
 from schemas.settings import CommonSettings, RegistryLimit, RunSettings
 
 
-def registry_options(settings: RunSettings) -> RegistryOptions:
+def registry_options(settings: RunSettings, implementation: str = "default") -> RegistryOptions:
     return RegistryOptions(
+        implementation=implementation,
         docker_config=settings.docker_config,
         insecure_registry=settings.insecure_registry,
         skip_tls_verify=settings.skip_tls_verify_registry,
@@ -141,6 +142,39 @@ def _is_transport_error(exc: BaseException) -> bool:
     return isinstance(exc, httpx.TransportError)
 
 
+def storage_implementation(settings: CommonSettings, storage: str, address: str | None) -> tuple[str, str] | None:
+    """(implementation, why) of the registry storage (`stages_storage` or `images_repo`) at
+    `address`; None for an OCI layout or `:local`."""
+    from adapters.registry.vendors import repository_implementation
+    from adapters.storage import registry_repository
+
+    repository = registry_repository(address) if address else None
+    if repository is None:
+        return None
+    option, option_name = settings.implementation_option(storage)
+    implementation, why = repository_implementation(repository, option, option_name, registry_options(settings))
+    return implementation.value, why
+
+
+def repo_implementations(settings: CommonSettings) -> dict[str, dict[str, str]]:
+    """Storage (`stages-storage`, `images-repo`) → its repository, implementation and why, for
+    the registry storages `settings` names."""
+    found: dict[str, dict[str, str]] = {}
+    for kind, label, address in (
+        ("stages_storage", "stages-storage", settings.stages_storage),
+        ("images_repo", "images-repo", settings.images_repo),
+    ):
+        got = storage_implementation(settings, kind, address) if address else None
+        if got:
+            found[label] = {"repository": address or "", "implementation": got[0], "why": got[1]}
+    return found
+
+
+def storage_registry_options(settings: CommonSettings, storage: str, address: str | None) -> RegistryOptions:
+    found = storage_implementation(settings, storage, address)
+    return registry_options(settings, found[0] if found else "default")
+
+
 def content_cache(settings: RunSettings):
     """The warm-read cache under `<home>/cache` (None with `--no-cache`)."""
     if settings.no_cache:
@@ -157,10 +191,11 @@ def stages_storage(settings: CommonSettings, project: str, address: str | None =
     `one_listing`: every read shares one tag list of the storage (an inventory task's reads)."""
     from adapters.storage import open_stages_storage
 
+    where = settings.stages_storage or address
     storage = open_stages_storage(
-        settings.stages_storage or address,
+        where,
         project,
-        registry_options(settings),
+        storage_registry_options(settings, "stages_storage", where),
         docker_host=settings.docker_host,
         cache=content_cache(settings),
     )
@@ -175,10 +210,11 @@ def images_repo(settings: CommonSettings, project: str, address: str | None = No
     """The images repo of `settings` (or the repository `address` of an audited row)."""
     from adapters.storage import open_images_repo
 
+    where = settings.images_repo or address
     return open_images_repo(
-        settings.images_repo or address,
+        where,
         project,
         settings.images_repo_mode.value,
-        registry_options(settings),
+        storage_registry_options(settings, "images_repo", where),
         cache=content_cache(settings),
     )

@@ -16,7 +16,7 @@ from prefect.context import TaskRunContext
 
 from adapters.docker_host import DockerStore
 from adapters.home_dir import HomeDir
-from schemas.errors import DeletionsFailed, StorageError
+from schemas.errors import DeletionsFailed, RegistryError, StorageError
 from schemas.settings import CommonSettings, HostSettings, PurgeSettings, RunSettings
 from schemas.vocab import Action, ItemType, Outcome, StorageKind
 from tasks import adapters_from_settings as build
@@ -143,10 +143,22 @@ def settled_outcomes(task_run_id: str) -> list[dict]:
 
 
 @task(name="check_deletes_permitted", cache_policy=PER_RUN, persist_result=True, **io_task_options())
-def check_deletes_permitted(settings: RunSettings, repositories: list[str]) -> None:
-    """Probe every repository the plan deletes from before the first delete."""
+def check_deletes_permitted(settings: RunSettings, targets: list[tuple[str, str]]) -> None:
+    """Probe every (storage, repository) the plan deletes from before the first delete, the way
+    the storage's registry implementation deletes; a refusal names the storage and the implementation."""
     from adapters.storage.preflight import check_delete_permitted
 
-    options = build.registry_options(settings)
-    for repository in repositories:
-        check_delete_permitted(repository, options)
+    for storage, repository in targets:
+        options = build.registry_options(settings)
+        found = None
+        if isinstance(settings, CommonSettings) and storage in (StorageKind.IMAGES_REPO.value, StorageKind.STAGES_STORAGE.value):
+            kind = "images_repo" if storage == StorageKind.IMAGES_REPO.value else "stages_storage"
+            found = build.storage_implementation(settings, kind, repository)
+            if found:
+                options = build.registry_options(settings, found[0])
+        try:
+            check_delete_permitted(repository, options)
+        except RegistryError as exc:
+            if found:
+                exc.message = f"{storage} {repository} ({found[0]} implementation, {found[1]}): {exc.message}"
+            raise

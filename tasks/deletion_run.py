@@ -21,6 +21,7 @@ from schemas.errors import DeletionsFailed, StagesweepError
 from schemas.settings import CleanupSettings, CommonSettings, PurgeSettings, RunSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
+from tasks.adapters_from_settings import repo_implementations
 from tasks.cleanup_report import save_cleanup_report
 from tasks.delete import check_deletes_permitted, delete_batch, leaving_tags, merge_outcome, settled_outcomes
 from tasks.exclusive import StorageExclusion
@@ -58,6 +59,16 @@ class DeletionRun:
             check_report_writable(self.cleanup_report)
         # the storages this run deletes in; no other run deletes there until this one ends
         self.exclusion = StorageExclusion(self.run_id, command.value, self.started_at)
+
+    def note_implementations(self) -> None:
+        """The registry implementation of each storage and why, into the run metadata and log."""
+        if not isinstance(self.settings, CommonSettings):
+            return
+        found = repo_implementations(self.settings)
+        if found:
+            self.metadata["repo_implementations"] = found
+            for kind, facts in found.items():
+                get_run_logger().info("%s %s: %s implementation (%s)", kind, facts["repository"], facts["implementation"], facts["why"])
 
     def hold(self, stages_storage: str | None, images_repo: str | None = None) -> None:
         """Hold these storages for the rest of the run, or stop (exit 1) when another run does."""
@@ -127,7 +138,9 @@ class DeletionRun:
         if self.settings.dry_run:
             return
         # a read-only registry or layout is found out before the first delete
-        check_deletes_permitted(self.settings, sorted({r["repository"] for r in rows if r["action"] == Action.DELETE}))
+        check_deletes_permitted(
+            self.settings, sorted({(r["storage"], r["repository"]) for r in rows if r["action"] == Action.DELETE})
+        )
         index = {plans.row_key(r): i for i, r in enumerate(rows)}
         progress = DeletionProgress(plans.count_deletes(plan))
         failed = 0
@@ -200,6 +213,7 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
         # a dry run deletes nothing, so it reads alongside a deleting run instead of waiting
         if isinstance(run.settings, CommonSettings) and not run.settings.dry_run:
             run.hold(run.settings.stages_storage, run.settings.images_repo)
+        run.note_implementations()
         body()
     except StagesweepError as exc:
         error = exc

@@ -67,8 +67,10 @@ def docker_config_file(options: RegistryOptions) -> str:
 class DockerCredentials:
     """Looks registry credentials up in one Docker config file (loaded once, lazily)."""
 
-    def __init__(self, config_file: str) -> None:
+    def __init__(self, config_file: str, fallback: Callable[[str], tuple[str, str] | None] | None = None) -> None:
         self.config_file = config_file
+        #: asked for a host the config has no credentials for (e.g. an ECR token)
+        self.fallback = fallback
         self._config: docker.auth.AuthConfig | None = None
         self._cache: dict[str, Credential | None] = {}
         self._lock = threading.Lock()
@@ -111,6 +113,10 @@ class DockerCredentials:
                     credential = Credential(username=values.get("username"), identity_token=values["identitytoken"])
                 elif values.get("username") is not None:
                     credential = Credential(username=values["username"], password=values.get("password") or "")
+            if credential is None and self.fallback is not None:
+                found = self.fallback(host)
+                if found is not None:
+                    credential = Credential(username=found[0], password=found[1])
             self._cache[host] = credential
             return credential
 

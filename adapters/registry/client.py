@@ -74,6 +74,16 @@ class RegistryClient:
         self.options = options or RegistryOptions()
         self.transport = Transport(self.options)
         self._bulk = BulkRunner(self.options.parallel, thread_name_prefix="registry")
+        self._deleter = None
+
+    @property
+    def deleter(self):  # type: ignore[no-untyped-def]
+        """How this registry implementation deletes a tag (``options.implementation``)."""
+        if self._deleter is None:
+            from adapters.registry.vendors import make_deleter
+
+            self._deleter = make_deleter(self, self.options.implementation)
+        return self._deleter
 
     def __enter__(self) -> RegistryClient:
         return self

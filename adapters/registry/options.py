@@ -22,6 +22,10 @@ class RegistryOptions:
       before its error is raised for the retry layer; longer hints are cut to it.
     * ``request_slot`` — optional ``host -> context manager`` held around every HTTP exchange
       with ``host`` (``HOST[:PORT]``): the caller's limits across processes (no Prefect here).
+    * ``implementation`` — the registry implementation the repositories reached with these
+      options use (``schemas.registry_implementations``): how a tag is deleted.
+    * ``credential_source`` — optional ``host -> (username, password) or None`` asked for a host
+      the Docker config has no credentials for (ECR: a token from the AWS API).
     """
 
     docker_config: str | None = None
@@ -32,6 +36,8 @@ class RegistryOptions:
     timeout: float = 60.0
     max_retry_after: float = 60.0
     request_slot: Callable[[str], AbstractContextManager[object]] | None = None
+    implementation: str = "default"
+    credential_source: Callable[[str], tuple[str, str] | None] | None = None
 
     def __post_init__(self) -> None:
         if self.parallel < 1:

@@ -49,6 +49,17 @@ def _registry_address(address: str, what: str) -> str:
     return reference.repository
 
 
+def registry_repository(address: str) -> str | None:
+    """The registry repository of a storage address; None for ``oci:DIR``, ``:local`` or an
+    address that is no repository."""
+    if address == LOCAL_ADDRESS or is_oci_address(address):
+        return None
+    try:
+        return parse_repository(address).repository
+    except InvalidImageName:
+        return None
+
+
 def open_stages_storage(
     address: str,
     project: str,

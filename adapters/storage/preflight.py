@@ -27,7 +27,7 @@ def check_delete_permitted(repository: str, options: RegistryOptions | None = No
     except InvalidImageName:  # not a registry repository (:local names, host items)
         return
     with RegistryClient(options or RegistryOptions()) as client:
-        client.check_delete_permitted(repository)
+        client.deleter.preflight(repository)
 
 
 def _writable(root: Path) -> bool:

@@ -25,6 +25,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+def _digest_deleter(deleter) -> str:  # type: ignore[no-untyped-def]
+    return "the registry" if deleter.implementation == "default" else f"the {deleter.implementation} API"
+
+
 class RegistryBackend(RepoBackend):
     """Tag store over registry repositories ``HOST[:PORT]/PATH``.
 
@@ -69,7 +73,15 @@ class RegistryBackend(RepoBackend):
 
     def describe(self, repository: str, tags: Sequence[str]) -> dict[str, Described]:
         if self.cache is not None:
-            return describe_with_cache(self.client, self.cache.repository(repository), repository, tags, self.immutable, self.map)
+            return describe_with_cache(
+                self.client,
+                self.cache.repository(repository),
+                repository,
+                tags,
+                self.immutable,
+                self.map,
+                listed=lambda: self.client.deleter.listed_digests(repository),
+            )
 
         def one(tag: str) -> Described | None:
             try:
@@ -105,52 +117,82 @@ class RegistryBackend(RepoBackend):
         parallel: int | None,
         leaving: Collection[str] | None = None,
     ) -> list[list[DeleteResult]]:
-        """A registry deletes by digest, which removes every tag on that manifest. So: the tags
-        that stay (listed now, not deleted by the plan — ``leaving`` — nor by this call) are
-        looked up, and each tag is looked up again right before its DELETE: gone ⇒
-        ``already-gone``; moved since the plan ⇒ kept (``tag-moved``); its digest shared with a
-        tag that stays ⇒ kept (``shared-digest``). A staying tag that is immutable by construction
-        (a stage tag) and whose digest the cache recorded is not looked up again."""
-        deleting = {tag for phase in phases for tag, _ in phase} | set(leaving or ())
-        staying = [tag for tag in self.list_tags(repository) if tag not in deleting]
-        known = self._immutable_digests(repository, staying)
-        found = self.digests(repository, [tag for tag in staying if tag not in known])
-        stay_digests: dict[str, list[str]] = {}
-        for tag, digest in {**known, **found}.items():
-            stay_digests.setdefault(digest, []).append(tag)
+        """Delete tags the way the registry's implementation does (``client.deleter``).
 
-        def one(item: DeleteItem) -> DeleteResult:
+        The tags that stay (listed now, not deleted by the plan — ``leaving`` — nor by this call)
+        are looked up, and each tag is looked up again right before its delete: gone ⇒
+        ``already-gone``; moved since the plan ⇒ kept (``tag-moved``). Where a delete removes
+        every tag on a digest (the Registry API's manifest delete, a GitHub package version), a
+        tag whose digest a staying tag shares is kept (``shared-digest``); where the
+        implementation removes the tag alone, it is deleted and the staying tag is left. A staying
+        tag that is immutable by construction (a stage tag) and whose digest the cache recorded
+        is not looked up again."""
+        deleter = self.client.deleter
+        deleting = {tag for phase in phases for tag, _ in phase} | set(leaving or ())
+        stay_digests = self._staying_digests(repository, deleting)
+
+        def check(item: DeleteItem) -> DeleteResult | tuple[str, str, bool]:
             tag, expected = item
             try:
                 current = self.client.head_manifest(repository, tag)
-                if current is None:
-                    return base.already_gone(repository, tag)
-                if expected and current != expected:
-                    return base.kept(
-                        repository,
-                        tag,
-                        Reason.TAG_MOVED.value,
-                        f"the tag moved from {expected} to {current} since the plan; it was not deleted",
-                    )
-                siblings = sorted(stay_digests.get(current, ()))
-                if siblings:
-                    return base.kept(
-                        repository,
-                        tag,
-                        Reason.SHARED_DIGEST.value,
-                        f"its manifest {current} is also tagged {', '.join(siblings)}, which stays, and the "
-                        "registry can only delete by digest; it was not deleted",
-                    )
-                outcome = self.client.delete_manifest(repository, current)
             except RegistryAuthError:
                 raise
             except RegistryError as exc:
                 return base.failed(repository, tag, exc, exc.retryable)
-            if outcome == Outcome.ALREADY_GONE:
+            if current is None:
                 return base.already_gone(repository, tag)
-            return base.deleted(repository, tag)
+            if expected and current != expected:
+                return base.kept(
+                    repository,
+                    tag,
+                    Reason.TAG_MOVED.value,
+                    f"the tag moved from {expected} to {current} since the plan; it was not deleted",
+                )
+            siblings = sorted(stay_digests.get(current, ()))
+            if siblings and not deleter.deletes_tag_alone(repository):
+                return base.kept(
+                    repository,
+                    tag,
+                    Reason.SHARED_DIGEST.value,
+                    f"its manifest {current} is also tagged {', '.join(siblings)}, which stays, and "
+                    f"{_digest_deleter(deleter)} deletes by digest; it was not deleted",
+                )
+            return (tag, current, bool(siblings))
 
-        return [self.map(one, list(phase)) for phase in phases]
+        results = []
+        for phase in phases:
+            checked = self.map(check, list(phase))
+            todo = [c for c in checked if isinstance(c, tuple)]
+            outcomes = iter(deleter.delete_tags(repository, todo) if todo else [])
+            out = []
+            for c in checked:
+                if not isinstance(c, tuple):
+                    out.append(c)
+                    continue
+                outcome = next(outcomes)
+                if isinstance(outcome, RegistryError):
+                    out.append(base.failed(repository, c[0], outcome, outcome.retryable))
+                elif outcome == Outcome.ALREADY_GONE:
+                    out.append(base.already_gone(repository, c[0]))
+                else:
+                    out.append(base.deleted(repository, c[0]))
+            results.append(out)
+        return results
+
+    def _staying_digests(self, repository: str, deleting: set[str]) -> dict[str, list[str]]:
+        """Digest → the tags that stay on it (listed now, not being deleted)."""
+        staying = [tag for tag in self.list_tags(repository) if tag not in deleting]
+        known = self._immutable_digests(repository, staying)
+        rest = [tag for tag in staying if tag not in known]
+        listed = self.client.deleter.listed_digests(repository) if rest else None
+        if listed is not None:  # the vendor's listing has every tag's digest: no HEAD per tag
+            known.update({tag: listed[tag] for tag in rest if tag in listed})
+            rest = [tag for tag in rest if tag not in listed]
+        found = self.digests(repository, rest)
+        stay_digests: dict[str, list[str]] = {}
+        for tag, digest in {**known, **found}.items():
+            stay_digests.setdefault(digest, []).append(tag)
+        return stay_digests
 
     def _immutable_digests(self, repository: str, tags: Sequence[str]) -> dict[str, str]:
         if self.cache is None:

@@ -45,15 +45,22 @@ def describe_with_cache(
     tags: Sequence[str],
     immutable: Callable[[str], bool],
     run: Callable[[Callable[[str], Described | None], list[str]], list[Described | None]],
+    listed: Callable[[], dict[str, str] | None] | None = None,
 ) -> dict[str, Described]:
-    """``RepoBackend.describe`` with the cache of ``repository``; vanished tags are absent."""
+    """``RepoBackend.describe`` with the cache of ``repository``; vanished tags are absent.
+
+    ``listed``: the registry implementation's listing of every tag with its digest (GitLab,
+    Harbor, Quay, GCR, ECR, GHCR list them); where it answers, a mutable tag read before costs
+    no HEAD — its digest comes from that listing (a few pages for the whole repository)."""
+    needs_head = [t for t in tags if not (immutable(t) and cache.immutable_digest(t)) and cache.seen_digest(t) is not None]
+    by_listing = (listed() if (listed is not None and needs_head) else None) or {}
 
     def one(tag: str) -> Described | None:
         fixed = immutable(tag)
         try:
             digest = cache.immutable_digest(tag) if fixed else None
             if digest is None and cache.seen_digest(tag) is not None:
-                digest = client.head_manifest(repository, tag)
+                digest = by_listing.get(tag) or client.head_manifest(repository, tag)
                 if digest is None:
                     return None  # deleted while listing
             manifest = _cached_manifest(cache, digest) if digest else None

@@ -1,0 +1,101 @@
+"""Registry implementations (werf's ``--repo-implementation``): which one a repository uses, and
+its :class:`TagDeleter`. The facts per implementation are in ``schemas/registry_implementations.py``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+from collections.abc import Mapping
+from dataclasses import replace
+
+from adapters.registry.options import RegistryOptions
+from adapters.registry.reference import parse_repository
+
+from adapters.registry.vendors.base import TagDeleter
+from schemas.registry_implementations import RepoImplementation, detect
+
+#: implementation → "module:class" of its deleter (imported on first use: boto3 only for ECR)
+_DELETERS: dict[RepoImplementation, str] = {
+    RepoImplementation.DEFAULT: "adapters.registry.vendors.default:DefaultDeleter",
+    RepoImplementation.DOCKERHUB: "adapters.registry.vendors.dockerhub:DockerHubDeleter",
+    RepoImplementation.GITHUB: "adapters.registry.vendors.github:GitHubDeleter",
+    RepoImplementation.GITLAB: "adapters.registry.vendors.gitlab:GitLabDeleter",
+    RepoImplementation.HARBOR: "adapters.registry.vendors.harbor:HarborDeleter",
+    RepoImplementation.QUAY: "adapters.registry.vendors.quay:QuayDeleter",
+    RepoImplementation.ECR: "adapters.registry.vendors.ecr:EcrDeleter",
+    RepoImplementation.ACR: "adapters.registry.vendors.acr:AcrDeleter",
+    RepoImplementation.GCR: "adapters.registry.vendors.gcr:GcrDeleter",
+}
+
+#: a header only GitLab's container registry sends (on every answer, `GET /v2/` included)
+GITLAB_HEADER = "Gitlab-Container-Registry-Version"
+
+
+def deleter_class(implementation: RepoImplementation | str) -> type[TagDeleter]:
+    module, _, name = _DELETERS[RepoImplementation(implementation)].partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_deleter(client, implementation: RepoImplementation | str, env: Mapping[str, str] | None = None) -> TagDeleter:  # type: ignore[no-untyped-def]
+    return deleter_class(implementation)(client, env)
+
+
+def probe_implementation(client, host: str) -> RepoImplementation | None:  # type: ignore[no-untyped-def]
+    """What ``GET /v2/`` of ``host`` tells about the implementation (GitLab names itself in a
+    header); None when it tells nothing or does not answer."""
+    try:
+        response = client.transport.request("GET", host, "/v2/")
+    except Exception:
+        return None
+    if response.header(GITLAB_HEADER):
+        return RepoImplementation.GITLAB
+    return None
+
+
+def resolve_implementation(
+    option: RepoImplementation | str, host: str, option_name: str, client=None  # type: ignore[no-untyped-def]
+) -> tuple[RepoImplementation, str]:
+    """(implementation, why) of a repository on ``host``: the option unless ``auto``; else the
+    host's pattern; else what the registry tells of itself (probe, with ``client``); else default."""
+    chosen = RepoImplementation(option)
+    if chosen != RepoImplementation.AUTO:
+        return chosen, f"set by {option_name}"
+    found = detect(host)
+    if found is not None:
+        return found, f"host {host} matches the {found.value} host patterns"
+    if client is not None:
+        probed = probe_implementation(client, host)
+        if probed is not None:
+            return probed, f"the registry at {host} answered with the {GITLAB_HEADER} header"
+    return RepoImplementation.DEFAULT, f"host {host} matches no vendor host pattern"
+
+
+_resolved: dict[tuple, tuple[RepoImplementation, str]] = {}
+_resolved_lock = threading.Lock()
+
+
+def repository_implementation(
+    repository: str, option: RepoImplementation | str, option_name: str, options: RegistryOptions
+) -> tuple[RepoImplementation, str]:
+    """(implementation, why) of the registry repository ``repository`` (``HOST[:PORT]/PATH``),
+    resolved once per process and host (a probe is one ``GET /v2/``)."""
+    host = parse_repository(repository).registry
+    key = (host, str(option), option_name, options.docker_config, options.insecure_registry, options.skip_tls_verify, options.ca_file)
+    with _resolved_lock:
+        if key in _resolved:
+            return _resolved[key]
+    if RepoImplementation(option) == RepoImplementation.AUTO and detect(host) is None:
+        from adapters.registry.client import RegistryClient
+
+        with RegistryClient(replace(options, request_slot=None)) as client:
+            found = resolve_implementation(option, host, option_name, client)
+    else:
+        found = resolve_implementation(option, host, option_name)
+    with _resolved_lock:
+        _resolved[key] = found
+    return found
+
+
+__all__ = [
+    "repository_implementation","TagDeleter", "deleter_class", "make_deleter", "probe_implementation", "resolve_implementation"]

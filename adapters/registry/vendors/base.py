@@ -1,0 +1,174 @@
+"""How one registry implementation deletes one tag, proves it may, and (optionally) lists each
+tag's digest in bulk.
+
+:class:`TagDeleter` is the interface the registry backend (``adapters/storage/registry_store.py``)
+calls; it does everything else a delete needs — the re-check of the tag right before its delete
+(``tag-moved``), the shared-digest rule, audit rows, retries — the same way for every
+implementation. A deleter only says how the vendor removes ``repository:tag``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.parse
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from adapters.registry.errors import error_for_response, parse_retry_after
+from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
+from schemas.registry_implementations import IMPLEMENTATIONS, Implementation, RepoImplementation
+from schemas.vocab import Outcome
+
+if TYPE_CHECKING:
+    from adapters.registry.client import RegistryClient
+    from adapters.registry.transport import Response
+
+#: one delete of a batch: (tag, digest it was found at right before, whether a staying tag shares that digest)
+TagToDelete = tuple[str, str, bool]
+
+
+class TagDeleter:
+    """Deletes tags of one implementation through ``client`` (its transport, credentials and
+    request slots). ``env``: where tokens and API bases are read (``os.environ`` by default)."""
+
+    implementation: RepoImplementation = RepoImplementation.DEFAULT
+
+    def __init__(self, client: RegistryClient, env: Mapping[str, str] | None = None) -> None:
+        self.client = client
+        self.env = os.environ if env is None else env
+        self._lock = threading.Lock()
+
+    @property
+    def spec(self) -> Implementation:
+        return IMPLEMENTATIONS[self.implementation]
+
+    def deletes_tag_alone(self, repository: str) -> bool:
+        """False when deleting one tag of ``repository`` removes every tag on its digest: then a
+        tag that shares its digest with a tag that stays is kept (``shared-digest``)."""
+        return not self.spec.deletes_by_digest
+
+    # -- what an implementation provides ----------------------------------------------------
+    def preflight(self, repository: str) -> None:
+        """Raise (``RegistryAuthError`` / ``RegistryError`` with a hint naming the permission and
+        the variable or option that sets the credentials) unless deletes in ``repository`` can
+        work; never deletes anything."""
+        self.client.check_delete_permitted(repository)
+
+    def delete_tag(self, repository: str, tag: str, digest: str, shared: bool) -> Outcome:
+        """Remove ``repository:tag``, found at ``digest`` right before; ``shared``: a tag that
+        stays points at ``digest`` too (it must stay). ``deleted`` or ``already-gone``; raise a
+        ``RegistryError`` (``retryable`` where a retry can help) when the registry refuses."""
+        if shared:
+            raise RegistryError(f"{self.implementation} cannot delete {repository}:{tag} alone: its digest is shared")
+        return self.client.delete_manifest(repository, digest)
+
+    def delete_tags(self, repository: str, items: Sequence[TagToDelete]) -> list[Outcome | RegistryError]:
+        """Delete several tags; results in order. One request per tag, on the client's threads,
+        unless an implementation has a bulk call."""
+
+        def one(item: TagToDelete) -> Outcome | RegistryError:
+            try:
+                return self.delete_tag(repository, *item)
+            except RegistryAuthError:
+                raise
+            except RegistryError as exc:
+                return exc
+
+        return self.client.map_concurrent(one, list(items))  # type: ignore[return-value]
+
+    def listed_digests(self, repository: str) -> dict[str, str] | None:
+        """Every tag of ``repository`` with its manifest digest, from a vendor listing that has
+        them (one request per page, not one per tag); None where the vendor has none."""
+        return None
+
+    # -- helpers for implementations --------------------------------------------------------
+    def api_request(
+        self,
+        method: str,
+        url: str,
+        *,
+        authorization: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        body: bytes | None = None,
+    ) -> Response:
+        """One request to a vendor API (absolute ``url``) carrying ``authorization`` — which the
+        caller has checked belongs to that API's host. Goes through the client's transport
+        (connections, TLS options, request slots); network failures are retryable errors."""
+        sent = dict(headers or {})
+        if authorization:
+            sent["Authorization"] = authorization
+        return self.client.transport.send(method, url, sent, body)
+
+    def fail(self, what: str, response: Response, *, message: str | None = None) -> RegistryError:
+        """The typed error of a vendor API answer (429 keeps ``Retry-After`` / rate-limit reset)."""
+        retry_after = response.header("Retry-After") or _reset_header(response)
+        error = error_for_response(what, response.status, response.url, response.body, retry_after)
+        detail = message or vendor_message(response.body)
+        if detail and detail not in error.message:
+            error.message = f"{error.message} — {detail}"
+        if isinstance(error, RegistryAuthError):
+            error.hint = self.permission_hint()
+        return error
+
+    def permission_hint(self) -> str:
+        spec = self.spec
+        return f"The {spec.name} implementation needs the permission {spec.permission}; credentials come from {spec.credentials}."
+
+    def refused(self, storage_what: str, response: Response) -> RegistryAuthError:
+        """A 401/403 of a pre-flight: one message naming the implementation and the permission."""
+        spec = self.spec
+        return RegistryAuthError(
+            f"{storage_what}: the {spec.name} API refused ({response.status}) — deleting needs {spec.permission} "
+            f"[{response.url}]",
+            status=response.status,
+            url=response.url,
+            hint=self.permission_hint(),
+        )
+
+
+def vendor_message(body: bytes) -> str | None:
+    """The human message of a vendor's JSON error body (GitHub ``message``, Docker Hub
+    ``message``/``detail``, Quay ``error_message``/``detail``, Harbor/Distribution ``errors``)."""
+    try:
+        document = json.loads(body) if body else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(document, dict):
+        return None
+    for key in ("message", "error_message", "detail", "errinfo"):
+        value = document.get(key)
+        if isinstance(value, str) and value:
+            return value
+    errors = document.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        value = errors[0].get("message")
+        return str(value) if value else None
+    return None
+
+
+def _reset_header(response: Response) -> str | None:
+    """Seconds until a rate-limit window resets (``X-RateLimit-Reset``: epoch seconds) as a
+    ``Retry-After`` value, where the vendor sends that instead."""
+    import time
+
+    reset = response.header("X-RateLimit-Reset") or response.header("x-ratelimit-reset")
+    if not reset or not reset.strip().isdigit():
+        return None
+    return str(max(0, int(reset.strip()) - int(time.time())))
+
+
+def quote_path(value: str) -> str:
+    """A path segment (slashes encoded)."""
+    return urllib.parse.quote(value, safe="")
+
+
+__all__ = [
+    "RegistryRateLimited",
+    "TagDeleter",
+    "TagToDelete",
+    "parse_retry_after",
+    "quote_path",
+    "vendor_message",
+]

@@ -1,0 +1,147 @@
+"""Registry implementations as data: name → hosts it is detected from → how one tag is deleted
+→ which credentials it needs (werf v1.1's ``--repo-implementation`` values).
+
+This table is the one place these facts live: the CLI's choices, detection from a host, the
+pre-flight messages and the README's "Registries" table all read it. How each deletion is done on
+the wire lives in ``adapters/registry/vendors/``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class RepoImplementation(StrEnum):
+    AUTO = "auto"
+    DEFAULT = "default"
+    DOCKERHUB = "dockerhub"
+    GITHUB = "github"
+    GITLAB = "gitlab"
+    HARBOR = "harbor"
+    QUAY = "quay"
+    ECR = "ecr"
+    ACR = "acr"
+    GCR = "gcr"
+
+
+@dataclass(frozen=True)
+class Implementation:
+    name: RepoImplementation
+    #: host patterns (fnmatch, lower case) this implementation is detected from
+    hosts: tuple[str, ...]
+    #: how one tag is deleted (for people: README, --help)
+    deletes: str
+    #: where its credentials come from (for people), and the variable or option that sets them
+    credentials: str
+    #: the permission a delete needs, as the vendor names it
+    permission: str
+    #: True when deleting a tag removes every tag on its digest (the shared-digest rule applies)
+    deletes_by_digest: bool
+    #: the hosts other than the registry's own that the implementation sends credentials to
+    api_hosts: tuple[str, ...] = ()
+
+
+_DOCKER_CONFIG = "the Docker config (`docker login HOST`; --docker-config / DOCKER_CONFIG)"
+
+IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
+    impl.name: impl
+    for impl in (
+        Implementation(
+            RepoImplementation.DEFAULT,
+            (),
+            "Registry API: `DELETE /v2/<name>/manifests/<digest>`; where the registry deletes tags "
+            "(distribution-spec 1.1: `DELETE /v2/<name>/manifests/<tag>`), that, so only the tag goes",
+            _DOCKER_CONFIG,
+            "delete (Distribution: storage.delete.enabled: true)",
+            deletes_by_digest=True,
+        ),
+        Implementation(
+            RepoImplementation.DOCKERHUB,
+            ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"),
+            "Docker Hub API: `DELETE /v2/repositories/<namespace>/<repository>/tags/<tag>/` on hub.docker.com",
+            "the Docker config's credentials for docker.io (a personal access token with Read, Write, Delete scope)",
+            "Read, Write, Delete access token scope",
+            deletes_by_digest=False,
+            api_hosts=("hub.docker.com",),
+        ),
+        Implementation(
+            RepoImplementation.GITHUB,
+            ("ghcr.io", "docker.pkg.github.com"),
+            "GitHub REST API: the package version holding the tag (`DELETE …/packages/container/<package>/versions/<id>`); "
+            "a version carries every tag of one digest",
+            "GITHUB_TOKEN / GH_TOKEN, else the Docker config's password for ghcr.io; API base GITHUB_API_URL",
+            "delete:packages",
+            deletes_by_digest=True,
+            api_hosts=("api.github.com",),
+        ),
+        Implementation(
+            RepoImplementation.GITLAB,
+            ("registry.gitlab.com", "registry.gitlab.*", "gitlab-registry.*"),
+            "GitLab container registry: `DELETE /v2/<name>/tags/reference/<tag>`; the manifest delete where that route is absent",
+            f"{_DOCKER_CONFIG}; a token with the write_registry scope (or CI_JOB_TOKEN of a maintainer's job)",
+            "write_registry (repository:<name>:delete)",
+            deletes_by_digest=False,
+        ),
+        Implementation(
+            RepoImplementation.HARBOR,
+            ("*harbor*",),
+            "Harbor API v2.0: `DELETE /api/v2.0/projects/<p>/repositories/<r>/artifacts/<digest>/tags/<tag>` "
+            "when a staying tag shares the digest, else the artifact (Registry API manifest delete)",
+            f"{_DOCKER_CONFIG} (a robot account or user with the project's delete permission)",
+            "delete on the project's tags and artifacts (Harbor role Maintainer or a robot account with delete)",
+            deletes_by_digest=False,
+        ),
+        Implementation(
+            RepoImplementation.QUAY,
+            ("quay.io", "*.quay.io", "quay.*"),
+            "Quay API: `DELETE /api/v1/repository/<namespace>/<repository>/tag/<tag>` when a staying tag shares "
+            "the digest, else the Registry API manifest delete",
+            "STAGESWEEP_REPO_QUAY_TOKEN (an OAuth application token with repo:write) for the tag API; "
+            f"{_DOCKER_CONFIG} for the Registry API",
+            "repo:write",
+            deletes_by_digest=False,
+        ),
+        Implementation(
+            RepoImplementation.ECR,
+            ("*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn"),
+            "AWS ECR API: `BatchDeleteImage` with the tag and its planned digest (up to 100 per call)",
+            "the standard AWS chain (AWS_PROFILE, SSO, environment, instance role); region from the host or "
+            "AWS_REGION; AWS_ENDPOINT_URL_ECR honoured",
+            "ecr:BatchDeleteImage (and ecr:GetAuthorizationToken, ecr:DescribeImages)",
+            deletes_by_digest=False,
+            api_hosts=("api.ecr.<region>.amazonaws.com",),
+        ),
+        Implementation(
+            RepoImplementation.ACR,
+            ("*.azurecr.io", "*.azurecr.cn", "*.azurecr.us"),
+            "ACR API: `DELETE /acr/v1/<name>/_tags/<tag>` when a staying tag shares the digest, else the "
+            "Registry API manifest delete",
+            f"{_DOCKER_CONFIG} (`az acr login`, a token or service principal with the delete action)",
+            "content/delete (role AcrDelete)",
+            deletes_by_digest=False,
+        ),
+        Implementation(
+            RepoImplementation.GCR,
+            ("gcr.io", "*.gcr.io", "*-docker.pkg.dev", "*.pkg.dev"),
+            "Registry API: `DELETE /v2/<name>/manifests/<tag>` (the tag), then `…/manifests/<digest>` once no tag remains",
+            f"{_DOCKER_CONFIG} (gcloud credential helper, `_json_key` or `oauth2accesstoken`)",
+            "artifactregistry.repositories.deleteArtifacts (role Artifact Registry Repository Administrator) / "
+            "storage.objects.delete for gcr.io",
+            deletes_by_digest=False,
+        ),
+    )
+}
+
+#: names accepted by the options, in the order werf lists them
+CHOICES = tuple(RepoImplementation)
+
+
+def detect(host: str) -> RepoImplementation | None:
+    """The implementation whose host patterns match ``host`` (``HOST[:PORT]``), if any."""
+    name = host.lower().rsplit(":", 1)[0] if host.count(":") == 1 else host.lower()
+    for impl in IMPLEMENTATIONS.values():
+        if any(fnmatch.fnmatchcase(name, pattern) for pattern in impl.hosts):
+            return impl.name
+    return None
