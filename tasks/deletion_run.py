@@ -68,7 +68,9 @@ class DeletionRun:
         if found:
             self.metadata["repo_implementations"] = found
             for kind, facts in found.items():
-                get_run_logger().info("%s %s: %s implementation (%s)", kind, facts["repository"], facts["implementation"], facts["why"])
+                get_run_logger().info(
+                    "%s %s: %s implementation (%s)", kind, facts["repository"], facts["implementation"], facts["why"]
+                )
 
     def hold(self, stages_storage: str | None, images_repo: str | None = None) -> None:
         """Hold these storages for the rest of the run, or stop (exit 1) when another run does."""

@@ -87,9 +87,7 @@ class Transport:
         self._open: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
         self._closed = False
-        self.auth = Authenticator(
-            DockerCredentials(docker_config_file(options), options.credential_source), self._fetch_for_auth
-        )
+        self.auth = Authenticator(DockerCredentials(docker_config_file(options), options.credential_source), self._fetch_for_auth)
 
     # -- public ------------------------------------------------------------------------------
     def url(self, host: str, path: str) -> str:

@@ -11,7 +11,6 @@ from dataclasses import replace
 
 from adapters.registry.options import RegistryOptions
 from adapters.registry.reference import parse_repository
-
 from adapters.registry.vendors.base import TagDeleter
 from schemas.registry_implementations import RepoImplementation, detect
 
@@ -54,7 +53,10 @@ def probe_implementation(client, host: str) -> RepoImplementation | None:  # typ
 
 
 def resolve_implementation(
-    option: RepoImplementation | str, host: str, option_name: str, client=None  # type: ignore[no-untyped-def]
+    option: RepoImplementation | str,
+    host: str,
+    option_name: str,
+    client=None,  # type: ignore[no-untyped-def]
 ) -> tuple[RepoImplementation, str]:
     """(implementation, why) of a repository on ``host``: the option unless ``auto``; else the
     host's pattern; else what the registry tells of itself (probe, with ``client``); else default."""
@@ -81,7 +83,15 @@ def repository_implementation(
     """(implementation, why) of the registry repository ``repository`` (``HOST[:PORT]/PATH``),
     resolved once per process and host (a probe is one ``GET /v2/``)."""
     host = parse_repository(repository).registry
-    key = (host, str(option), option_name, options.docker_config, options.insecure_registry, options.skip_tls_verify, options.ca_file)
+    key = (
+        host,
+        str(option),
+        option_name,
+        options.docker_config,
+        options.insecure_registry,
+        options.skip_tls_verify,
+        options.ca_file,
+    )
     with _resolved_lock:
         if key in _resolved:
             return _resolved[key]
@@ -98,4 +108,10 @@ def repository_implementation(
 
 
 __all__ = [
-    "repository_implementation","TagDeleter", "deleter_class", "make_deleter", "probe_implementation", "resolve_implementation"]
+    "TagDeleter",
+    "deleter_class",
+    "make_deleter",
+    "probe_implementation",
+    "repository_implementation",
+    "resolve_implementation",
+]

@@ -21,7 +21,6 @@ from adapters.registry.vendors.base import TagDeleter
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
-
 #: (registry URL, repository) → whether it deletes tags alone; asked once per process
 _deletes_tags: dict[tuple[str, str], bool] = {}
 _deletes_tags_lock = threading.Lock()
