@@ -54,7 +54,7 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
             "Registry API: `DELETE /v2/<name>/manifests/<digest>`; where the registry deletes tags "
             "(distribution-spec 1.1: `DELETE /v2/<name>/manifests/<tag>`), that, so only the tag goes",
             _DOCKER_CONFIG,
-            "delete (Distribution: storage.delete.enabled: true)",
+            "the delete action on the repository (token scope repository:<name>:delete)",
             deletes_by_digest=True,
         ),
         Implementation(

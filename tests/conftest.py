@@ -23,4 +23,5 @@ pytest_plugins = [
     "tests.fixtures.fault_proxy",
     "tests.fixtures.prefect_fault_proxy",
     "tests.fixtures.s3",
+    "tests.fixtures.vendor_distribution",
 ]

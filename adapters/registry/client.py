@@ -312,7 +312,9 @@ class RegistryClient:
                 code=parse_error_body(response.body)[0],
                 url=response.url,
                 retryable=False,
-                hint="Enable deletes on the registry (Distribution: storage.delete.enabled: true); nothing was deleted.",
+                hint="Nothing was deleted. A Distribution registry deletes with `storage.delete.enabled: true`; a "
+                "vendor's registry (GitLab, Harbor, Quay, ACR, GCR, ECR, GHCR, Docker Hub) deletes through its own API: "
+                "pass --repo-implementation NAME (see `stagesweep cleanup --help`).",
             )
         raise self._fail(f"the registry refuses deletes in {repo}", response)
 

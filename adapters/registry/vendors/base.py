@@ -54,7 +54,11 @@ class TagDeleter:
         """Raise (``RegistryAuthError`` / ``RegistryError`` with a hint naming the permission and
         the variable or option that sets the credentials) unless deletes in ``repository`` can
         work; never deletes anything."""
-        self.client.check_delete_permitted(repository)
+        try:
+            self.client.check_delete_permitted(repository)
+        except RegistryAuthError as exc:
+            exc.hint = self.permission_hint()
+            raise
 
     def delete_tag(self, repository: str, tag: str, digest: str, shared: bool) -> Outcome:
         """Remove ``repository:tag``, found at ``digest`` right before; ``shared``: a tag that
@@ -114,7 +118,10 @@ class TagDeleter:
 
     def permission_hint(self) -> str:
         spec = self.spec
-        return f"The {spec.name} implementation needs the permission {spec.permission}; credentials come from {spec.credentials}."
+        return (
+            f"Deleting with the {spec.name} implementation needs {spec.permission}; its credentials come from "
+            f"{spec.credentials}. Nothing was deleted."
+        )
 
     def refused(self, storage_what: str, response: Response) -> RegistryAuthError:
         """A 401/403 of a pre-flight: one message naming the implementation and the permission."""
