@@ -58,6 +58,13 @@ def vendor_world(git_project, registry, unique_repo, tmp_path, fake) -> tuple[Wo
     return through, direct, w
 
 
+def secrets_of(fake, env: dict[str, str]) -> set[str]:
+    """Every credential the run could leak: the fake's passwords and tokens, the secret variables."""
+    found = {user.secret for user in fake.users.values()} | set(fake.tokens)
+    found |= {value for key, value in env.items() if any(w in key for w in ("TOKEN", "SECRET", "PASSWORD"))}
+    return {secret for secret in found if len(secret) >= 8}
+
+
 def run(world: World, *args: str):
     return world.cleanup("cleanup", *args, env=world.env)  # type: ignore[attr-defined]
 
@@ -86,7 +93,11 @@ def test_cleanup_on_each_registry_deletes_the_plan_through_a_429_and_leaves_a_ta
     first = run(through, "--kube-config", kubeconfig)
 
     assert f"{fake.implementation} implementation" in first.output
+    # no credential in the output or the audit (run metadata included)
     audit = pq.read_table(direct.audits()[-1])
+    audit_text = audit.to_pandas().to_csv() + str(audit.schema.metadata)
+    for secret in secrets_of(fake, through.env):  # type: ignore[attr-defined]
+        assert secret not in first.output and secret not in audit_text
     meta = __import__("json").loads(audit.schema.metadata[b"stagesweep.run"])
     assert meta["repo_implementations"]["images-repo"]["implementation"] == fake.implementation
     rows = audit.to_pandas()
