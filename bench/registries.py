@@ -74,7 +74,7 @@ def fill(server: RegistryServer, path: str, n: int, parallel: int) -> tuple[list
             lambda t: client.push_manifest_only_image(repo, t, {"config": {"Labels": {"n": t}}})[0], tags
         )
         siblings = []
-        for i, tag in enumerate(tags):
+        for i in range(len(tags)):
             if i % 10 == 1:
                 raw = client.get_manifest(repo, digests[i]).raw
                 client.put_manifest(repo, f"pin-{i}", raw, "application/vnd.docker.distribution.manifest.v2+json")
