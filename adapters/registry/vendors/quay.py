@@ -1,0 +1,147 @@
+"""``quay``: Quay (quay.io, Red Hat Quay) removes a tag through its API v1 on the registry's own
+host, with an OAuth access token from ``STAGESWEEP_REPO_QUAY_TOKEN``.
+
+From the Quay API reference (docs.quay.io / Red Hat Quay API reference):
+
+* **Delete**: ``DELETE /api/v1/repository/<namespace>/<repository>/tag/<tag>`` with
+  ``Authorization: Bearer <token>`` (scope ``repo:write``) → 204; 404 when the tag is unknown.
+  Only the tag goes (into Quay's time machine, restorable there); the manifest stays while
+  another tag names it.
+* **Pre-flight**: ``GET /api/v1/repository/<namespace>/<repository>`` → ``can_write`` (deleting
+  tags needs write); 401/403 answer the Quay error body (``detail``, ``error_message``,
+  ``error_type``, ``title``, ``status``).
+* **Listing with digests**: ``GET /api/v1/repository/<ns>/<repo>/tag/?limit=100&page=N&onlyActiveTags=true``
+  → ``{"tags": [{"name", "manifest_digest", …}], "page", "has_additional"}``.
+
+With the token set every tag is deleted through the tag API, whether or not a staying tag shares
+its digest — as werf's quay implementation did: one kind of delete per repository, each removing
+exactly the tag it names (restorable from Quay's time machine), checked up front by one
+``can_write``. Without the token the Registry API is used with the Docker config's credentials:
+a manifest delete by digest for a tag no staying tag shares; a tag whose digest a staying tag
+shares is then kept (``shared-digest``), since that delete would take the staying tag along.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.parse
+
+from adapters.registry.client import _repository
+from adapters.registry.vendors.base import TagDeleter, vendor_message
+from schemas.errors import NotFoundError, RegistryAuthError, RegistryError
+from schemas.registry_implementations import RepoImplementation
+from schemas.vocab import Outcome
+
+TOKEN_VARIABLE = "STAGESWEEP_REPO_QUAY_TOKEN"
+PAGE_LIMIT = 100  # the API's maximum
+MAX_PAGES = 100_000
+_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
+_JSON = {"Accept": "application/json"}
+
+
+class QuayDeleter(TagDeleter):
+    implementation = RepoImplementation.QUAY
+
+    def token(self) -> str | None:
+        """The OAuth access token of ``STAGESWEEP_REPO_QUAY_TOKEN`` (None when unset)."""
+        return (self.env.get(TOKEN_VARIABLE) or "").strip() or None
+
+    def _url(self, repository: str, suffix: str = "") -> str:
+        """A Quay API URL of ``repository`` — on the registry's own origin, the only place the
+        token goes."""
+        ref = _repository(repository)
+        return self.client.transport.url(ref.registry, f"/api/v1/repository/{urllib.parse.quote(ref.path)}{suffix}")
+
+    def _api(self, method: str, url: str, token: str):  # type: ignore[no-untyped-def]
+        return self.api_request(method, url, authorization=f"Bearer {token}", headers=_JSON)
+
+    def deletes_tag_alone(self, repository: str) -> bool:
+        return self.token() is not None
+
+    def preflight(self, repository: str) -> None:
+        token = self.token()
+        if token is None:
+            try:
+                self.client.check_delete_permitted(repository)
+            except RegistryAuthError as exc:
+                exc.message = (
+                    f"{exc.message} — {TOKEN_VARIABLE} is not set, so the quay implementation deletes through the "
+                    "Registry API with the Docker config's credentials"
+                )
+                exc.hint = self.permission_hint()
+                raise
+            return
+        url = self._url(repository)
+        what = f"cannot check deletes in {repository}"
+        response = self._api("GET", url, token)
+        if response.status in (401, 403):
+            error = self.refused(what, response)
+            detail = vendor_message(response.body)
+            if detail:
+                error.message += f" — {detail}"
+            error.message += f"; the token comes from {TOKEN_VARIABLE}"
+            raise error
+        if response.status == 404:
+            raise NotFoundError(
+                f"{what}: Quay knows no repository {_repository(repository).path} that the token of {TOKEN_VARIABLE} "
+                f"can see [{url}]",
+                status=404,
+                url=url,
+                hint=self.permission_hint(),
+            )
+        if response.status != 200:
+            raise self.fail(what, response)
+        try:
+            can_write = json.loads(response.body).get("can_write")
+        except (ValueError, AttributeError):
+            can_write = None
+        if can_write is not True:
+            raise RegistryAuthError(
+                f"{what}: the quay API says the token of {TOKEN_VARIABLE} may not write to {_repository(repository).path} "
+                f"(can_write: {json.dumps(can_write)}), and deleting tags needs {self.spec.permission} [{url}]",
+                status=403,
+                url=url,
+                hint=self.permission_hint(),
+            )
+
+    def delete_tag(self, repository: str, tag: str, digest: str, shared: bool) -> Outcome:
+        token = self.token()
+        if token is None:
+            if shared:
+                raise RegistryError(
+                    f"cannot delete {repository}:{tag} alone: a tag that stays shares its digest, and without "
+                    f"{TOKEN_VARIABLE} the quay implementation deletes by digest",
+                    hint=f"Set {TOKEN_VARIABLE} to an OAuth access token with {self.spec.permission}.",
+                )
+            return self.client.delete_manifest(repository, digest)
+        response = self._api("DELETE", self._url(repository, f"/tag/{urllib.parse.quote(tag, safe='')}"), token)
+        if response.status in (200, 202, 204):
+            return Outcome.DELETED
+        if response.status == 404:
+            return Outcome.ALREADY_GONE
+        raise self.fail(f"cannot delete tag {repository}:{tag}", response)
+
+    def listed_digests(self, repository: str) -> dict[str, str] | None:
+        """Tag → manifest digest from the Quay tag listing (active tags, 100 a page); None without
+        the token or when the listing cannot be had."""
+        token = self.token()
+        if token is None:
+            return None
+        found: dict[str, str] = {}
+        try:
+            for page in range(1, MAX_PAGES + 1):
+                query = urllib.parse.urlencode({"limit": PAGE_LIMIT, "page": page, "onlyActiveTags": "true"})
+                response = self._api("GET", self._url(repository, f"/tag/?{query}"), token)
+                if response.status != 200:
+                    return None
+                document = json.loads(response.body)
+                for item in document.get("tags") or []:
+                    tag, digest = item.get("name"), item.get("manifest_digest")
+                    if isinstance(tag, str) and isinstance(digest, str) and _DIGEST.fullmatch(digest):
+                        found.setdefault(tag, digest)
+                if not document.get("has_additional"):
+                    return found
+        except (RegistryError, ValueError, AttributeError, TypeError):
+            return None
+        return None
