@@ -18,6 +18,7 @@ import uuid
 
 from adapters.registry.client import _repository
 from adapters.registry.vendors.base import TagDeleter
+from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
@@ -35,17 +36,29 @@ class DefaultDeleter(TagDeleter):
         with _deletes_tags_lock:
             known = _deletes_tags.get(key)
         if known is None:
-            known = self._probe_tag_delete(repository)
+            answer = self._probe_tag_delete(repository)
+            if answer is None:
+                return False  # no answer this time (429, 5xx, network): deletes by digest, asks again later
+            known = answer
             with _deletes_tags_lock:
                 _deletes_tags[key] = known
         return known
 
-    def _probe_tag_delete(self, repository: str) -> bool:
+    def _probe_tag_delete(self, repository: str) -> bool | None:
+        """Whether the registry understood a tag delete; None when it could not say (a rate
+        limit, a server or network error), which is not remembered."""
         ref = _repository(repository)
         probe = f"stagesweep-probe-{uuid.uuid4().hex[:16]}"
-        response = self.client.transport.request(
-            "DELETE", ref.registry, f"/v2/{ref.path}/manifests/{probe}", scope=f"repository:{ref.path}:delete"
-        )
+        try:
+            response = self.client.transport.request(
+                "DELETE", ref.registry, f"/v2/{ref.path}/manifests/{probe}", scope=f"repository:{ref.path}:delete"
+            )
+        except RegistryAuthError:
+            raise
+        except RegistryError:
+            return None
+        if response.status == 429 or response.status >= 500:
+            return None
         if response.status != 404:
             return False
         # Distribution 2 answers 404 for an unknown repository whatever the reference; only a
