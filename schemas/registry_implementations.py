@@ -60,8 +60,10 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
         Implementation(
             RepoImplementation.DOCKERHUB,
             ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"),
-            "Docker Hub API: `DELETE /v2/repositories/<namespace>/<repository>/tags/<tag>/` on hub.docker.com",
-            "the Docker config's credentials for docker.io (a personal access token with Read, Write, Delete scope)",
+            "Docker Hub API: `DELETE /v2/repositories/<namespace>/<repository>/tags/<tag>/` on hub.docker.com "
+            "(after `POST /v2/auth/token`), only that tag",
+            "the Docker config's user and password or personal access token for docker.io (`docker login`; a token "
+            "with Read, Write, Delete scope); API base STAGESWEEP_DOCKERHUB_API_URL",
             "Read, Write, Delete access token scope",
             deletes_by_digest=False,
             api_hosts=("hub.docker.com",),
@@ -79,25 +81,29 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
         Implementation(
             RepoImplementation.GITLAB,
             ("registry.gitlab.com", "registry.gitlab.*", "gitlab-registry.*"),
-            "GitLab container registry: `DELETE /v2/<name>/tags/reference/<tag>`; the manifest delete where that route is absent",
+            "GitLab container registry, the tag alone: `DELETE /v2/<name>/tags/reference/<tag>` (GitLab's own route, "
+            "until GitLab 17.0), else the OCI tag delete `DELETE /v2/<name>/manifests/<tag>` (GitLab 16.4 on); the "
+            "manifest delete by digest where neither exists. Digests listed by `GET /gitlab/v1/repositories/<name>/tags/list/`",
             f"{_DOCKER_CONFIG}; a token with the write_registry scope (or CI_JOB_TOKEN of a maintainer's job)",
-            "write_registry (repository:<name>:delete)",
+            "write_registry (repository:<name>:delete, granted to Maintainers)",
             deletes_by_digest=False,
         ),
         Implementation(
             RepoImplementation.HARBOR,
             ("*harbor*",),
             "Harbor API v2.0: `DELETE /api/v2.0/projects/<p>/repositories/<r>/artifacts/<digest>/tags/<tag>` "
-            "when a staying tag shares the digest, else the artifact (Registry API manifest delete)",
-            f"{_DOCKER_CONFIG} (a robot account or user with the project's delete permission)",
-            "delete on the project's tags and artifacts (Harbor role Maintainer or a robot account with delete)",
+            "when a staying tag shares the digest, else the artifact (`DELETE …/artifacts/<digest>`); digests listed "
+            "by `GET …/artifacts?with_tag=true`",
+            f"{_DOCKER_CONFIG} (a robot account or user with the project's delete permissions), sent as Basic to "
+            "the registry's own host",
+            "artifact delete and tag delete in the project (Harbor role Maintainer, or a robot account with both)",
             deletes_by_digest=False,
         ),
         Implementation(
             RepoImplementation.QUAY,
             ("quay.io", "*.quay.io", "quay.*"),
-            "Quay API: `DELETE /api/v1/repository/<namespace>/<repository>/tag/<tag>` when a staying tag shares "
-            "the digest, else the Registry API manifest delete",
+            "Quay API: `DELETE /api/v1/repository/<namespace>/<repository>/tag/<tag>`, only that tag; without "
+            "STAGESWEEP_REPO_QUAY_TOKEN the Registry API manifest delete (a tag sharing a staying tag's digest is kept)",
             "STAGESWEEP_REPO_QUAY_TOKEN (an OAuth application token with repo:write) for the tag API; "
             f"{_DOCKER_CONFIG} for the Registry API",
             "repo:write",
@@ -105,11 +111,13 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
         ),
         Implementation(
             RepoImplementation.ECR,
-            ("*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn"),
-            "AWS ECR API: `BatchDeleteImage` with the tag and its planned digest (up to 100 per call)",
-            "the standard AWS chain (AWS_PROFILE, SSO, environment, instance role); region from the host or "
-            "AWS_REGION; AWS_ENDPOINT_URL_ECR honoured",
-            "ecr:BatchDeleteImage (and ecr:GetAuthorizationToken, ecr:DescribeImages)",
+            ("*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr-fips.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn"),
+            "AWS ECR API: `BatchDeleteImage` by `imageTag` (up to 100 per call): the tag alone goes, the image with "
+            "its last tag; digests listed by `DescribeImages`",
+            "the standard AWS chain (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, instance or task "
+            "role); region from the host, else AWS_REGION / AWS_DEFAULT_REGION; AWS_ENDPOINT_URL_ECR honoured; the "
+            "registry's own credentials from the Docker config, else an ECR token (GetAuthorizationToken)",
+            "ecr:BatchDeleteImage (and ecr:GetAuthorizationToken, ecr:DescribeRepositories, ecr:DescribeImages)",
             deletes_by_digest=False,
             api_hosts=("api.ecr.<region>.amazonaws.com",),
         ),
