@@ -24,4 +24,13 @@ pytest_plugins = [
     "tests.fixtures.prefect_fault_proxy",
     "tests.fixtures.s3",
     "tests.fixtures.vendor_distribution",
+    "tests.fixtures.vendor_gitlab",
+    "tests.fixtures.vendor_harbor",
+    "tests.fixtures.vendor_ecr",
+    "tests.fixtures.vendor_github",
+    "tests.fixtures.vendor_dockerhub",
+    "tests.fixtures.vendor_quay",
+    "tests.fixtures.vendor_gcr",
+    "tests.fixtures.vendor_acr",
+    "tests.fixtures.vendor_tagdelete",
 ]

@@ -75,6 +75,11 @@ class RegistryClient:
         self.transport = Transport(self.options)
         self._bulk = BulkRunner(self.options.parallel, thread_name_prefix="registry")
         self._deleter = None
+        if self.options.implementation not in ("default", "auto"):
+            from adapters.registry.vendors import deleter_class
+
+            if deleter_class(self.options.implementation).provides_registry_credentials:
+                self.deleter  # noqa: B018 - its credentials serve the registry's reads too (ECR's token)
 
     @property
     def deleter(self):  # type: ignore[no-untyped-def]

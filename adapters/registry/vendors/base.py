@@ -34,6 +34,9 @@ class TagDeleter:
     request slots). ``env``: where tokens and API bases are read (``os.environ`` by default)."""
 
     implementation: RepoImplementation = RepoImplementation.DEFAULT
+    #: the deleter gives the registry's own reads their credentials (ECR: a token from the AWS API),
+    #: so the client makes it before its first request
+    provides_registry_credentials = False
 
     def __init__(self, client: RegistryClient, env: Mapping[str, str] | None = None) -> None:
         self.client = client
