@@ -170,6 +170,19 @@ class GitMirror:
             )
         return done.stdout
 
+    def commit_line(self, commit: str) -> str:
+        """``HASH ISO-8601-COMMITTER-DATE`` of a commit ("" when it cannot be read)."""
+        done = subprocess.run(
+            ["git", "log", "-1", "--format=%H %cI", commit],
+            cwd=self.path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
     def files(self, commit: str, under: str = "") -> list[str]:
         """Paths of the files at ``commit`` (under a directory), without fetching any blob."""
         args = ["git", "ls-tree", "-r", "-z", "--name-only", commit]

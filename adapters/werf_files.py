@@ -1,20 +1,49 @@
 """werf.yaml's project files: the config itself, ``.werf/**/*.tmpl`` partials and ``.Files`` targets.
 
-The template renderer (``schemas.gotemplate``) does no I/O; this reader gives it the files, always
-relative to the project and never outside it.
+The template renderer (``gotemplate``) does no I/O; this reader gives it the files the way werf
+reads them — a path is joined to the werf.yaml's directory (a leading ``/`` too), ``.Files.Glob``
+matches werf's doublestar patterns — but never a file outside the project.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+import os
+import subprocess
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 from adapters.git_mirror import GitMirror, shown_url
+from gotemplate import Commit
+from gotemplate.glob import BadPattern, compile_pattern, go_clean, literal_prefix
 from schemas.config import RenderedConfig, WerfConfig, parse_werf_config, render_werf_text
 from schemas.errors import ConfigError
 
 TEMPLATES_DIR = ".werf"  #: werf v1.1's default templates directory (--config-templates-dir)
+
+
+def project_relative(path: str) -> str:
+    """A ``.Files`` path as werf joins it to the project directory: cleaned, a leading ``/``
+    dropped ("." for the directory itself); a path that leaves the project is refused."""
+    cleaned = go_clean(path.replace(os.sep, "/").lstrip("/"))
+    if cleaned == ".." or cleaned.startswith("../"):
+        raise ValueError(f"{path!r} points outside the project directory")
+    return cleaned
+
+
+def _decode(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _glob_pattern(pattern: str) -> tuple[str, list[str]]:
+    """The pattern relative to the project and the directories werf walks from (its literal start)."""
+    relative = project_relative(pattern)
+    try:
+        compile_pattern(relative)
+    except BadPattern as exc:
+        raise ValueError(f"{exc}; see the doublestar pattern syntax in docs/werf-templates.md") from None
+    parts = [] if relative == "." else relative.split("/")
+    return relative, literal_prefix(parts)
 
 
 class ProjectFiles:
@@ -28,9 +57,8 @@ class ProjectFiles:
         self.templates_dir = Path(templates_dir) if templates_dir is not None else self.base / TEMPLATES_DIR
 
     def _inside(self, relative: str) -> Path:
-        if Path(relative).is_absolute():
-            raise ValueError(f"{relative!r} is an absolute path; .Files reads paths relative to the project")
-        path = (self.base / relative).resolve()
+        cleaned = project_relative(relative)
+        path = (self.base / cleaned).resolve()
         if path != self.base and self.base not in path.parents:
             raise ValueError(f"{relative!r} points outside the project directory {self.base}")
         return path
@@ -39,38 +67,98 @@ class ProjectFiles:
         target = self._inside(path)
         if not target.is_file():
             return None
-        return target.read_bytes().decode("utf-8", "surrogateescape")
+        return _decode(target.read_bytes())
+
+    def exists(self, path: str) -> bool:
+        try:
+            return self._inside(path).exists()
+        except ValueError:
+            return False
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            return self._inside(path).is_dir()
+        except ValueError:
+            return False
+
+    def _walk(self, path: Path) -> Iterator[Path]:
+        """``path`` and everything under it, in Go's filepath.Walk order; symlinks not followed."""
+        yield path
+        if path.is_dir() and not path.is_symlink():
+            try:
+                names = sorted(os.listdir(path))
+            except OSError:
+                return
+            for name in names:
+                yield from self._walk(path / name)
 
     def glob(self, pattern: str) -> Mapping[str, str]:
-        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
-            raise ValueError(f"{pattern!r} points outside the project directory {self.base}")
+        """werf v1.1's ``.Files.Glob``: every file whose project-relative path matches."""
+        relative, prefix = _glob_pattern(pattern)
+        compiled = compile_pattern(relative)
+        start = self.base.joinpath(*prefix)
         found: dict[str, str] = {}
-        for match in sorted(self.base.glob(pattern)):
-            if match.is_file():
-                relative = match.relative_to(self.base).as_posix()
-                self._inside(relative)
-                found[relative] = match.read_bytes().decode("utf-8", "surrogateescape")
+        if not os.path.lexists(start):
+            return found
+        for path in self._walk(start):
+            name = path.relative_to(self.base).as_posix()
+            if (path.is_dir() and not path.is_symlink()) or not compiled.match(name):
+                continue
+            target = self._inside(name)  # a symlink is read where it points, inside the project
+            if target.is_dir():
+                continue
+            if not target.exists():
+                return {}  # a dangling symlink makes werf's walk fail: no files at all
+            found[name] = _decode(target.read_bytes())
         return found
 
     def partials(self) -> list[tuple[str, str, str]]:
-        """``*.tmpl`` files under the templates directory: (name relative to it, text, shown path)."""
+        """``*.tmpl`` files under the templates directory in walk order: (name relative to it, text,
+        shown path)."""
         if not self.templates_dir.is_dir():
             return []
         result = []
-        for path in sorted(self.templates_dir.rglob("*.tmpl")):
-            if path.is_file():
+        for path in self._walk(self.templates_dir):
+            if path.name.endswith(".tmpl") and path.is_file():
                 name = path.relative_to(self.templates_dir).as_posix()
                 try:
                     shown = path.relative_to(self.base).as_posix()
                 except ValueError:
                     shown = str(path)
-                result.append((name, path.read_bytes().decode("utf-8", "surrogateescape"), shown))
+                result.append((name, _decode(path.read_bytes()), shown))
         return result
+
+    def commit(self) -> Commit | None:
+        """The HEAD commit of the git work tree holding the project (werf v1.2's ``.Commit``), if any."""
+        try:
+            done = subprocess.run(
+                ["git", "log", "-1", "--format=%H %cI", "HEAD"],
+                cwd=self.base,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=30,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return _commit_from(done.stdout) if done.returncode == 0 else None
+
+
+def _commit_from(line: str) -> Commit | None:
+    parts = line.split()
+    if len(parts) != 2:
+        return None
+    try:
+        return Commit(parts[0], datetime.fromisoformat(parts[1]))
+    except ValueError:
+        return None
 
 
 def _read_config(path: Path) -> str:
+    """The file's text, its bytes kept as they are (CRLF line ends stay CRLF, as in werf)."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found", file=str(path), hint="Pass the werf.yaml with --config PATH.") from None
     except IsADirectoryError:
@@ -79,26 +167,47 @@ def _read_config(path: Path) -> str:
         raise ConfigError(f"cannot read config file: {exc}", file=str(path)) from None
 
 
+DEFAULT_CONFIG = "werf.yaml"
+OTHER_DEFAULT_CONFIG = "werf.yml"  #: werf's other default name, read when there is no werf.yaml
+
+
 def _locate(project_dir: str | Path, config_path: str | Path) -> tuple[Path, ProjectFiles]:
     project = Path(project_dir)
     path = Path(config_path) if Path(config_path).is_absolute() else project / config_path
+    if str(config_path) == DEFAULT_CONFIG and not path.exists() and (project / OTHER_DEFAULT_CONFIG).is_file():
+        path = project / OTHER_DEFAULT_CONFIG
     return path, ProjectFiles(path.parent, project.resolve() / TEMPLATES_DIR)
 
 
 def render_werf_config(
-    project_dir: str | Path, config_path: str | Path = "werf.yaml", environ: Mapping[str, str] | None = None
+    project_dir: str | Path,
+    config_path: str | Path = "werf.yaml",
+    environ: Mapping[str, str] | None = None,
+    werf_env: str = "",
+    commit: Commit | None = None,
 ) -> RenderedConfig:
-    """werf.yaml rendered as werf renders it (``stagesweep config render``): text and env names read."""
+    """werf.yaml rendered as werf renders it (``stagesweep config render``): text and env names read.
+
+    ``werf_env`` is werf's ``--env`` (``.Env``); ``.Commit`` is ``commit``, else the HEAD of the
+    project's git work tree (missing outside one)."""
     path, files = _locate(project_dir, config_path)
-    return render_werf_text(_read_config(path), file=str(path), environ=environ, files=files)
+    text = _read_config(path)
+    return render_werf_text(
+        text, file=str(path), environ=environ, files=files, werf_env=werf_env, commit=commit or files.commit()
+    )
 
 
 def load_werf_config(
-    project_dir: str | Path, config_path: str | Path = "werf.yaml", environ: Mapping[str, str] | None = None
+    project_dir: str | Path,
+    config_path: str | Path = "werf.yaml",
+    environ: Mapping[str, str] | None = None,
+    werf_env: str = "",
 ) -> WerfConfig:
     """Read, render and validate the project's werf.yaml with its partials and files."""
     path, files = _locate(project_dir, config_path)
-    return parse_werf_config(_read_config(path), file=str(path), environ=environ, files=files)
+    return parse_werf_config(
+        _read_config(path), file=str(path), environ=environ, files=files, werf_env=werf_env, commit=files.commit()
+    )
 
 
 class GitProjectFiles:
@@ -107,82 +216,75 @@ class GitProjectFiles:
     ``base`` is the werf.yaml's directory inside the repository ("" for its root)."""
 
     def __init__(self, mirror: GitMirror, commit: str, base: str = "", templates_dir: str = TEMPLATES_DIR) -> None:
-        self.mirror, self.commit = mirror, commit
+        self.mirror, self.commit_sha = mirror, commit
         self.base = PurePosixPath(base) if base not in ("", ".") else PurePosixPath()
         self.templates_dir = templates_dir
+        self._listing: list[str] | None = None
 
     def _inside(self, relative: str) -> str:
-        if PurePosixPath(relative).is_absolute():
-            raise ValueError(f"{relative!r} is an absolute path; .Files reads paths relative to the project")
-        parts: list[str] = list(self.base.parts)
-        for part in PurePosixPath(relative).parts:
-            if part == "..":
-                if len(parts) <= len(self.base.parts):
-                    raise ValueError(f"{relative!r} points outside the project directory")
-                parts.pop()
-            elif part != ".":
-                parts.append(part)
-        return "/".join(parts)
+        cleaned = project_relative(relative)
+        return str(self.base / cleaned) if cleaned != "." else str(self.base)
 
     def _text(self, path: str) -> str | None:
-        data = self.mirror.show(self.commit, path)
-        return None if data is None else data.decode("utf-8", "surrogateescape")
+        data = self.mirror.show(self.commit_sha, path)
+        return None if data is None else _decode(data)
+
+    def _files(self) -> list[str]:
+        """Every file of the project at the commit, relative to ``base``."""
+        if self._listing is None:
+            prefix = str(self.base) + "/" if self.base.parts else ""
+            listed = self.mirror.files(self.commit_sha, str(self.base) if self.base.parts else "")
+            self._listing = sorted(path[len(prefix) :] for path in listed)
+        return self._listing
 
     def read(self, path: str) -> str | None:
         return self._text(self._inside(path))
 
+    def exists(self, path: str) -> bool:
+        try:
+            relative = project_relative(path)
+        except ValueError:
+            return False
+        return relative == "." or relative in self._files() or self.is_dir(path)
+
+    def is_dir(self, path: str) -> bool:
+        try:
+            relative = project_relative(path)
+        except ValueError:
+            return False
+        return relative == "." or any(name.startswith(relative + "/") for name in self._files())
+
     def glob(self, pattern: str) -> Mapping[str, str]:
-        if PurePosixPath(pattern).is_absolute() or ".." in PurePosixPath(pattern).parts:
-            raise ValueError(f"{pattern!r} points outside the project directory")
-        regex = re.compile(_glob_regex(pattern))
-        prefix = str(self.base) + "/" if self.base.parts else ""
+        relative, _ = _glob_pattern(pattern)
+        compiled = compile_pattern(relative)
         found: dict[str, str] = {}
-        for path in sorted(self.mirror.files(self.commit, str(self.base) if self.base.parts else "")):
-            relative = path[len(prefix) :]
-            if regex.fullmatch(relative):
-                text = self._text(path)
+        for name in self._files():
+            if compiled.match(name):
+                text = self._text(str(self.base / name))
                 if text is not None:
-                    found[relative] = text
+                    found[name] = text
         return found
 
     def partials(self) -> list[tuple[str, str, str]]:
         result = []
-        for path in sorted(self.mirror.files(self.commit, self.templates_dir)):
+        listed = self.mirror.files(self.commit_sha, self.templates_dir)
+        for path in sorted(listed, key=lambda p: p.split("/")):
             if path.endswith(".tmpl"):
                 text = self._text(path)
                 if text is not None:
                     result.append((path[len(self.templates_dir) + 1 :], text, path))
         return result
 
-
-def _glob_regex(pattern: str) -> str:
-    """A pathlib-style glob (``*``, ``?``, ``[...]``, ``**``) as a regular expression."""
-    out, i = [], 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        elif pattern[i] == "[" and "]" in pattern[i + 1 :]:
-            end = pattern.index("]", i + 1)
-            out.append("[" + pattern[i + 1 : end].replace("\\", "\\\\") + "]")
-            i = end + 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return "".join(out)
+    def commit(self) -> Commit | None:
+        return _commit_from(self.mirror.commit_line(self.commit_sha))
 
 
 def load_werf_config_from_git(
-    mirror: GitMirror, ref: str | None, config_path: str = "werf.yaml", environ: Mapping[str, str] | None = None
+    mirror: GitMirror,
+    ref: str | None,
+    config_path: str = "werf.yaml",
+    environ: Mapping[str, str] | None = None,
+    werf_env: str = "",
 ) -> WerfConfig:
     """The werf.yaml (with its ``.werf/`` partials and files) of a ref of a git mirror, validated."""
     commit = mirror.resolve(ref)
@@ -194,4 +296,4 @@ def load_werf_config_from_git(
     if data is None:
         raise ConfigError("config file not found", file=shown, hint="Pass the ref that has the werf.yaml with --config-ref REF.")
     files = GitProjectFiles(mirror, commit, str(path.parent))
-    return parse_werf_config(data.decode("utf-8", "surrogateescape"), file=shown, environ=environ, files=files)
+    return parse_werf_config(_decode(data), file=shown, environ=environ, files=files, werf_env=werf_env, commit=files.commit())

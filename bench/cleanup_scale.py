@@ -14,7 +14,8 @@ One run, one local Distribution registry with its access log on (every request c
    the Prefect overhead is the orchestrated warm run's wall time over this one's;
 5. **raw DELETE** (reference): the same 3·(N − keep) deletes by digest on the ``ref`` world, in
    the cleanup's order, at stagesweep's parallelism;
-6. the real ``cleanup`` (warm cache).
+6. the real ``cleanup`` (warm cache), with the time its durable audit took (the part file
+   written before each deletion batch and after the last: its writes and their seconds).
 
 Each stagesweep run is a child process against one ``prefect server`` started by the script;
 its wall time is the flow call alone (not imports), its peak RSS is the child's. The requests of
@@ -179,9 +180,12 @@ def child(spec: dict) -> None:
             return execute(self, plan, revise)
         finally:
             marks["executed"] = time.perf_counter()
+            # the durable audit: the part file written before each batch and after the last
+            result["audit_part_writes"] = getattr(self, "checkpoint_writes", 0)
+            result["audit_part_seconds"] = getattr(self, "checkpoint_seconds", 0.0)
 
-    deletion_run.DeletionRun.execute = timed_execute
     result: dict = {}
+    deletion_run.DeletionRun.execute = timed_execute
     profile = None
     if spec.get("profile"):
         import cProfile
@@ -459,6 +463,10 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
         )
         print(
             f"deletion phase requests: {dict(phase_counts)} = {sum(phase_counts.values()) / max(deleted, 1):.3f} per deleted item"
+        )
+        writes, spent = cleanup.get("audit_part_writes", 0), cleanup.get("audit_part_seconds", 0.0)
+        print(
+            f"durable audit: {writes} part writes in {spent:.2f} s = {spent / cleanup['delete_wall']:.2%} of the deletion phase"
         )
         print(f"cleanup reads: {dict(counts['cleanup: reads'])}")
     print(f"\nrequest counts: { {k: dict(v) for k, v in counts.items()} }")

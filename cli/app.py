@@ -182,12 +182,13 @@ def apply(
 def config_render(
     dir: Annotated[str, o.opt("dir", CommonSettings.model_fields["dir"].description or "")] = ".",
     config: Annotated[str, o.opt("config", CommonSettings.model_fields["config"].description or "")] = "werf.yaml",
+    env: Annotated[str, o.opt("env", CommonSettings.model_fields["env"].description or "")] = "",
 ) -> int:
     """Print the werf.yaml rendered as werf renders it (Go templates, .werf partials, env):
     exactly what stagesweep reads."""
     from cli.werf_yaml import print_rendered_config
 
-    return print_rendered_config(dir, config)
+    return print_rendered_config(dir, config, env)
 
 
 @server_app.command("status")

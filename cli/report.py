@@ -76,7 +76,9 @@ def _print_tables(tabs: dict[str, pd.DataFrame]) -> None:
     console = Console()
     runs = tabs.get("runs")
     if runs is not None:
-        outcome_cols = [c for c in ["kept", "would_delete", "deleted", "already_gone", "failed", "blocked"] if runs[c].any()]
+        outcome_cols = [
+            c for c in ["kept", "would_delete", "deleted", "already_gone", "failed", "blocked", "started"] if runs[c].any()
+        ]
         table = Table(title="runs, newest first")
         for col in ["run_id", "command", "dry_run", "started_at", *[c.replace("_", "-") for c in outcome_cols], "reclaimable"]:
             table.add_column(col)

@@ -5,7 +5,12 @@ Tags, in this order of precedence:
 1. used by a Kubernetes workload ⇒ keep, ``used-in-kubernetes`` (takes no further part);
 2. content signature without metadata of an existing commit ⇒ delete, ``no-metadata``;
 3. signature kept by a scanned reference ⇒ keep, ``git-policy`` (detail: policy and ref);
-4. otherwise ⇒ delete, ``not-reached-by-policy``.
+4. built within werf v1.2's ``keepImagesBuiltWithinLastNHours`` window, when the run applies
+   it (``core.cleanup_switches``) ⇒ keep, ``built-within-last-n-hours``;
+5. otherwise ⇒ delete, ``not-reached-by-policy``.
+
+With werf v1.2's ``disableGitHistoryBasedPolicy`` there is no step 3 (no tag reaches a policy)
+and every metadata record is deleted, as werf does.
 
 Only signatures of tags in step 3's candidate set take part in the scan, as in werf: a
 signature with no tag left (or kept only by Kubernetes) never uses up a ``last`` slot.
@@ -49,13 +54,18 @@ def decide_images(
     policies: Sequence[KeepPolicy],
     now: dt.datetime,
     kube_used: pa.Table | None = None,
+    *,
+    git_history: bool = True,
+    keep_built_within: dt.timedelta | None = None,
 ) -> pa.Table:
     """Decide every image tag (IMAGE_TAGS_SCHEMA) and metadata record (METADATA_SCHEMA).
 
     ``refs``/``commits`` are the git tables (REFS_SCHEMA/COMMITS_SCHEMA), ``now`` the reference
     time of every ``in`` window, ``kube_used`` the tags used by workloads (columns repository,
-    tag, detail). Returns a DECISIONS_SCHEMA table: image tags first, then metadata records,
-    each sorted by image name, repository and tag.
+    tag, detail). werf v1.2's switches (see ``core.cleanup_switches``): without ``git_history``
+    the keep policies keep nothing and every metadata record goes; with ``keep_built_within``
+    a tag built within it stays. Returns a DECISIONS_SCHEMA table: image tags first, then
+    metadata records, each sorted by image name, repository and tag.
     """
     tag_key = _signature_key(tags)
     meta_key = _signature_key(metadata)
@@ -66,6 +76,9 @@ def decide_images(
     kube_detail = _kube_details(tags, kube_used)
     in_kube = np.array([d is not None for d in kube_detail], dtype=bool)
     has_meta = _mask(pc.is_in(tag_key, value_set=valid_keys))
+    recent, recent_detail = _built_within(tags, now, keep_built_within)
+    if not git_history:
+        return _without_git_history(tags, metadata, exists, in_kube, kube_detail, recent, recent_detail)
     # 3. the history scan, over the signatures of the remaining tags
     candidates = pc.drop_null(tag_key.filter(pa.array(~in_kube & has_meta)))
     scan_records = metadata.filter(pa.array(exists & _mask(pc.is_in(meta_key, value_set=candidates))))
@@ -73,18 +86,24 @@ def decide_images(
     kept = result.kept_signatures()
     found = _lookup(tag_key, _signature_key(kept), len(kept))
     in_policy = (found >= 0) & has_meta & ~in_kube
-    conditions = [in_kube, ~has_meta, in_policy]
+    # 4. werf v1.2's built-within-last-N-hours policy
+    in_window = recent & ~in_kube & ~in_policy
+    conditions = [in_kube, in_policy, in_window, ~has_meta]
     tag_columns = {
-        "action": _first_match(conditions, [Action.KEEP, Action.DELETE, Action.KEEP], Action.DELETE),
+        "action": _first_match(conditions, [Action.KEEP, Action.KEEP, Action.KEEP, Action.DELETE], Action.DELETE),
         "reason": _first_match(
-            conditions, [Reason.USED_IN_KUBERNETES, Reason.NO_METADATA, Reason.GIT_POLICY], Reason.NOT_REACHED_BY_POLICY
+            conditions,
+            [Reason.USED_IN_KUBERNETES, Reason.GIT_POLICY, Reason.BUILT_WITHIN_LAST_N_HOURS, Reason.NO_METADATA],
+            Reason.NOT_REACHED_BY_POLICY,
         ),
-        "detail": _first_match(conditions, [kube_detail, _DETAILS[Reason.NO_METADATA], _take(kept["detail"], found)]),
+        "detail": _first_match(
+            conditions, [kube_detail, _take(kept["detail"], found), recent_detail, _DETAILS[Reason.NO_METADATA]]
+        ),
         "commit": _first_match([in_policy], [_take(kept["commit"], found)]),
     }
 
     # 6. metadata records
-    remaining = pc.drop_null(tag_key.filter(pa.array(in_kube | in_policy)))
+    remaining = pc.drop_null(tag_key.filter(pa.array(in_kube | in_policy | in_window)))
     used = _mask(pc.is_in(meta_key, value_set=remaining))
     hits = result.hit_records()
     hit = _lookup(_record_key(metadata), _record_key(hits), len(hits))
@@ -102,6 +121,58 @@ def decide_images(
             _decisions(metadata, meta_columns, StorageKind.STAGES_STORAGE, ItemType.IMAGE_METADATA),
         ]
     )
+
+
+_NO_GIT_HISTORY = "the git history-based policy is disabled (cleanup.disableGitHistoryBasedPolicy)"
+
+
+def _without_git_history(
+    tags: pa.Table,
+    metadata: pa.Table,
+    exists: np.ndarray,
+    in_kube: np.ndarray,
+    kube_detail: np.ndarray,
+    recent: np.ndarray,
+    recent_detail: str,
+) -> pa.Table:
+    """werf v1.2 with the git history-based policy disabled: a tag stays only when a workload uses
+    it or it was built within the window; every metadata record goes (werf drops them all)."""
+    conditions = [in_kube, recent]
+    tag_columns = {
+        "action": _first_match(conditions, [Action.KEEP, Action.KEEP], Action.DELETE),
+        "reason": _first_match(
+            conditions, [Reason.USED_IN_KUBERNETES, Reason.BUILT_WITHIN_LAST_N_HOURS], Reason.NOT_REACHED_BY_POLICY
+        ),
+        "detail": _first_match(conditions, [kube_detail, recent_detail], _NO_GIT_HISTORY),
+        "commit": np.full(tags.num_rows, None, dtype=object),
+    }
+    meta_columns = {
+        "action": np.full(metadata.num_rows, Action.DELETE.value, dtype=object),
+        "reason": _first_match([~exists], [Reason.NONEXISTENT_COMMIT], Reason.UNUSED_METADATA),
+        "detail": _first_match(
+            [~exists], [_DETAILS[Reason.NONEXISTENT_COMMIT]], f"{_NO_GIT_HISTORY}: werf drops every image metadata record"
+        ),
+    }
+    return pa.concat_tables(
+        [
+            _decisions(tags, tag_columns, StorageKind.IMAGES_REPO, ItemType.IMAGE_TAG),
+            _decisions(metadata, meta_columns, StorageKind.STAGES_STORAGE, ItemType.IMAGE_METADATA),
+        ]
+    )
+
+
+def _built_within(tags: pa.Table, now: dt.datetime, window: dt.timedelta | None) -> tuple[np.ndarray, str]:
+    """Which tags were built within ``window`` before ``now`` (a tag of unknown build time was not)."""
+    if window is None or window <= dt.timedelta(0) or tags.num_rows == 0:
+        return np.zeros(tags.num_rows, dtype=bool), ""
+    created = tags.column("created").to_pylist()
+    cutoff = now - window
+    recent = np.array([c is not None and _aware(c) >= cutoff for c in created], dtype=bool)
+    return recent, f"built within the last {window.total_seconds() / 3600:g} h"
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.timezone.utc)
 
 
 def _signature_key(rows: pa.Table | pd.DataFrame) -> pa.ChunkedArray:

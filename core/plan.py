@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.errors import PlanInvariantError, SafetyBrake
-from schemas.tables import AUDIT_SCHEMA, DECISIONS_SCHEMA, Row
+from schemas.tables import AUDIT_SCHEMA, DECISIONS_SCHEMA, TS, Row
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
 #: Execution phases: images-repo tags, then their metadata, then stages, markers, records.
@@ -30,7 +30,8 @@ _PHASE_INDEX = {key: i for i, key in enumerate(PHASES)}
 
 def build_plan(decisions: Iterable[pa.Table]) -> pa.Table:
     """One table: every decision, deletes in execution order first, keeps after them."""
-    table = pa.concat_tables([_decisions_table(d) for d in decisions])
+    tables = [_decisions_table(d) for d in decisions]
+    table = pa.concat_tables(tables) if tables else DECISIONS_SCHEMA.empty_table()
     rows = table.to_pylist()
     deletes = [r for r in rows if r["action"] == Action.DELETE]
     keeps = [r for r in rows if r["action"] != Action.DELETE]
@@ -141,6 +142,49 @@ def audit_table(
         for r in rows
     ]
     return pa.Table.from_pylist(full, schema=AUDIT_SCHEMA)
+
+
+#: audit columns that change while a run executes its plan: a delete's outcome and error, and a
+#: delete found unsafe at the last moment (or revised) turning into a keep with its reason
+CHANGING_COLUMNS = ("action", "reason", "detail", "outcome", "error")
+#: outcomes of a delete row whose delete has not (or not knowingly) been done
+NOT_DONE = frozenset({Outcome.BLOCKED.value, Outcome.STARTED.value})
+#: outcomes of a delete that is done: the item is gone
+DONE = frozenset({Outcome.DELETED.value, Outcome.ALREADY_GONE.value})
+
+
+def refresh_audit_table(
+    table: pa.Table, rows: Sequence[Row], decided_at: datetime, done: Mapping[tuple[Any, ...], str] | None = None
+) -> pa.Table:
+    """`table` (the `audit_table` of `rows`, same rows in the same order) with the columns a run's
+    deletes change taken from `rows` again: cheaper than building the table anew, for a run that
+    records its rows after every batch. `done`: see `carry_done_deletes`."""
+    columns: dict[str, list[Any]] = {name: [r.get(name) for r in rows] for name in CHANGING_COLUMNS}
+    if done:
+        columns["outcome"] = [
+            done.get(row_key(r), o) if o in NOT_DONE else o for r, o in zip(rows, columns["outcome"], strict=True)
+        ]
+    for name, values in columns.items():
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, table.schema.field(i), pa.array(values, type=pa.string()))
+    i = table.schema.get_field_index("decided_at")
+    return table.set_column(i, table.schema.field(i), pa.repeat(pa.scalar(decided_at, type=TS), len(rows)))
+
+
+def done_deletes(audit: pa.Table) -> dict[tuple[Any, ...], str]:
+    """Row key → outcome of every delete an audit records as done (`deleted`, `already-gone`)."""
+    return {row_key(r): r["outcome"] for r in audit.to_pylist() if r["action"] == Action.DELETE and r["outcome"] in DONE}
+
+
+def carry_done_deletes(rows: Sequence[Row], done: Mapping[tuple[Any, ...], str]) -> list[Row]:
+    """`rows` where a delete not done in this attempt (`blocked`, `started`) but done by an
+    earlier attempt of the same run (a flow run retried in place) takes that outcome: the
+    item is gone, and the run's audit must not lose the record of it."""
+    if not done:
+        return list(rows)
+    return [
+        {**r, "outcome": done[row_key(r)], "error": None} if r["outcome"] in NOT_DONE and row_key(r) in done else r for r in rows
+    ]
 
 
 def initial_outcomes(plan: pa.Table, dry_run: bool) -> list[Row]:

@@ -14,10 +14,17 @@ from schemas.vocab import Action, ImagesRepoMode, ItemType, Outcome, Reason, Sto
 TAG_MOVED = Reason.TAG_MOVED.value
 
 
+#: rows `apply --only-failed` runs again: failed, and started with no outcome (a run that died
+#: mid-batch); a started row whose delete had reached the registry comes back `already-gone`
+RETRIED = frozenset({Outcome.FAILED.value, Outcome.STARTED.value})
+#: rows `apply` runs of a reviewed plan: not run (dry run, brake, earlier stop) or maybe not run
+NOT_RUN = frozenset({Outcome.WOULD_DELETE.value, Outcome.BLOCKED.value, Outcome.STARTED.value})
+
+
 def rows_to_apply(audit: pa.Table, only_failed: bool) -> list[Row]:
-    """The delete rows of a run's audit to execute: its `failed` rows, or (a reviewed dry run)
-    its `would-delete` and `blocked` rows."""
-    wanted = {Outcome.FAILED.value} if only_failed else {Outcome.WOULD_DELETE.value, Outcome.BLOCKED.value}
+    """The delete rows of a run's audit to execute: its `failed` and `started` rows, or (a
+    reviewed dry run, a stopped run) its `would-delete`, `blocked` and `started` rows."""
+    wanted = RETRIED if only_failed else NOT_RUN
     rows = [r for r in audit.to_pylist() if r["action"] == Action.DELETE and r["outcome"] in wanted]
     return [{k: r.get(k) for k in DECISIONS_SCHEMA.names} for r in rows]
 

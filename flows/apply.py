@@ -28,7 +28,9 @@ def apply(settings: ApplySettings) -> RunSummary:
         publish_counts("apply-input", "Rows to apply", {"rows": len(audited.rows)})
         # 2. the world now: digests, the stages today's images need, Kubernetes
         state = read_current_state(settings, audited, run.now)
-        kube = None if settings.without_kube else extract_kube_images(settings, settings.parallel_tasks_limit)
+        scan = None if settings.without_kube else extract_kube_images(settings, settings.parallel_tasks_limit)
+        run.metadata["kubernetes"] = scan.scanned() if scan else {"checked": False}  # the contexts and namespaces listed
+        kube = scan.images if scan else None
         # 3. re-check, plan, execute
         plan = build_deletion_plan([recheck_audited_rows(audited, state, kube)])
         run.execute(plan)

@@ -7,7 +7,7 @@ from prefect import flow
 from schemas.settings import CleanupSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
-from tasks.decide import apply_keep_policies, build_deletion_plan, decide_stage_keep_set, stage_reviser
+from tasks.decide import apply_keep_policies, build_deletion_plan, decide_stage_keep_set, stage_reviser, switches_of
 from tasks.deletion_run import DeletionRun, finish
 from tasks.extract import (
     extract_git_history,
@@ -42,6 +42,9 @@ def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, st
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
         run.metadata["werf_yaml_env"] = list(werf.template_env)
+        run.metadata["werf_yaml_ignored_keys"] = list(werf.ignored_keys)
+        switches = switches_of(settings, werf)
+        hours = switches.stages_window.total_seconds() / 3600
         # 2. stages storage: stages, metadata and managed images
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
         names = sorted(set(werf.images) | set(inventory.managed_names))
@@ -52,24 +55,29 @@ def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, st
         publish_counts("images-repo-inventory", "werf tags in the images repo", {"image tags": tags.num_rows})
         decisions = []
         image_decisions = None
-        if images:
+        if images and not switches.disabled:
             # 4. git history and Kubernetes
             refs, commits = extract_git_history(settings, werf)
             publish_counts("git-inventory", "Git history", {"references": refs.num_rows, "commits": commits.num_rows})
             kube = None
             if not (settings.without_kube or werf.disable_kubernetes_based_policy):
-                kube = extract_kube_images(settings, settings.parallel_tasks_limit)
+                scan = extract_kube_images(settings, settings.parallel_tasks_limit)
+                run.metadata["kubernetes"] = scan.scanned()  # the contexts and namespaces listed
+                kube = scan.images
                 publish_counts("kube-inventory", "Images used by Kubernetes workloads", {"workload images": kube.num_rows})
+            else:
+                run.metadata["kubernetes"] = {"checked": False}
             # 5. keep policies over the joined tables
-            image_decisions = apply_keep_policies(tags, inventory.metadata, refs, commits, werf.keep_policies, run.now, kube)
+            image_decisions = apply_keep_policies(
+                tags, inventory.metadata, refs, commits, werf.keep_policies, run.now, kube, switches
+            )
             decisions.append(image_decisions)
-        if stages:
+        if stages and not switches.disabled:
             # 6. stages no remaining image needs
-            hours = settings.keep_stages_built_within_last_n_hours
             decisions.append(decide_stage_keep_set(inventory, tags, image_decisions, run.now, hours))
         # 7. one ordered plan, then its execution; stages of an image whose delete failed stay
         plan = build_deletion_plan(decisions)
-        revise = stage_reviser(inventory, tags, run.now, settings.keep_stages_built_within_last_n_hours)
+        revise = stage_reviser(inventory, tags, run.now, hours)
         run.execute(plan, revise=revise if (images and stages) else None)
 
     return finish(run, body)

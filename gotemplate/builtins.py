@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote_plus
 
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.funcs import Func, FuncTable, table
-from schemas.gotemplate.gofmt import sprint, sprintf, sprintln
-from schemas.gotemplate.values import (
+from gotemplate.errors import ExecError
+from gotemplate.funcs import Func, FuncTable, table
+from gotemplate.gofmt import sprint, sprintf, sprintln
+from gotemplate.values import (
     ANY,
     MISSING,
     STRING,

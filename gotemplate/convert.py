@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.gofmt import format_value
-from schemas.gotemplate.values import MISSING, Int64, StrList, is_int
+from gotemplate.errors import ExecError
+from gotemplate.gofmt import format_value
+from gotemplate.values import MISSING, Int64, StrList, is_int
 
 
 def strval(value: Any) -> str:
@@ -114,6 +114,6 @@ def require_list(value: Any, what: str) -> list[Any]:
 
 
 def _type_name(value: Any) -> str:
-    from schemas.gotemplate.values import go_type
+    from gotemplate.values import go_type
 
     return go_type(value)

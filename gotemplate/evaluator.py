@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from schemas.gotemplate.errors import ExecError, TemplateError
-from schemas.gotemplate.funcs import Func, FuncTable
-from schemas.gotemplate.gofmt import format_value
-from schemas.gotemplate.nodes import (
+from gotemplate.errors import ExecError, TemplateError
+from gotemplate.funcs import Func, FuncTable
+from gotemplate.gofmt import format_value
+from gotemplate.nodes import (
     ActionNode,
     BoolNode,
     BranchNode,
@@ -32,8 +32,8 @@ from schemas.gotemplate.nodes import (
     Tree,
     VariableNode,
 )
-from schemas.gotemplate.source import Source
-from schemas.gotemplate.values import (
+from gotemplate.source import Source
+from gotemplate.values import (
     ANY,
     BOOL,
     FLOAT64,
@@ -157,7 +157,7 @@ class State:
             items = iter(list(enumerate(value)))
             empty = not value
         elif isinstance(value, dict):
-            from schemas.gotemplate.gofmt import _sort_key  # fmtsort order
+            from gotemplate.gofmt import _sort_key  # fmtsort order
 
             items = iter([(k, value[k]) for k in sorted(value, key=_sort_key)])
             empty = not value

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.gotemplate.values import ANY
+from gotemplate.values import ANY
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import math
 import re
 from typing import Any
 
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.values import MISSING, GoObject, go_type, is_int
+from gotemplate.errors import ExecError
+from gotemplate.values import MISSING, GoObject, go_type, is_int
 
 _ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v", "\\": "\\\\"}
 

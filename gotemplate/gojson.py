@@ -6,9 +6,9 @@ import json
 import math
 from typing import Any
 
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.gofmt import format_float
-from schemas.gotemplate.values import MISSING, AnyMap, GoObject, is_int
+from gotemplate.errors import ExecError
+from gotemplate.gofmt import format_float
+from gotemplate.values import MISSING, AnyMap, GoObject, is_int
 
 
 def _float(value: float) -> str:

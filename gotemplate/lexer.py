@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from schemas.gotemplate.source import Source, SyntaxProblem
+from gotemplate.source import Source, SyntaxProblem
 
 SPACE_CHARS = " \t\r\n"
 KEYWORDS = frozenset({"block", "break", "continue", "define", "else", "end", "if", "range", "nil", "template", "with"})

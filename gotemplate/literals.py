@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from schemas.gotemplate.nodes import NumberNode
+from gotemplate.nodes import NumberNode
 
 _SIMPLE = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v", "\\": "\\", "'": "'", '"': '"'}
 

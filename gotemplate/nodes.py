@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Union
 
-from schemas.gotemplate.source import Source
+from gotemplate.source import Source
 
 
 @dataclass

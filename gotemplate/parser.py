@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Container
 
-from schemas.gotemplate import literals
-from schemas.gotemplate.lexer import Kind, Token, tokenize
-from schemas.gotemplate.nodes import (
+from gotemplate import literals
+from gotemplate.lexer import Kind, Token, tokenize
+from gotemplate.nodes import (
     ActionNode,
     BoolNode,
     BreakNode,
@@ -32,7 +32,7 @@ from schemas.gotemplate.nodes import (
     WithNode,
     is_empty_tree,
 )
-from schemas.gotemplate.source import Source, SyntaxProblem
+from gotemplate.source import Source, SyntaxProblem
 
 _OPERAND_START = frozenset(
     {

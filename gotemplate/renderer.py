@@ -6,19 +6,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.gotemplate.builtins import BUILTINS
-from schemas.gotemplate.errors import TemplateError
-from schemas.gotemplate.evaluator import State
-from schemas.gotemplate.funcs import FuncTable
-from schemas.gotemplate.nodes import Tree, is_empty_tree
-from schemas.gotemplate.parser import parse
-from schemas.gotemplate.semver import SEMVER
-from schemas.gotemplate.source import Source, SyntaxProblem
-from schemas.gotemplate.sprig_collections import COLLECTIONS
-from schemas.gotemplate.sprig_misc import MISC
-from schemas.gotemplate.sprig_regex import REGEX
-from schemas.gotemplate.sprig_strings import STRINGS
-from schemas.gotemplate.werf import WERF, FileGlobber, FileReader, Files
+from gotemplate.builtins import BUILTINS
+from gotemplate.errors import TemplateError
+from gotemplate.evaluator import State
+from gotemplate.funcs import FuncTable
+from gotemplate.nodes import Tree, is_empty_tree
+from gotemplate.parser import parse
+from gotemplate.semver import SEMVER
+from gotemplate.source import Source, SyntaxProblem
+from gotemplate.sprig_collections import COLLECTIONS
+from gotemplate.sprig_misc import MISC
+from gotemplate.sprig_regex import REGEX
+from gotemplate.sprig_strings import STRINGS
+from gotemplate.werf import WERF, Commit, Files, FileSource
 
 MAIN_TEMPLATE = "werfConfig"  #: the name werf gives werf.yaml itself
 
@@ -31,8 +31,11 @@ UNSUPPORTED: frozenset[str] = frozenset(
         "now",
         "date",
         "dateInZone",
+        "date_in_zone",
         "dateModify",
+        "date_modify",
         "mustDateModify",
+        "must_date_modify",
         "toDate",
         "mustToDate",
         "ago",
@@ -107,19 +110,36 @@ class Rendered:
 
 
 class Renderer:
-    """One werf.yaml template set. Does no I/O: files come from ``read_file``/``glob_files``."""
+    """One werf.yaml template set. Does no I/O: project files come from ``files``.
+
+    The data is werf v1.1's (``.Files``) plus werf v1.2's ``.Env`` (werf's ``--env``) and
+    ``.Commit`` when they are given; when not, they are missing keys as in werf v1.1.
+    """
 
     def __init__(
         self,
         environ: Mapping[str, str] | None = None,
-        read_file: FileReader | None = None,
-        glob_files: FileGlobber | None = None,
+        files: FileSource | None = None,
+        *,
+        werf_env: str | None = None,
+        commit: Commit | None = None,
     ) -> None:
         self.environ = dict(environ or {})
-        self.files = Files(read_file, glob_files)
+        self.files = Files(files)
+        self.werf_env = werf_env
+        self.commit = commit
         self.templates: dict[str, Tree] = {}
         self.env_names: set[str] = set()
         self._tpl_count = 0
+
+    def data(self) -> dict[str, Any]:
+        """The root value (``.``) werf.yaml is executed with."""
+        data: dict[str, Any] = {"Files": self.files}
+        if self.werf_env is not None:
+            data["Env"] = self.werf_env
+        if self.commit is not None:
+            data["Commit"] = self.commit.as_data()
+        return data
 
     def add(self, source: Source) -> None:
         """Parse a template text; its defines join the set (a later non-empty define wins)."""
@@ -133,7 +153,7 @@ class Renderer:
         if tree is None:
             raise TemplateError(f"template {name!r} not defined", function="template")
         state = State(self.templates, FUNCTIONS, tree, 0, self)
-        text = state.run({"Files": self.files})
+        text = state.run(self.data())
         return Rendered(text, tuple(sorted(self.env_names)), tuple(state.spans))
 
     # --- called by werf's functions -----------------------------------------------------------
@@ -165,7 +185,7 @@ def parse_source(source: Source) -> list[Tree]:
         elif problem.function == "expandenv":
             message = "function 'expandenv' not defined (werf removes it; use env)"
         elif problem.function == "toYaml":
-            message = "function 'toYaml' not defined (werf provides fromYaml only)"
+            message = "function 'toYaml' not defined (werf v1.1 and v1.2 provide fromYaml only; werf 2's toYaml is not supported)"
         raise TemplateError(message, file=source.file, line=line, column=column, function=problem.function) from None
 
 
@@ -174,12 +194,15 @@ def render(
     partials: Sequence[Source] = (),
     *,
     environ: Mapping[str, str] | None = None,
-    read_file: FileReader | None = None,
-    glob_files: FileGlobber | None = None,
+    files: FileSource | None = None,
+    werf_env: str | None = None,
+    commit: Commit | None = None,
 ) -> Rendered:
-    """Render ``main`` (werf.yaml) after loading ``partials`` (``.werf/**/*.tmpl``, in name order)."""
-    renderer = Renderer(environ, read_file, glob_files)
-    for partial in sorted(partials, key=lambda p: p.name):
+    """Render ``main`` (werf.yaml) after loading ``partials`` (``.werf/**/*.tmpl``) in the order
+    given — werf's is that of a directory walk (``a/b.tmpl`` before ``a.tmpl``); a later
+    non-empty ``define`` of a name wins."""
+    renderer = Renderer(environ, files, werf_env=werf_env, commit=commit)
+    for partial in partials:
         renderer.add(partial)
     renderer.add(Source(MAIN_TEMPLATE, main.text, main.file))
     return renderer.execute(MAIN_TEMPLATE)

@@ -6,9 +6,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.funcs import Func, FuncTable, table
-from schemas.gotemplate.values import STRING, GoObject
+from gotemplate.errors import ExecError
+from gotemplate.funcs import Func, FuncTable, table
+from gotemplate.values import STRING, GoObject
 
 _PRE = r"(-([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"
 _META = r"(\+([0-9A-Za-z\-]+(\.[0-9A-Za-z\-]+)*))?"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from schemas.gotemplate.convert import strval, to_int
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.funcs import Func, FuncTable, alias, table
-from schemas.gotemplate.values import ANY, DICT, LIST, MISSING, STRING, StrList, empty, go_type, truth
+from gotemplate.convert import strval, to_int
+from gotemplate.errors import ExecError
+from gotemplate.funcs import Func, FuncTable, alias, table
+from gotemplate.values import ANY, DICT, INT, LIST, MISSING, STRING, StrList, empty, go_type, truth
 
 
 def _seq(value: Any, what: str) -> list[Any]:
@@ -85,6 +85,13 @@ def _slice(value: Any, *indices: Any) -> Any:
     if not 0 <= start <= end <= len(items):
         raise ExecError(f"runtime error: slice bounds out of range [{start}:{end}]")
     return type(items)(items[start:end])
+
+
+def _chunk(size: int, value: Any) -> list[Any]:
+    items = _seq(value, "chunk")
+    if size <= 0:
+        raise ExecError(f"runtime error: makeslice: len out of range (chunk size {size})")
+    return [list(items[index : index + size]) for index in range(0, len(items), size)]
 
 
 def _deep_equal(a: Any, b: Any) -> bool:
@@ -209,7 +216,7 @@ def _deep_copy(value: Any) -> Any:
 _FIRST = Func("first", (ANY,), _first)
 _PUSH = Func("push", (ANY, ANY), _append)
 
-COLLECTIONS: FuncTable = table(
+_COLLECTIONS: FuncTable = table(
     Func("list", (), lambda *v: list(v), variadic=ANY),
     Func("tuple", (), lambda *v: list(v), variadic=ANY),
     _FIRST,
@@ -244,6 +251,31 @@ COLLECTIONS: FuncTable = table(
     Func("mergeOverwrite", (DICT,), _merge_overwrite, variadic=DICT),
     Func("deepCopy", (ANY,), _deep_copy),
     Func("deepEqual", (ANY, ANY), _deep_equal),
+    Func("chunk", (INT, ANY), _chunk),
 )
+
+#: Sprig's must… variants: the same function, returning its error where the plain one panics or
+#: swallows it; a template fails either way, so they share the implementation.
+_MUST_OF = [
+    "chunk",
+    "compact",
+    "deepCopy",
+    "has",
+    "initial",
+    "last",
+    "merge",
+    "mergeOverwrite",
+    "prepend",
+    "rest",
+    "reverse",
+    "slice",
+    "uniq",
+    "without",
+]
+
+COLLECTIONS: FuncTable = {
+    **_COLLECTIONS,
+    **{f"must{name[0].upper()}{name[1:]}": alias(_COLLECTIONS[name], f"must{name[0].upper()}{name[1:]}") for name in _MUST_OF},
+}
 
 _ = LIST

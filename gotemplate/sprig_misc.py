@@ -10,12 +10,13 @@ import posixpath
 import zlib
 from typing import Any
 
-from schemas.gotemplate import gojson
-from schemas.gotemplate.convert import strval, to_float64, to_int, to_int64
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.funcs import Func, FuncTable, alias, table
-from schemas.gotemplate.gofmt import format_value
-from schemas.gotemplate.values import (
+from gotemplate import gojson
+from gotemplate.convert import strval, to_float64, to_int, to_int64
+from gotemplate.errors import ExecError
+from gotemplate.funcs import Func, FuncTable, alias, table
+from gotemplate.glob import go_clean
+from gotemplate.gofmt import format_value
+from gotemplate.values import (
     ANY,
     BOOL,
     INT,
@@ -59,6 +60,10 @@ def _to_json(value: Any, indent: str = "", escape_html: bool = True) -> str:
         return gojson.encode(value, escape_html=escape_html, indent=indent)
     except ExecError:
         return ""
+
+
+def _must_to_json(value: Any, indent: str = "", escape_html: bool = True) -> str:
+    return gojson.encode(value, escape_html=escape_html, indent=indent)
 
 
 def _fail(message: str) -> str:
@@ -234,8 +239,8 @@ MISC: FuncTable = table(
     Func("typeIsLike", (STRING, ANY), _type_is_like),
     Func("kindIs", (STRING, ANY), lambda name, v: name == go_kind(v)),
     Func("base", (STRING,), lambda p: posixpath.basename(p.rstrip("/")) or ("/" if p.startswith("/") else ".")),
-    Func("dir", (STRING,), lambda p: posixpath.normpath(posixpath.dirname(p) or ".")),
-    Func("clean", (STRING,), lambda p: posixpath.normpath(p) if p else "."),
+    Func("dir", (STRING,), lambda p: go_clean(posixpath.dirname(p))),
+    Func("clean", (STRING,), go_clean),
     Func("ext", (STRING,), lambda p: _go_ext(p)),
     Func("isAbs", (STRING,), lambda p: p.startswith("/")),
     Func("hello", (), lambda: "Hello!"),
@@ -245,12 +250,16 @@ MISC: FuncTable = table(
 
 MISC.update(
     {
-        n: alias(MISC[src], n)
-        for n, src in (
-            ("mustToJson", "toJson"),
-            ("mustToPrettyJson", "toPrettyJson"),
-            ("mustToRawJson", "toRawJson"),
-        )
+        "mustToJson": Func("mustToJson", (ANY,), _must_to_json),
+        "mustToPrettyJson": Func("mustToPrettyJson", (ANY,), lambda v: _must_to_json(v, indent="  ")),
+        "mustToRawJson": Func("mustToRawJson", (ANY,), lambda v: _must_to_json(v, escape_html=False)),
+    }
+)
+# filepath.Base & co. are path.Base & co. on Linux
+MISC.update(
+    {
+        f"os{name[0].upper()}{name[1:]}": alias(MISC[name], f"os{name[0].upper()}{name[1:]}")
+        for name in ("base", "clean", "dir", "ext", "isAbs")
     }
 )
 del MISC["printValue"]

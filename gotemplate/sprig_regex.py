@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.funcs import Func, FuncTable, alias, table
-from schemas.gotemplate.values import INT, STRING, StrList
+from gotemplate.errors import ExecError
+from gotemplate.funcs import Func, FuncTable, alias, table
+from gotemplate.values import INT, STRING, StrList
 
 _RE2_ONLY = re.compile(r"\\[pP]|\[\[:|\\Q|\(\?U|\\C")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.gotemplate import casing
-from schemas.gotemplate.convert import strslice, strval
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.funcs import Func, FuncTable, table
-from schemas.gotemplate.gofmt import format_value, go_quote
-from schemas.gotemplate.values import ANY, INT, STRING, StrList, StrMap
+from gotemplate import casing
+from gotemplate.convert import strslice, strval
+from gotemplate.errors import ExecError
+from gotemplate.funcs import Func, FuncTable, table
+from gotemplate.gofmt import format_value, go_quote
+from gotemplate.values import ANY, INT, STRING, StrList, StrMap
 
 _GO_SPACE = (
     "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
@@ -173,6 +173,7 @@ def _plural(one: str, many: str, count: int) -> str:
 STRINGS: FuncTable = table(
     Func("trim", (STRING,), lambda t: t.strip(_GO_SPACE)),
     Func("trimAll", (STRING, STRING), lambda cut, t: t.strip(cut) if cut else t),
+    Func("trimall", (STRING, STRING), lambda cut, t: t.strip(cut) if cut else t),
     Func("trimPrefix", (STRING, STRING), lambda p, t: t[len(p) :] if t.startswith(p) else t),
     Func("trimSuffix", (STRING, STRING), lambda p, t: t[: len(t) - len(p)] if p and t.endswith(p) else t),
     Func("upper", (STRING,), _upper),
@@ -223,7 +224,7 @@ def _go_replace(text: str, new: str) -> str:
 
 
 def _to_decimal(value: Any) -> Any:
-    from schemas.gotemplate.values import Int64
+    from gotemplate.values import Int64
 
     try:
         return Int64(int(strval(value), 8))

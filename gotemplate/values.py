@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
-    from schemas.gotemplate.funcs import Func
+    from gotemplate.funcs import Func
 
 
 class _Missing:

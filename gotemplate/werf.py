@@ -1,56 +1,91 @@
 """werf's own template functions (werf v1.1 ``pkg/config/parser.go``): env, required, include, tpl,
-fromYaml and the ``.Files`` object."""
+fromYaml, the ``.Files`` object and werf v1.2's ``.Commit``."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import yaml
 
-from schemas.gotemplate.errors import ExecError
-from schemas.gotemplate.funcs import Func, FuncTable, table
-from schemas.gotemplate.gofmt import format_value
-from schemas.gotemplate.values import ANY, DICT, MISSING, STRING, AnyMap, GoObject
+from gotemplate.errors import ExecError
+from gotemplate.funcs import Func, FuncTable, table
+from gotemplate.gofmt import format_value
+from gotemplate.values import ANY, MISSING, STRING, AnyMap, GoObject, StrMap
 
-FileReader = Callable[[str], "str | None"]
-FileGlobber = Callable[[str], Mapping[str, str]]
+
+class FileSource(Protocol):
+    """The project files ``.Files`` reads; paths are relative to the werf.yaml's directory.
+
+    ``read`` gives None for a missing file (werf v1.1 renders ``.Files.Get`` of it as "");
+    ``glob`` maps the matching paths (``/``-separated, relative) to their contents.
+    A path the source refuses (one leaving the project) raises ValueError or OSError.
+    """
+
+    def read(self, path: str) -> str | None: ...
+
+    def glob(self, pattern: str) -> Mapping[str, str]: ...
+
+    def exists(self, path: str) -> bool: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Commit:
+    """werf v1.2's ``.Commit``: the commit the werf.yaml is read at."""
+
+    hash: str
+    time: datetime  #: the committer time, with the commit's own UTC offset
+
+    def as_data(self) -> dict[str, Any]:
+        """``.Commit.Hash``, ``.Commit.Date.Human`` (Go's time.String) and ``.Commit.Date.Unix``."""
+        offset = self.time.utcoffset() or timedelta(0)
+        minutes = int(offset.total_seconds()) // 60
+        zone = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+        human = f"{self.time:%Y-%m-%d %H:%M:%S} {zone} {zone}"
+        return {"Hash": self.hash, "Date": StrMap({"Human": human, "Unix": str(int(self.time.timestamp()))})}
 
 
 class Files(GoObject):
-    """``.Files``: ``Get`` gives a file's content ("" when missing, as werf v1.1), ``Glob`` a map."""
+    """``.Files``: ``Get`` a file's content ("" when missing, as werf v1.1), ``Glob`` a map of paths
+    to contents (werf's doublestar patterns), ``Exists`` and ``IsDir`` (werf 2)."""
 
     type_name = "config.files"
 
-    def __init__(self, read: FileReader | None, glob: FileGlobber | None) -> None:
-        self._read = read
-        self._glob = glob
+    def __init__(self, source: FileSource | None) -> None:
+        self._source = source
 
     def method(self, name: str) -> Func | None:
-        if name == "Get":
-            return Func("Files.Get", (STRING,), self.get)
-        if name == "Glob":
-            return Func("Files.Glob", (STRING,), self.glob)
-        return None
+        found = {"Get": self.get, "Glob": self.glob, "Exists": self.exists, "IsDir": self.is_dir}.get(name)
+        return Func(f"Files.{name}", (STRING,), found) if found else None
+
+    def _call(self, what: str, call: Callable[[FileSource], Any]) -> Any:
+        if self._source is None:
+            raise ExecError(f".Files.{what} is not available here")
+        try:
+            return call(self._source)
+        except (OSError, ValueError) as exc:
+            raise ExecError(str(exc)) from None
 
     def get(self, path: str) -> str:
-        if self._read is None:
+        if self._source is None:
             return ""
-        try:
-            content = self._read(path)
-        except (OSError, ValueError) as exc:
-            raise ExecError(str(exc)) from None
-        return "" if content is None else content
+        content = self._call("Get", lambda source: source.read(path))
+        return "" if content is None else str(content)
 
     def glob(self, pattern: str) -> dict[str, Any]:
-        if self._glob is None:
-            raise ExecError(".Files.Glob is not available here")
-        try:
-            found = self._glob(pattern)
-        except (OSError, ValueError) as exc:
-            raise ExecError(str(exc)) from None
+        found: Mapping[str, str] = self._call("Glob", lambda source: source.glob(pattern))
         return dict(sorted(found.items()))
+
+    def exists(self, path: str) -> bool:
+        return bool(self._call("Exists", lambda source: source.exists(path)))
+
+    def is_dir(self, path: str) -> bool:
+        return bool(self._call("IsDir", lambda source: source.is_dir(path)))
 
 
 def _env(state: Any, name: Any, *default: str) -> str:
@@ -142,5 +177,3 @@ WERF: FuncTable = table(
     Func("tpl", (STRING, ANY), _tpl, needs_state=True),
     Func("fromYaml", (STRING,), _from_yaml),
 )
-
-_ = DICT

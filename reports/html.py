@@ -50,6 +50,7 @@ NUMERIC = {
     "failed",
     "blocked",
     "already_gone",
+    "started",
     "reclaimable_bytes",
     "tags_before",
     "tags_after",

@@ -2,7 +2,8 @@
 
 Every format (terminal table, JSON, CSV, HTML) shows these same tables:
 
-* ``runs`` — one row per run, newest first: counts by outcome and the reclaimable bytes;
+* ``runs`` — one row per run, newest first: counts by outcome and the reclaimable bytes (a run that
+  died shows the rows its part file holds: ``started`` counts deletes with no outcome on record);
 * ``reasons`` — per run, action, reason and outcome: how many items;
 * ``images`` — per run and werf image: image tags before and after, reclaimable bytes;
 * ``largest_kept`` — per run, the largest kept image tags and stages with the reason that keeps them;
@@ -18,7 +19,8 @@ from collections.abc import Callable
 
 import pandas as pd
 
-OUTCOMES = ["deleted", "would-delete", "kept", "failed", "blocked", "already-gone"]
+#: `started`: a delete whose batch began and that has no outcome on record (its run died mid-batch)
+OUTCOMES = ["deleted", "would-delete", "kept", "failed", "blocked", "already-gone", "started"]
 #: outcomes whose items are (or, in a dry run, would be) gone after the run
 GONE = ("deleted", "would-delete")
 STAGES_LABEL = "(stages)"

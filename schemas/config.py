@@ -1,7 +1,7 @@
 """The werf.yaml model (SPEC §2): project, image names and the cleanup keep policies.
 
 ``load_werf_config(path, environ)`` reads werf.yaml the way werf does: renders it as a Go template
-(``schemas.gotemplate``), splits the result on ``---`` lines, reads each section strictly and
+(``gotemplate``), splits the result on ``---`` lines, reads each section strictly and
 validates it. Every problem becomes a ``ConfigError`` that names the file, the document, the key
 path and the line. Durations are Go-style strings (``168h``, ``1h30m``) and become ``timedelta``.
 """
@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, ValidationError, field_validator
 
+from gotemplate import MAIN_TEMPLATE, Commit, Rendered, Source
+from gotemplate import render as render_template
+from gotemplate.errors import ExecError
 from schemas.errors import ConfigError, InvalidImageName
-from schemas.gotemplate import MAIN_TEMPLATE, Rendered, Source
-from schemas.gotemplate import render as render_template
-from schemas.gotemplate.errors import ExecError
 from schemas.keep_policies import (
     DEFAULT_KEEP_POLICIES,
     KeepPolicy,
@@ -31,14 +31,12 @@ from schemas.keep_policies import (
 )
 from schemas.werf_documents import (
     IMAGE_MARKERS,
-    META_KEYS,
-    META_SECTION_KEYS,
     DocumentProblem,
     ParsedDocument,
     parse_document,
     split_documents,
-    unknown_keys,
 )
+from schemas.werf_keys import META, Key, nearest
 
 __all__ = [
     "DEFAULT_KEEP_POLICIES",
@@ -85,12 +83,29 @@ class WerfConfig(BaseModel):
     template_env: tuple[str, ...] = Field(
         (), description="Names (never values) of the environment variables the werf.yaml templates read."
     )
+    ignored_keys: tuple[str, ...] = Field(
+        (), description="Keys of the meta section that werf accepts and cleanup does not use (e.g. build, deploy)."
+    )
+    disable_git_history_based_policy: bool = Field(
+        False, description="cleanup.disableGitHistoryBasedPolicy (werf v1.2): no image is kept by the keep policies."
+    )
+    keep_images_built_within_last_n_hours: int | None = Field(
+        None, description="cleanup.keepImagesBuiltWithinLastNHours (werf v1.2), when the werf.yaml gives it."
+    )
+    disable_built_within_last_n_hours_policy: bool = Field(
+        False, description="cleanup.disableBuiltWithinLastNHoursPolicy (werf v1.2): no grace window."
+    )
+    cleanup_disabled: bool = Field(False, description="cleanup.disable (werf 2): cleanup deletes nothing.")
 
 
 class _Cleanup(BaseModel):
     model_config = ConfigDict(extra="ignore")
     keepPolicies: list[Any] | None = None
     disableKubernetesBasedPolicy: StrictBool = False
+    disableGitHistoryBasedPolicy: StrictBool = False
+    disableBuiltWithinLastNHoursPolicy: StrictBool = False
+    keepImagesBuiltWithinLastNHours: StrictInt | None = Field(None, ge=0)
+    disable: StrictBool = False
 
 
 class _GitWorktree(BaseModel):
@@ -127,8 +142,12 @@ class WerfFiles(Protocol):
 
     def glob(self, pattern: str) -> Mapping[str, str]: ...
 
+    def exists(self, path: str) -> bool: ...
+
+    def is_dir(self, path: str) -> bool: ...
+
     def partials(self) -> Sequence[tuple[str, str, str]]:
-        """(template name relative to .werf, text, file name for messages), in name order."""
+        """(template name relative to .werf, text, file name for messages), in werf's walk order."""
         ...
 
 
@@ -157,15 +176,20 @@ class RenderedConfig:
 class _NoFiles:
     """Stands in when no project directory was given: reading a project file is an error."""
 
+    def _refuse(self, what: str) -> ExecError:
+        return ExecError(f"cannot {what}: no project directory given; read the config with adapters.werf_files.load_werf_config")
+
     def read(self, path: str) -> str | None:
-        raise ExecError(
-            f"cannot read {path!r}: no project directory given; read the config with adapters.werf_files.load_werf_config"
-        )
+        raise self._refuse(f"read {path!r}")
 
     def glob(self, pattern: str) -> Mapping[str, str]:
-        raise ExecError(
-            f"cannot glob {pattern!r}: no project directory given; read the config with adapters.werf_files.load_werf_config"
-        )
+        raise self._refuse(f"glob {pattern!r}")
+
+    def exists(self, path: str) -> bool:
+        raise self._refuse(f"look for {path!r}")
+
+    def is_dir(self, path: str) -> bool:
+        raise self._refuse(f"look for {path!r}")
 
     def partials(self) -> Sequence[tuple[str, str, str]]:
         return ()
@@ -177,18 +201,22 @@ def render_werf_text(
     file: str = "werf.yaml",
     environ: Mapping[str, str] | None = None,
     files: WerfFiles | None = None,
+    werf_env: str | None = None,
+    commit: Commit | None = None,
 ) -> RenderedConfig:
     """Render werf.yaml ``text`` as werf does (Go template, Sprig, werf's functions); pure.
 
-    ``environ`` is the environment ``env`` reads (None: an empty one). Text without ``{{`` is
-    returned unchanged. Raises TemplateError (a ConfigError) naming file, line, column, function.
+    ``environ`` is the environment ``env`` reads (None: an empty one); ``werf_env`` and ``commit``
+    are werf v1.2's ``.Env`` and ``.Commit`` (None: missing keys, as in werf v1.1). Text without
+    ``{{`` is returned unchanged. Raises TemplateError (a ConfigError) naming file, line, column,
+    function.
     """
     if "{{" not in text:
         return RenderedConfig(file, text, (), False)
     project = files if files is not None else _NoFiles()
     partials = [Source(name, body, shown) for name, body, shown in project.partials()]
     rendered = render_template(
-        Source(MAIN_TEMPLATE, text, file), partials, environ=environ, read_file=project.read, glob_files=project.glob
+        Source(MAIN_TEMPLATE, text, file), partials, environ=environ, files=project, werf_env=werf_env, commit=commit
     )
     return RenderedConfig(file, rendered.text, rendered.env_names, True, rendered)
 
@@ -201,7 +229,7 @@ def load_werf_config(path: str | Path, environ: Mapping[str, str] | None = None,
     """
     file = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = Path(path).read_bytes().decode("utf-8")
     except FileNotFoundError:
         raise ConfigError("config file not found", file=file, hint="Pass the werf.yaml with --config PATH.") from None
     except IsADirectoryError:
@@ -212,10 +240,17 @@ def load_werf_config(path: str | Path, environ: Mapping[str, str] | None = None,
 
 
 def parse_werf_config(
-    text: str, *, file: str = "werf.yaml", environ: Mapping[str, str] | None = None, files: WerfFiles | None = None
+    text: str,
+    *,
+    file: str = "werf.yaml",
+    environ: Mapping[str, str] | None = None,
+    files: WerfFiles | None = None,
+    werf_env: str | None = None,
+    commit: Commit | None = None,
 ) -> WerfConfig:
     """Render and validate werf.yaml ``text``; ``file`` is used in error messages."""
-    return validate_rendered_config(render_werf_text(text, file=file, environ=environ, files=files))
+    rendered = render_werf_text(text, file=file, environ=environ, files=files, werf_env=werf_env, commit=commit)
+    return validate_rendered_config(rendered)
 
 
 def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
@@ -224,6 +259,7 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
     meta: _Meta | None = None
     meta_document: int | None = None
     images: list[str] = []
+    ignored: list[str] = []
     for document in split_documents(rendered.text):
         if document.is_empty:
             continue
@@ -242,7 +278,7 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
         if not isinstance(data, dict):
             raise ConfigError(f"expected a mapping (key: value), got {type(data).__name__}", file=file, document=number)
         if "project" in data or "configVersion" in data:
-            _check_meta_keys(parsed, rendered)
+            ignored = _check_meta_keys(parsed, rendered)
             if meta is not None:
                 raise ConfigError(
                     f"a second meta section (first in document {meta_document}); werf allows one",
@@ -296,31 +332,51 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
         disable_kubernetes_based_policy=cleanup.disableKubernetesBasedPolicy,
         allow_fetch_origin_branches_and_tags=(meta.gitWorktree or _GitWorktree()).allowFetchOriginBranchesAndTags,
         template_env=rendered.env_names,
+        ignored_keys=tuple(ignored),
+        disable_git_history_based_policy=cleanup.disableGitHistoryBasedPolicy,
+        keep_images_built_within_last_n_hours=cleanup.keepImagesBuiltWithinLastNHours,
+        disable_built_within_last_n_hours_policy=cleanup.disableBuiltWithinLastNHoursPolicy,
+        cleanup_disabled=cleanup.disable,
     )
 
 
-def _check_meta_keys(parsed: ParsedDocument, rendered: RenderedConfig) -> None:
-    """werf refuses keys it does not know in the meta section and its sub-sections."""
-    data = parsed.data
-    number = parsed.document.number
-    for key in unknown_keys(data, META_KEYS):
-        raise ConfigError(
-            f"unknown key at {rendered.where(parsed.line_of(key))}; the meta section accepts " + ", ".join(META_KEYS),
-            file=rendered.file,
-            document=number,
-            path=key,
-        )
-    for section, allowed in META_SECTION_KEYS.items():
-        value = data.get(section)
-        if isinstance(value, dict):
-            for key in unknown_keys(value, allowed):
-                raise ConfigError(
-                    f"unknown key in the {section} section (at {rendered.where(parsed.line_of(section))}); "
-                    f"it accepts {', '.join(allowed)}",
-                    file=rendered.file,
-                    document=number,
-                    path=f"{section}.{key}",
-                )
+def _check_meta_keys(parsed: ParsedDocument, rendered: RenderedConfig) -> list[str]:
+    """werf refuses keys it does not know in the meta section and its sub-sections; the keys werf
+    knows and cleanup does not use are returned (outermost first)."""
+    ignored: list[str] = []
+    _check_mapping(parsed.data, META, "", parsed, rendered, ignored)
+    return ignored
+
+
+def _check_mapping(
+    mapping: dict[Any, Any],
+    allowed: dict[str, Key],
+    prefix: str,
+    parsed: ParsedDocument,
+    rendered: RenderedConfig,
+    ignored: list[str],
+) -> None:
+    section = prefix.split(".")[0]
+    where = rendered.where(parsed.line_of(section)) if prefix else ""
+    for raw_key, value in mapping.items():
+        key = str(raw_key)
+        path = f"{prefix}.{key}" if prefix else key
+        spec = allowed.get(key)
+        if spec is None or spec.refused:
+            if spec is not None:
+                message = f"not supported: {spec.refused}"
+            else:
+                what = f"the {prefix} section" if prefix else "the meta section"
+                at = f"in the {prefix} section (at {where})" if prefix else f"at {rendered.where(parsed.line_of(key))}"
+                guess = nearest(key, [name for name, known in allowed.items() if not known.refused])
+                message = f"unknown key {at}" + (f" (did you mean {guess}?)" if guess else "")
+                valid = [name for name, known in allowed.items() if not known.refused]
+                message += f"; {what} accepts {', '.join(valid)} (werf v1.1, v1.2 and 2.x)"
+            raise ConfigError(message, file=rendered.file, document=parsed.document.number, path=path)
+        if not spec.cleanup:
+            ignored.append(path)
+        if spec.children and isinstance(value, dict):
+            _check_mapping(value, spec.children, path, parsed, rendered, [] if not spec.cleanup else ignored)
 
 
 def validate_image_name(

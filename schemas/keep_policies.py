@@ -21,6 +21,7 @@ from pydantic import (
 from schemas.durations import format_go_duration, parse_go_duration
 from schemas.errors import ConfigError
 from schemas.vocab import RefKind
+from schemas.werf_keys import nearest
 
 # --- keep policies --------------------------------------------------------------------------
 
@@ -187,6 +188,10 @@ def default_keep_policies() -> list[KeepPolicy]:
     return [KeepPolicy.model_validate(raw) for raw in DEFAULT_KEEP_POLICIES]
 
 
+#: every key of a keep policy, for "did you mean"
+_POLICY_KEYS = ("references", "imagesPerReference", "branch", "tag", "limit", "last", "in", "operator")
+
+
 def config_error_from(exc: ValidationError, *, file: str | None, document: int | None, prefix: str = "") -> ConfigError:
     """Turn the first pydantic error into a ConfigError naming the key path."""
     errors = exc.errors(include_url=False)
@@ -199,7 +204,9 @@ def config_error_from(exc: ValidationError, *, file: str | None, document: int |
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        message = "unknown key; check its spelling against the werf.yaml cleanup reference"
+        guess = nearest(str(error["loc"][-1]), list(_POLICY_KEYS))
+        message = "unknown key" + (f" (did you mean {guess}?)" if guess else "")
+        message += "; check its spelling against the werf.yaml cleanup reference"
     elif error["type"] == "missing":
         message = "required key is missing"
     elif error["type"] == "enum":

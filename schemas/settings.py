@@ -75,11 +75,15 @@ class CommonSettings(RunSettings):
         None,
         description="With --git-url: the branch, tag or commit to read the werf.yaml from (default: the origin's default branch).",
     )
+    env: str = Field("", description="werf's --env: the value of .Env in werf.yaml templates (as in werf v1.2).")
     stages_storage: str = Field(..., description="Stages storage: HOST[:PORT]/PATH, oci:DIR or :local.")
     images_repo: str | None = Field(None, description="Images repo: HOST[:PORT]/PATH or oci:DIR.")
     images_repo_mode: ImagesRepoMode = Field(ImagesRepoMode.MULTIREPO, description="Images repo layout.")
-    keep_stages_built_within_last_n_hours: float = Field(
-        2, ge=0, description="Grace window for stages (0 disables); used by cleanup and stages cleanup."
+    keep_stages_built_within_last_n_hours: float | None = Field(
+        None,
+        ge=0,
+        description="Grace window for stages in hours (0 disables; default: werf.yaml's "
+        "cleanup.keepImagesBuiltWithinLastNHours, else 2); used by cleanup and stages cleanup.",
     )
     repo_implementation: RepoImplementation = Field(
         RepoImplementation.AUTO,
@@ -112,8 +116,29 @@ class GitSettings(_Settings):
 
 class KubeSettings(_Settings):
     without_kube: bool = Field(False, description="Do not protect images used in Kubernetes.")
-    kube_config: str | None = Field(None, description="kubeconfig path (else KUBECONFIG, else ~/.kube/config).")
+    kube_config: str | None = Field(
+        None,
+        description="kubeconfig path (else KUBECONFIG, else ~/.kube/config, else inside a pod its service account).",
+    )
+    # a credential: never serialised (Prefect parameters, child runs, cache keys) nor shown
+    kube_config_base64: str | None = Field(
+        None,
+        exclude=True,
+        repr=False,
+        description="The kubeconfig's content, base64-encoded (a CI variable); a credential: prefer the environment "
+        "variable, it is never logged nor kept in Prefect parameters (a deployment run reads it from its environment).",
+    )
     kube_context: list[str] = Field(default_factory=list, description="Only this kubeconfig context (repeatable).")
+    scan_context_namespace_only: bool = Field(
+        False,
+        description="List each context's own namespace only (`default` when it names none), not the whole cluster; "
+        "images used only in other namespaces are not protected.",
+    )
+    kube_scan_namespace: list[str] = Field(
+        default_factory=list,
+        description="List only this namespace in every scanned context (repeatable); images used only in other "
+        "namespaces are not protected.",
+    )
 
 
 _CLEANUP_REPORT_HELP = (
@@ -146,7 +171,7 @@ class ApplySettings(CommonSettings, KubeSettings):
     """Settings of `apply`: execute a reviewed dry-run audit or retry the failed rows of a run."""
 
     audit_file: str = Field(..., description="Audit Parquet file of the run to apply.")
-    only_failed: bool = Field(False, description="Retry only the failed rows of that run.")
+    only_failed: bool = Field(False, description="Retry only the failed and started rows of that run.")
     stages_storage: str | None = Field(None, description="Stages storage (default: as audited; needed for :local).")  # type: ignore[assignment]
     images_repo: str | None = Field(None, description="Images repo (default: the audited rows' repositories).")
 

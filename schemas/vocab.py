@@ -58,6 +58,10 @@ class Outcome(StrEnum):
     ALREADY_GONE = "already-gone"
     FAILED = "failed"
     BLOCKED = "blocked"
+    #: the delete's batch began (its requests may have been sent) and the run recorded no outcome
+    #: for it: a run that died mid-batch leaves its rows so; `apply --only-failed` and the next
+    #: run resolve them (`deleted`, or `already-gone` when the registry had done it)
+    STARTED = "started"
 
 
 class StorageKind(StrEnum):

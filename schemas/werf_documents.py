@@ -108,19 +108,5 @@ def parse_document(document: Document) -> ParsedDocument:
     return ParsedDocument(document, data, key_lines)
 
 
-# --- which keys werf accepts --------------------------------------------------------------------
-
-#: werf v1.1's meta section (pkg/config/raw_meta.go) plus ``gitWorktree`` (werf v1.2), which
-#: stagesweep reads for allowFetchOriginBranchesAndTags.
-META_KEYS = ("configVersion", "project", "deploy", "cleanup", "gitWorktree")
-META_SECTION_KEYS = {
-    "deploy": ("helmRelease", "helmReleaseSlug", "namespace", "namespaceSlug"),
-    "cleanup": ("keepPolicies", "disableKubernetesBasedPolicy"),
-    "gitWorktree": ("forceShallowClone", "allowUnshallow", "allowFetchOriginBranchesAndTags"),
-}
 #: keys that make a section an image, an artifact or a Dockerfile image
 IMAGE_MARKERS = ("image", "artifact", "dockerfile")
-
-
-def unknown_keys(mapping: dict[Any, Any], allowed: tuple[str, ...]) -> list[str]:
-    return [str(k) for k in mapping if k not in allowed]

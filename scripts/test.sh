@@ -7,6 +7,6 @@ export PREFECT_SERVER_ANALYTICS_ENABLED=false
 echo "ruff: lint and format"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check --quiet .
-echo "mypy: strict on schemas/ and core/"
+echo "mypy: strict on schemas/, core/ and gotemplate/"
 .venv/bin/mypy
 exec .venv/bin/python -m pytest "$@"

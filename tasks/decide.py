@@ -13,8 +13,10 @@ from core import plan as plans
 from core import purge as purges
 from core import stages as stage_rules
 from core.allow_list import match_used_tags
+from core.cleanup_switches import CleanupSwitches, cleanup_switches
 from core.images import decide_images, remaining_image_tags
-from schemas.config import KeepPolicy
+from schemas.config import KeepPolicy, WerfConfig
+from schemas.settings import CleanupSettings
 from tasks.extract import StagesInventory
 from tasks.task_options import PER_RUN
 
@@ -28,9 +30,35 @@ def apply_keep_policies(
     policies: list[KeepPolicy],
     now: datetime,
     kube_images: pa.Table | None,
+    switches: CleanupSwitches | None = None,
 ) -> pa.Table:
     kube_used = match_used_tags(tags, kube_images) if kube_images is not None else None
-    return decide_images(tags, metadata, refs, commits, policies, now, kube_used)
+    if switches is None:
+        return decide_images(tags, metadata, refs, commits, policies, now, kube_used)
+    return decide_images(
+        tags,
+        metadata,
+        refs,
+        commits,
+        policies,
+        now,
+        kube_used,
+        git_history=switches.git_history,
+        keep_built_within=switches.images_window,
+    )
+
+
+def switches_of(settings: CleanupSettings, werf: WerfConfig) -> CleanupSwitches:
+    """The policies this cleanup applies: the option and werf.yaml's werf v1.2 / 2 cleanup keys."""
+    switches = cleanup_switches(
+        settings.keep_stages_built_within_last_n_hours,
+        keep_images_built_within_last_n_hours=werf.keep_images_built_within_last_n_hours,
+        disable_built_within_last_n_hours_policy=werf.disable_built_within_last_n_hours_policy,
+        disable_git_history_based_policy=werf.disable_git_history_based_policy,
+        disable=werf.cleanup_disabled,
+    )
+    get_run_logger().info("cleanup policies: %s", switches.describe())
+    return switches
 
 
 @task(name="decide_stage_keep_set", cache_policy=PER_RUN, persist_result=True)

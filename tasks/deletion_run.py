@@ -1,9 +1,11 @@
 """One flow run of a deleting command: its identity and its one `now`, the plan executed phase by
-phase in batches (nothing in a dry run), the brake, and the audit written exactly once — also
-when the run stops."""
+phase in batches (nothing in a dry run), the brake, and the audit: durable while the run deletes
+(a part file rewritten before each batch's first request and after its outcomes) and written as
+the run's one file when it ends — also when the run stops."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -13,11 +15,11 @@ import pyarrow as pa
 from prefect import get_run_logger
 from prefect.context import FlowRunContext
 
-from adapters.audit import audit_path, check_writable
+from adapters.audit import audit_path, check_writable, part_path, read_run_record, write_audit_part
 from adapters.report_files import check_report_writable
 from core import plan as plans
 from core import reclaim
-from schemas.errors import DeletionsFailed, StagesweepError
+from schemas.errors import AuditError, DeletionsFailed, StagesweepError
 from schemas.settings import CleanupSettings, CommonSettings, PurgeSettings, RunSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
@@ -46,6 +48,8 @@ class DeletionRun:
         self.settings = settings
         self.project = project
         self.audit_file = audit_path(settings.audit_dir, self.run_id, self.started_at)
+        #: where the run's rows are while it deletes (replaced by `audit_file` at the end)
+        self.part_file = part_path(self.audit_file)
         self.rows: list[dict] = []
         self.decided_at = self.started_at
         #: facts of the run as a whole, kept in the audit file's metadata
@@ -53,6 +57,12 @@ class DeletionRun:
         #: BLOBS_SCHEMA tables of the manifests the extracts read (for the reclaimable bytes)
         self.blobs: list[pa.Table | None] = []
         self.reclaimable_bytes: int | None = None
+        #: deletes an earlier attempt of this run (a flow run retried in place) has on record as done
+        self._earlier_done: dict[tuple, str] | None = None
+        #: the rows list and its audit table at the last checkpoint (only changing columns are rebuilt)
+        self._snapshot: tuple[list[dict], pa.Table] | None = None
+        self.checkpoint_writes = 0
+        self.checkpoint_seconds = 0.0
         check_writable(self.audit_file)
         self.cleanup_report = settings.save_cleanup_report if isinstance(settings, (CleanupSettings, PurgeSettings)) else None
         if self.cleanup_report:
@@ -80,7 +90,44 @@ class DeletionRun:
         self.rows = rows
         self.decided_at = datetime.now(timezone.utc)
 
+    def earlier_done(self) -> dict[tuple, str]:
+        """Deletes an earlier attempt of this run recorded as done (read once; {} for a first
+        attempt, which has no file yet)."""
+        if self._earlier_done is None:
+            try:
+                record = read_run_record(self.audit_file)
+            except (AuditError, OSError, pa.ArrowInvalid) as exc:
+                get_run_logger().warning("could not read this run's earlier audit %s: %s", self.audit_file, exc)
+                record = None
+            self._earlier_done = plans.done_deletes(record) if record is not None else {}
+        return self._earlier_done
+
+    def checkpoint(self) -> None:
+        """Write the rows as they stand to the run's part file, so that a run that dies from here
+        on leaves them: every delete of a batch under way as `started`, those done as done."""
+        began = time.perf_counter()
+        done = self.earlier_done()
+        if self._snapshot is None or self._snapshot[0] is not self.rows or self._snapshot[1].num_rows != len(self.rows):
+            table = plans.audit_table(
+                self.rows,
+                run_id=self.run_id,
+                command=self.command.value,
+                dry_run=self.settings.dry_run,
+                project=self.project,
+                started_at=self.started_at,
+                decided_at=self.decided_at,
+            )
+        else:
+            table = self._snapshot[1]
+        table = plans.refresh_audit_table(table, self.rows, self.decided_at, done)
+        self._snapshot = (self.rows, table)
+        write_audit_part(self.part_file, table, self.metadata)
+        self.checkpoint_writes += 1
+        self.checkpoint_seconds += time.perf_counter() - began
+
     def write_audit(self) -> str:
+        if not self.settings.dry_run and self.rows:
+            self.rows = plans.carry_done_deletes(self.rows, self.earlier_done())
         if self.blobs:
             freed = reclaim.reclaimable_per_row(self.rows, reclaim.combine_blobs(self.blobs))
             self.rows = [{**r, "reclaimable_bytes": b} for r, b in zip(self.rows, freed)]
@@ -95,7 +142,8 @@ class DeletionRun:
             started_at=self.started_at,
             decided_at=self.decided_at,
         )
-        return write_audit_file(str(self.audit_file), table, self.metadata)
+        # a run that may have deleted has a part file, which the final file replaces
+        return write_audit_file(str(self.audit_file), table, self.metadata, replace_part=not self.settings.dry_run)
 
     def write_cleanup_report(self) -> None:
         """werf's JSON cleanup report, when asked for, from the rows the audit holds."""
@@ -146,26 +194,62 @@ class DeletionRun:
         index = {plans.row_key(r): i for i, r in enumerate(rows)}
         progress = DeletionProgress(plans.count_deletes(plan))
         failed = 0
-        for phase in plans.PHASES:
-            phase_plan = plans.phase_rows(rows, phase, plan.schema)
-            if phase_plan.num_rows == 0:
-                continue
-            for batch in plans.batches(phase_plan, self.settings.batch_size):
-                for res in self._run_batch(rows, index, batch):
-                    i = index[plans.row_key(res)]
-                    rows[i] = merge_outcome(rows[i], res)
-                    failed += res["outcome"] == Outcome.FAILED.value
-                progress.advance(len(batch))
-                self.record(rows)
-            if revise is not None:
-                rows = revise(rows)
-                index = {plans.row_key(r): i for i, r in enumerate(rows)}
-                self.record(rows)
+        # the audit is durable from here on: before a batch's first request its rows are on record
+        # as `started` (with every earlier outcome: one write per batch), and after the last batch
+        # the last outcomes
+        ran = False
+        try:
+            for phase in plans.PHASES:
+                phase_plan = plans.phase_rows(rows, phase, plan.schema)
+                if phase_plan.num_rows == 0:
+                    continue
+                for batch in plans.batches(phase_plan, self.settings.batch_size):
+                    self._begin_batch(rows, index, batch)
+                    ran = True
+                    for res in self._run_batch(rows, index, batch):
+                        i = index[plans.row_key(res)]
+                        rows[i] = merge_outcome(rows[i], res)
+                        failed += res["outcome"] == Outcome.FAILED.value
+                    progress.advance(len(batch))
+                    self.record(rows)
+                if revise is not None:
+                    rows = revise(rows)
+                    index = {plans.row_key(r): i for i, r in enumerate(rows)}
+                    self.record(rows)
+            if ran:
+                self.checkpoint()
+        finally:
+            if self.checkpoint_writes:
+                get_run_logger().info(
+                    "audit part %s: %d writes in %.2f s", self.part_file, self.checkpoint_writes, self.checkpoint_seconds
+                )
         if failed:
             raise DeletionsFailed(
                 f"{failed} deletions failed; the audit {self.audit_file} lists them",
                 hint="Rerun the same command, retry the flow run, or `stagesweep apply AUDIT --only-failed`.",
             )
+
+    def _begin_batch(self, rows: list[dict], index: dict, batch: list[dict]) -> None:
+        """Mark the batch's rows `started` and put them on record before its first request; a
+        record that cannot be written stops the run before the batch."""
+        before = [(index[plans.row_key(r)], rows[index[plans.row_key(r)]]) for r in batch]
+        for i, row in before:
+            rows[i] = {**row, "outcome": Outcome.STARTED.value, "error": None}
+        self.record(rows)
+        try:
+            self.checkpoint()
+        except AuditError as exc:
+            for i, row in before:
+                rows[i] = row
+            self.record(rows)
+            so_far = (
+                f"every delete made so far is on record in {self.part_file}" if self.checkpoint_writes else "nothing was deleted"
+            )
+            raise AuditError(
+                f"{exc.message}; the run stopped before its next deletion batch",
+                hint=f"The deletes of a batch are recorded before it starts: {so_far}. Fix the audit location, "
+                "then rerun the same command.",
+            ) from exc
 
     def _run_batch(self, rows: list[dict], index: dict, batch: list[dict]) -> list[dict]:
         # every tag the plan deletes in the batch's repositories: the other tags there stay

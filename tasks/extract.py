@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from prefect import get_run_logger, task
@@ -14,6 +15,9 @@ from schemas.config import WerfConfig
 from schemas.settings import CleanupSettings, CommonSettings, KubeSettings
 from tasks import adapters_from_settings as build
 from tasks.task_options import PER_RUN, io_task_options
+
+if TYPE_CHECKING:
+    from adapters.kube import KubeScan
 
 
 @dataclass
@@ -39,8 +43,13 @@ def read_werf_config(settings: CommonSettings) -> WerfConfig:
         # the first read of a run by URL: fetch the mirror (prune) once, then read from a ref
         mirror = _git_mirror(settings)
         mirror.sync()
-        return load_werf_config_from_git(mirror, settings.config_ref, settings.config, dict(os.environ))
-    return load_werf_config(Path(settings.dir).expanduser(), Path(settings.config).expanduser(), dict(os.environ))
+        werf = load_werf_config_from_git(mirror, settings.config_ref, settings.config, dict(os.environ), settings.env)
+    else:
+        config = Path(settings.config).expanduser()
+        werf = load_werf_config(Path(settings.dir).expanduser(), config, dict(os.environ), settings.env)
+    if werf.ignored_keys:
+        get_run_logger().warning("werf.yaml keys ignored by cleanup: %s", ", ".join(werf.ignored_keys))
+    return werf
 
 
 def _git_mirror(settings: CommonSettings):
@@ -120,11 +129,22 @@ def extract_images_repo(settings: CommonSettings, project: str, image_names: lis
 
 
 @task(name="extract_kube_images", cache_policy=PER_RUN, persist_result=True)
-def extract_kube_images(settings: KubeSettings, parallel: int) -> pa.Table:
-    from adapters.kube import KubeOptions, list_kube_images
+def extract_kube_images(settings: KubeSettings, parallel: int) -> KubeScan:
+    """The images workloads use, and what was listed (contexts, namespaces) for the audit."""
+    from adapters.kube import KubeOptions, scan_kube
 
-    images = list_kube_images(
-        KubeOptions(kube_config=settings.kube_config, contexts=list(settings.kube_context) or None, parallel=parallel)
+    scan = scan_kube(
+        KubeOptions(
+            kube_config=settings.kube_config,
+            kube_config_base64=settings.kube_config_base64,
+            contexts=list(settings.kube_context) or None,
+            context_namespace_only=settings.scan_context_namespace_only,
+            namespaces=list(settings.kube_scan_namespace) or None,
+            parallel=parallel,
+        )
     )
-    get_run_logger().info("kubernetes: %d images used by workloads", images.num_rows)
-    return images
+    logger = get_run_logger()
+    logger.info("kubernetes: %d images used by workloads in %s", scan.images.num_rows, scan.describe())
+    for context, namespace in scan.empty:
+        logger.warning("kubernetes: no workload in namespace %r of context %r uses an image (misspelt?)", namespace, context)
+    return scan

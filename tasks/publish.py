@@ -51,7 +51,11 @@ def publish_summary(markdown: str) -> None:
 
 
 @task(name="write_audit", cache_policy=NO_CACHE)
-def write_audit_file(path: str, table: pa.Table, run_metadata: dict[str, object] | None = None) -> str:
-    written = str(write_audit(path if "://" in path else Path(path), table, run_metadata))  # type: ignore[arg-type]
+def write_audit_file(
+    path: str, table: pa.Table, run_metadata: dict[str, object] | None = None, replace_part: bool = False
+) -> str:
+    """The run's one audit file; `replace_part`: it replaces the part file the run kept while deleting."""
+    target = path if "://" in path else Path(path)
+    written = str(write_audit(target, table, run_metadata, replace_part=replace_part))  # type: ignore[arg-type]
     get_run_logger().info("audit written: %s (%d rows)", written, table.num_rows)
     return written

@@ -25,7 +25,14 @@ COMMON = {
     "--max-deletions",
 }
 GIT = {"--git-history-synchronization", "--allow-git-shallow-clone"}
-KUBE = {"--without-kube", "--kube-config", "--kube-context"}
+KUBE = {
+    "--without-kube",
+    "--kube-config",
+    "--kube-config-base64",
+    "--kube-context",
+    "--scan-context-namespace-only",
+    "--kube-scan-namespace",
+}
 REPOS = {"--images-repo", "--stages-storage", "--images-repo-mode"}
 
 CONTRACT = {

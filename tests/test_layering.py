@@ -42,7 +42,7 @@ def python_files(package: str) -> list[Path]:
     return sorted((ROOT / package).rglob("*.py"))
 
 
-@pytest.mark.parametrize("package", ["core", "schemas"])
+@pytest.mark.parametrize("package", ["core", "schemas", "gotemplate"])
 def test_decision_layers_import_no_io_and_no_prefect(package: str) -> None:
     files = python_files(package)
     assert files, f"{package}/ has no modules"
@@ -52,6 +52,48 @@ def test_decision_layers_import_no_io_and_no_prefect(package: str) -> None:
         if imported_roots(path) & IO_OR_ORCHESTRATION
     }
     assert offenders == {}
+
+
+PROJECT_PACKAGES = {"schemas", "core", "adapters", "tasks", "flows", "cli", "reports", "gotemplate", "tests"}
+#: the one module of the project the template engine may use: its TemplateError is a ConfigError
+GOTEMPLATE_MAY_IMPORT = {"schemas.errors"}
+FILE_SYSTEM = {"os", "pathlib", "io", "shutil", "tempfile", "glob", "fnmatch", "fcntl", "mmap"}
+
+
+def imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+    return modules
+
+
+def gotemplate_offenders(path: Path) -> list[str]:
+    """What a module of the template engine imports that it must not: the project's other
+    packages (but schemas.errors), and anything that does I/O."""
+    bad = []
+    for module in sorted(imported_modules(path)):
+        root = module.split(".")[0]
+        other_package = root in PROJECT_PACKAGES and root != "gotemplate" and module not in GOTEMPLATE_MAY_IMPORT
+        if other_package or root in IO_OR_ORCHESTRATION | FILE_SYSTEM:
+            bad.append(module)
+    return bad
+
+
+def test_gotemplate_is_a_pure_library_importing_only_schemas_errors_of_the_project() -> None:
+    files = python_files("gotemplate")
+    assert files, "gotemplate/ has no modules"
+    offenders = {str(path.relative_to(ROOT)): gotemplate_offenders(path) for path in files if gotemplate_offenders(path)}
+    assert offenders == {}
+
+
+def test_gotemplate_check_sees_a_project_import_and_file_access(tmp_path: Path) -> None:
+    bad = tmp_path / "engine.py"
+    bad.write_text("from schemas.config import WerfConfig\nfrom schemas.errors import TemplateError\nimport os\n")
+    assert gotemplate_offenders(bad) == ["os", "schemas.config"]
 
 
 def test_adapters_never_import_prefect() -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from gotemplate import TemplateError
 from schemas.config import (
     KeepPolicy,
     Limit,
@@ -20,7 +21,6 @@ from schemas.config import (
 )
 from schemas.durations import format_go_duration, parse_go_duration
 from schemas.errors import ConfigError, InvalidImageName
-from schemas.gotemplate import TemplateError
 from schemas.vocab import RefKind
 
 
@@ -247,8 +247,8 @@ def test_unknown_meta_key_is_refused_with_file_document_and_key(tmp_path: Path) 
     with pytest.raises(ConfigError) as caught:
         load_werf_config(file)
     text = str(caught.value)
-    assert text.startswith(f"{file}, document 2, key cleanupp: unknown key at line 5;"), text
-    assert "configVersion, project, deploy, cleanup, gitWorktree" in text
+    assert text.startswith(f"{file}, document 2, key cleanupp: unknown key at line 5 (did you mean cleanup?);"), text
+    assert "configVersion, project, deploy, cleanup, gitWorktree, build" in text
 
 
 def test_cleanup_in_a_document_of_its_own_is_refused(tmp_path: Path) -> None:
@@ -363,3 +363,98 @@ def test_policies_describe_themselves_for_logs() -> None:
         }
     )
     assert policy.describe() == "branch /.*/ (limit last 10 And in 168h), imagesPerReference last 2 Or in 1h30m"
+
+
+NEWER_WERF_META = """project: acme
+configVersion: 1
+build:
+  platform: [linux/amd64]
+  imageSpec:
+    author: me
+    config:
+      labels: {a: b}
+deploy:
+  helmChartDir: .helm
+  helmChartConfig:
+    appVersion: "1.0"
+gitWorktree:
+  forceShallowClone: true
+  allowFetchOriginBranchesAndTags: false
+cleanup:
+  keepImagesBuiltWithinLastNHours: 6
+  disableGitHistoryBasedPolicy: true
+  disableBuiltWithinLastNHoursPolicy: false
+  disableKubernetesBasedPolicy: true
+---
+image: app
+from: alpine
+"""
+
+
+def test_keys_of_werf_v1_2_and_2_are_accepted_and_listed_once_as_ignored_by_cleanup(tmp_path: Path) -> None:
+    config = load_werf_config(write(tmp_path, NEWER_WERF_META))
+    assert config.ignored_keys == ("build", "deploy", "gitWorktree.forceShallowClone")
+    assert config.allow_fetch_origin_branches_and_tags is False
+
+
+def test_cleanup_keys_of_werf_v1_2_and_2_are_read(tmp_path: Path) -> None:
+    config = load_werf_config(write(tmp_path, NEWER_WERF_META))
+    assert config.keep_images_built_within_last_n_hours == 6
+    assert config.disable_git_history_based_policy and config.disable_kubernetes_based_policy
+    assert not config.disable_built_within_last_n_hours_policy and not config.cleanup_disabled
+    plain = load_werf_config(write(tmp_path, "project: acme\nconfigVersion: 1\n"))
+    assert plain.keep_images_built_within_last_n_hours is None and not plain.disable_git_history_based_policy
+    assert plain.ignored_keys == ()
+
+
+@pytest.mark.parametrize(
+    ("section", "typo", "guess"),
+    [
+        (
+            "cleanup:\n  keepImagesBuildWithinLastNHours: 2",
+            "cleanup.keepImagesBuildWithinLastNHours",
+            "keepImagesBuiltWithinLastNHours",
+        ),
+        ("cleanup:\n  disableGitHistoryPolicy: true", "cleanup.disableGitHistoryPolicy", "disableGitHistoryBasedPolicy"),
+        ("buid:\n  platform: [x]", "buid", "build"),
+        ("build:\n  platfrom: [x]", "build.platfrom", "platform"),
+        ("build:\n  imageSpec:\n    config:\n      lables: {}", "build.imageSpec.config.lables", "labels"),
+        ("gitWorkTree:\n  allowUnshallow: true", "gitWorkTree", "gitWorktree"),
+    ],
+)
+def test_unknown_key_is_refused_with_document_key_and_the_nearest_valid_spelling(
+    tmp_path: Path, section: str, typo: str, guess: str
+) -> None:
+    file = write(tmp_path, f"project: acme\nconfigVersion: 1\n{section}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_werf_config(file)
+    text = str(caught.value)
+    assert text.startswith(f"{file}, document 1, key {typo}: unknown key"), text
+    assert f"(did you mean {guess}?)" in text
+
+
+def test_unknown_key_without_a_near_spelling_lists_what_the_section_accepts(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="did you mean") as caught:
+        load_werf_config(write(tmp_path, "project: acme\nconfigVersion: 1\ncleanup:\n  keepPolicy: []\n"))
+    assert "keepPolicies" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        load_werf_config(write(tmp_path, "project: acme\nconfigVersion: 1\ngitWorktree:\n  xyz: 1\n"))
+    assert "did you mean" not in str(caught.value)
+    assert "accepts allowFetchOriginBranchesAndTags, allowUnshallow, forceShallowClone" in str(caught.value)
+
+
+def test_misspelt_keep_policy_key_suggests_the_valid_one(tmp_path: Path) -> None:
+    file = write(
+        tmp_path,
+        "project: acme\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references: {branch: main}\n    imagesPerRefrence: {last: 1}\n",
+    )
+    with pytest.raises(
+        ConfigError, match=r"keepPolicies\[0\]\.imagesPerRefrence: unknown key \(did you mean imagesPerReference\?\)"
+    ):
+        load_werf_config(file)
+
+
+def test_werf_v1_1_experimental_cleanup_policies_are_refused_with_what_to_write(tmp_path: Path) -> None:
+    file = write(tmp_path, "project: acme\nconfigVersion: 1\ncleanup:\n  policies:\n  - branch: /.*/\n")
+    with pytest.raises(ConfigError, match=r"key cleanup\.policies: not supported: .*write them as cleanup\.keepPolicies"):
+        load_werf_config(file)

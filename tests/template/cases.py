@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 DEFAULT_ENV = {
     "E": "v",
@@ -20,9 +21,30 @@ class Case:
     partials: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
+    werf_env: str | None = None  #: werf v1.2's .Env (None: werf v1.1's data, where it is missing)
+    commit: tuple[str, datetime] | None = None  #: werf v1.2's .Commit: hash and committer time
 
     def as_json(self) -> dict[str, object]:
-        return {"name": self.name, "template": self.template, "partials": self.partials, "files": self.files, "env": self.env}
+        data: dict[str, object] = {
+            "name": self.name,
+            "template": self.template,
+            "partials": self.partials,
+            "files": self.files,
+            "env": self.env,
+        }
+        if self.werf_env is not None:
+            data["werfEnv"] = self.werf_env
+        if self.commit is not None:
+            data["commit"] = commit_json(*self.commit)
+        return data
+
+
+def commit_json(sha: str, time: datetime) -> dict[str, str]:
+    """The commit as the Go reference takes it, formatted the way werf formats it (Go's time.String)."""
+    offset = time.utcoffset()
+    minutes = int(offset.total_seconds()) // 60 if offset else 0
+    zone = f"{'-' if minutes < 0 else '+'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
+    return {"hash": sha, "human": f"{time:%Y-%m-%d %H:%M:%S} {zone} {zone}", "unix": str(int(time.timestamp()))}
 
 
 def cases(*entries: tuple[str, str] | Case) -> list[Case]:

@@ -8,19 +8,22 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.template.cases import Case
 
 GOREF_DIR = Path(__file__).resolve().parent / "goref"
-SPRIG_DIR = Path("/usr/share/gocode/src/github.com/Masterminds/sprig")
-PACKAGES = ["golang-go", "golang-github-masterminds-sprig-dev"]
+GO_SOURCES = Path("/usr/share/gocode/src/github.com")
+SPRIG_DIR = GO_SOURCES / "Masterminds" / "sprig"
+DOUBLESTAR_DIR = GO_SOURCES / "bmatcuk" / "doublestar"  #: werf's glob matcher
+PACKAGES = ["golang-go", "golang-github-masterminds-sprig-dev", "golang-github-bmatcuk-doublestar-dev"]
 
 
 def _install_go() -> str | None:
     """Install Go and Sprig with apt when missing; return why not when that is impossible."""
-    if shutil.which("go") and SPRIG_DIR.is_dir():
+    if shutil.which("go") and SPRIG_DIR.is_dir() and DOUBLESTAR_DIR.is_dir():
         return None
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         return f"Go reference renderer needs Debian packages {' '.join(PACKAGES)} (not root, cannot install)"
@@ -50,11 +53,17 @@ def goref(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return binary
 
 
+def call_goref(binary: Path, request: dict[str, object], timeout: float = 120) -> dict[str, Any]:
+    """One request to the reference renderer (see goref/main.go for its shape), one process."""
+    result = subprocess.run([str(binary)], input=json.dumps(request), capture_output=True, text=True, check=True, timeout=timeout)
+    answer: dict[str, Any] = json.loads(result.stdout)
+    return answer
+
+
 def run_goref(binary: Path, cases: list[Case]) -> dict[str, dict[str, object]]:
     """Render every case with real Go in one process; name → {ok, output, error}."""
-    payload = json.dumps({"cases": [c.as_json() for c in cases]})
-    result = subprocess.run([str(binary)], input=payload, capture_output=True, text=True, check=True, timeout=120)
-    return {r["name"]: r for r in json.loads(result.stdout)["results"]}
+    answer = call_goref(binary, {"cases": [c.as_json() for c in cases]})
+    return {r["name"]: r for r in answer["results"]}
 
 
 @pytest.fixture(scope="session")

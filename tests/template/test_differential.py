@@ -3,26 +3,45 @@ where Go fails, the renderer fails too."""
 
 from __future__ import annotations
 
-import fnmatch
-import posixpath
-
 import pytest
 
-from schemas.gotemplate import Source, TemplateError, render
+from gotemplate import Commit, Source, TemplateError, render
+from gotemplate.glob import compile_pattern, go_clean
 from tests.template.cases import Case
 from tests.template.corpus import CORPUS
 
 
+class CaseFiles:
+    """A case's project files, as the Go reference's in-memory ``.Files`` reads them."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def read(self, path: str) -> str | None:
+        return self.files.get(go_clean(path.lstrip("/")))
+
+    def glob(self, pattern: str) -> dict[str, str]:
+        compiled = compile_pattern(go_clean(pattern.lstrip("/")))
+        return {name: text for name, text in self.files.items() if compiled.match(name)}
+
+    def exists(self, path: str) -> bool:
+        return go_clean(path.lstrip("/")) in self.files or self.is_dir(path)
+
+    def is_dir(self, path: str) -> bool:
+        clean = go_clean(path.lstrip("/"))
+        return clean == "." or any(name.startswith(clean + "/") for name in self.files)
+
+
 def render_case(case: Case) -> str:
-    def read(path: str) -> str | None:
-        return case.files.get(posixpath.normpath(path))
-
-    def glob(pattern: str) -> dict[str, str]:
-        return {name: text for name, text in case.files.items() if fnmatch.fnmatchcase(name, pattern)}
-
-    partials = [Source(name, text, f".werf/{name}") for name, text in case.partials.items()]
+    partials = [Source(name, text, f".werf/{name}") for name, text in sorted(case.partials.items())]
+    commit = Commit(case.commit[0], case.commit[1]) if case.commit else None
     return render(
-        Source("werfConfig", case.template, "werf.yaml"), partials, environ=case.env, read_file=read, glob_files=glob
+        Source("werfConfig", case.template, "werf.yaml"),
+        partials,
+        environ=case.env,
+        files=CaseFiles(case.files),
+        werf_env=case.werf_env,
+        commit=commit,
     ).text
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gotemplate import UNSUPPORTED, Source, TemplateError, render
 from schemas.errors import ConfigError
-from schemas.gotemplate import UNSUPPORTED, Source, TemplateError, render
 
 
 def render_text(text: str, partials: dict[str, str] | None = None, env: dict[str, str] | None = None) -> str:
@@ -51,7 +51,7 @@ def test_nondeterministic_functions_are_refused_by_name(name: str) -> None:
 
 def test_expandenv_and_toyaml_are_not_werf_functions() -> None:
     assert "werf removes it; use env" in str(error_of('{{ expandenv "$HOME" }}'))
-    assert "werf provides fromYaml only" in str(error_of("{{ toYaml . }}"))
+    assert "werf v1.1 and v1.2 provide fromYaml only" in str(error_of("{{ toYaml . }}"))
 
 
 def test_syntax_error_names_line_and_column() -> None:

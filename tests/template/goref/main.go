@@ -1,5 +1,12 @@
 // Reference renderer for the differential tests: Go's text/template with Sprig and stand-ins
-// for werf's own template functions. Reads {"cases": [...]} on stdin, writes {"results": [...]}.
+// for werf's own template functions. Reads a JSON request on stdin, writes JSON on stdout:
+//
+//	{"cases": [...]}     in-memory templates (partials and files given in the request)
+//	{"projects": [...]}  project directories read from disk the way werf v1.1 reads them:
+//	                     werf.yaml, every *.tmpl under .werf/ (named by its path inside it),
+//	                     .Files.Get/.Glob/.Exists/.IsDir relative to the werf.yaml's directory
+//	{"globs": [...]}     doublestar.PathMatch(pattern, name), werf's glob matcher
+//	{"functions": true}  the names of sprig.TxtFuncMap()
 package main
 
 import (
@@ -7,14 +14,24 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/ioutil"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
+	"strings"
 	"text/template"
 
 	"github.com/Masterminds/sprig"
+	"github.com/bmatcuk/doublestar"
 	"gopkg.in/yaml.v2"
 )
+
+type commitInfo struct {
+	Hash  string `json:"hash"`
+	Human string `json:"human"`
+	Unix  string `json:"unix"`
+}
 
 type testCase struct {
 	Name     string            `json:"name"`
@@ -22,6 +39,12 @@ type testCase struct {
 	Partials map[string]string `json:"partials"`
 	Files    map[string]string `json:"files"`
 	Env      map[string]string `json:"env"`
+	// werf v1.2's template data; absent (nil) means werf v1.1's data: .Files only
+	WerfEnv *string     `json:"werfEnv"`
+	Commit  *commitInfo `json:"commit"`
+	// a project directory on disk instead of Template/Partials/Files
+	Dir    string `json:"dir"`
+	Config string `json:"config"`
 }
 
 type result struct {
@@ -31,20 +54,30 @@ type result struct {
 	Error  string `json:"error"`
 }
 
-type files struct {
+type globCase struct {
+	Pattern string `json:"pattern"`
+	Name    string `json:"name"`
+}
+
+type globResult struct {
+	Matched bool   `json:"matched"`
+	Error   string `json:"error"`
+}
+
+// memFiles: .Files over the files of an in-memory case (paths relative to the project).
+type memFiles struct {
 	contents map[string]string
 }
 
-// Get returns a file's content, or "" for a missing file (werf v1.1 only warns).
-func (f files) Get(p string) string {
-	return f.contents[path.Clean(p)]
+func (f memFiles) Get(p string) string {
+	return f.contents[path.Clean(strings.TrimPrefix(p, "/"))]
 }
 
-// Glob maps matching paths to contents; nil when nothing matches.
-func (f files) Glob(pattern string) map[string]interface{} {
+func (f memFiles) Glob(pattern string) map[string]interface{} {
+	full := path.Join("/project", pattern)
 	result := map[string]interface{}{}
 	for name, content := range f.contents {
-		if ok, _ := path.Match(pattern, name); ok {
+		if ok, _ := doublestar.PathMatch(full, path.Join("/project", name)); ok {
 			result[name] = content
 		}
 	}
@@ -52,6 +85,121 @@ func (f files) Glob(pattern string) map[string]interface{} {
 		return nil
 	}
 	return result
+}
+
+func (f memFiles) Exists(p string) bool {
+	if _, ok := f.contents[path.Clean(strings.TrimPrefix(p, "/"))]; ok {
+		return true
+	}
+	return f.IsDir(p)
+}
+
+func (f memFiles) IsDir(p string) bool {
+	clean := path.Clean(strings.TrimPrefix(p, "/"))
+	if clean == "." {
+		return true
+	}
+	for name := range f.contents {
+		if strings.HasPrefix(name, clean+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// diskFiles: .Files of a project directory, as werf v1.1's pkg/config/parser.go reads them
+// (Exists and IsDir as werf 2 defines them).
+type diskFiles struct {
+	ProjectDir string
+}
+
+func (f diskFiles) Get(p string) string {
+	filePath := filepath.Join(f.ProjectDir, filepath.FromSlash(p))
+	if _, err := os.Stat(filePath); os.IsNotExist(err) {
+		return ""
+	}
+	b, err := ioutil.ReadFile(filePath)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func (f diskFiles) Glob(pattern string) map[string]interface{} {
+	result := map[string]interface{}{}
+	err := walkByPattern(f.ProjectDir, filepath.FromSlash(pattern), func(p string, s os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		if s.IsDir() {
+			return nil
+		}
+		filePath := p
+		if s.Mode()&os.ModeSymlink == os.ModeSymlink {
+			link, err := filepath.EvalSymlinks(p)
+			if err != nil {
+				return err
+			}
+			linkStat, err := os.Lstat(link)
+			if err != nil {
+				return err
+			}
+			if linkStat.IsDir() {
+				return nil
+			}
+			filePath = link
+		}
+		b, err := ioutil.ReadFile(filePath)
+		if err != nil {
+			return err
+		}
+		rel := strings.TrimPrefix(p, f.ProjectDir+string(os.PathSeparator))
+		result[filepath.ToSlash(rel)] = string(b)
+		return nil
+	})
+	if err != nil || len(result) == 0 {
+		return nil
+	}
+	return result
+}
+
+func (f diskFiles) Exists(p string) bool {
+	_, err := os.Stat(filepath.Join(f.ProjectDir, filepath.FromSlash(p)))
+	return err == nil
+}
+
+func (f diskFiles) IsDir(p string) bool {
+	s, err := os.Stat(filepath.Join(f.ProjectDir, filepath.FromSlash(p)))
+	return err == nil && s.IsDir()
+}
+
+// walkByPattern walks from the pattern's literal leading directories and reports every path
+// that doublestar.PathMatch(dir/pattern, path) accepts; symlinks are not followed.
+func walkByPattern(dir, pattern string, walkFunc filepath.WalkFunc) error {
+	full := filepath.Join(dir, pattern)
+	components := strings.Split(filepath.ToSlash(pattern), "/")
+	literal := 0
+	for ; literal < len(components); literal++ {
+		if strings.ContainsAny(components[literal], "*?[{\\") {
+			break
+		}
+	}
+	if literal > 0 {
+		dir = filepath.Join(append([]string{dir}, components[:literal]...)...)
+	}
+	return filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err != nil {
+			return walkFunc(p, info, err)
+		}
+		matched, err := doublestar.PathMatch(full, p)
+		if err != nil {
+			return walkFunc(p, info, err)
+		}
+		if matched {
+			return walkFunc(p, info, nil)
+		}
+		return nil
+	})
 }
 
 func execute(tmpl *template.Template, name string, data interface{}) (string, error) {
@@ -105,6 +253,20 @@ func funcMap(tmpl *template.Template, env map[string]string) template.FuncMap {
 	return fm
 }
 
+func templateData(c testCase, files interface{}) map[string]interface{} {
+	data := map[string]interface{}{"Files": files}
+	if c.WerfEnv != nil {
+		data["Env"] = *c.WerfEnv
+	}
+	if c.Commit != nil {
+		data["Commit"] = map[string]interface{}{
+			"Hash": c.Commit.Hash,
+			"Date": map[string]string{"Human": c.Commit.Human, "Unix": c.Commit.Unix},
+		}
+	}
+	return data
+}
+
 func render(c testCase) (string, error) {
 	tmpl := template.New("werfConfig")
 	tmpl.Funcs(funcMap(tmpl, c.Env))
@@ -121,34 +283,116 @@ func render(c testCase) (string, error) {
 	if _, err := tmpl.Parse(c.Template); err != nil {
 		return "", err
 	}
-	return execute(tmpl, "werfConfig", map[string]interface{}{"Files": files{c.Files}})
+	return execute(tmpl, "werfConfig", templateData(c, memFiles{c.Files}))
+}
+
+// renderProject follows werf v1.1's parseWerfConfigYaml: partials first (filepath.Walk order),
+// then werf.yaml, executed with .Files rooted at the werf.yaml's directory.
+func renderProject(c testCase) (string, error) {
+	config := c.Config
+	if config == "" {
+		config = "werf.yaml"
+	}
+	configPath := filepath.Join(c.Dir, config)
+	data, err := ioutil.ReadFile(configPath)
+	if err != nil {
+		return "", err
+	}
+	tmpl := template.New("werfConfig")
+	tmpl.Funcs(funcMap(tmpl, c.Env))
+	templatesDir := filepath.Join(c.Dir, ".werf")
+	if _, err := os.Stat(templatesDir); err == nil {
+		err := filepath.Walk(templatesDir, func(p string, info os.FileInfo, err error) error {
+			if err != nil {
+				return err
+			}
+			if info.IsDir() {
+				return nil
+			}
+			if matched, _ := filepath.Match("*.tmpl", info.Name()); !matched {
+				return nil
+			}
+			name, err := filepath.Rel(templatesDir, p)
+			if err != nil {
+				return err
+			}
+			content, err := ioutil.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			_, err = tmpl.New(name).Parse(string(content))
+			return err
+		})
+		if err != nil {
+			return "", err
+		}
+	}
+	if _, err := tmpl.Parse(string(data)); err != nil {
+		return "", err
+	}
+	return execute(tmpl, "werfConfig", templateData(c, diskFiles{filepath.Dir(configPath)}))
+}
+
+func safely(f func() (string, error)) (out string, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("panic: %v", r)
+		}
+	}()
+	return f()
 }
 
 func main() {
 	var input struct {
-		Cases []testCase `json:"cases"`
+		Cases     []testCase `json:"cases"`
+		Projects  []testCase `json:"projects"`
+		Globs     []globCase `json:"globs"`
+		Functions bool       `json:"functions"`
 	}
 	if err := json.NewDecoder(os.Stdin).Decode(&input); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
-	results := make([]result, 0, len(input.Cases))
+	output := map[string]interface{}{}
+	results := make([]result, 0, len(input.Cases)+len(input.Projects))
 	for _, c := range input.Cases {
-		out, err := func() (out string, err error) {
-			defer func() {
-				if r := recover(); r != nil {
-					err = fmt.Errorf("panic: %v", r)
-				}
-			}()
-			return render(c)
-		}()
+		c := c
+		out, err := safely(func() (string, error) { return render(c) })
 		r := result{Name: c.Name, OK: err == nil, Output: out}
 		if err != nil {
 			r.Error = err.Error()
 		}
 		results = append(results, r)
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(map[string]interface{}{"results": results}); err != nil {
+	for _, c := range input.Projects {
+		c := c
+		out, err := safely(func() (string, error) { return renderProject(c) })
+		r := result{Name: c.Name, OK: err == nil, Output: out}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		results = append(results, r)
+	}
+	output["results"] = results
+	globs := make([]globResult, 0, len(input.Globs))
+	for _, g := range input.Globs {
+		matched, err := doublestar.PathMatch(g.Pattern, g.Name)
+		r := globResult{Matched: matched}
+		if err != nil {
+			r.Error = err.Error()
+		}
+		globs = append(globs, r)
+	}
+	output["globs"] = globs
+	if input.Functions {
+		names := []string{}
+		for name := range sprig.TxtFuncMap() {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		output["functions"] = names
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(output); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
 	}
