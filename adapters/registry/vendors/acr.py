@@ -22,22 +22,20 @@ From the Azure Container Registry REST API reference (learn.microsoft.com, data 
 
 from __future__ import annotations
 
-import json
 import re
 import urllib.parse
 
-from adapters.registry.client import _NEXT_LINK, _repository
+from adapters.registry.client import _repository
 from adapters.registry.errors import parse_error_body
 from adapters.registry.reference import Reference
 from adapters.registry.transport import Response
-from adapters.registry.vendors.base import TagDeleter, quote_path
-from schemas.errors import RegistryAuthError, RegistryError
+from adapters.registry.vendors.base import TagDeleter, link_paged_listing, quote_path
+from schemas.errors import RegistryAuthError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
 PROBE_DIGEST = "sha256:" + "0" * 64
 PAGE_SIZE = 100
-MAX_PAGES = 100_000
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _CREDENTIALS_HELP = (
     "Log in with `az acr login --name REGISTRY` (an identity token) or `docker login REGISTRY.azurecr.io` with a "
@@ -91,42 +89,24 @@ class AcrDeleter(TagDeleter):
                 raise ValueError(f"expected a digest like sha256:<hex>, got {digest!r}")
             what = f"cannot delete manifest {repository}@{digest} (tag {tag})"
             path = f"/v2/{ref.path}/manifests/{digest}"
-        response = self._request("DELETE", ref, path, "delete")
-        if response.status in (200, 202, 204):
-            return Outcome.DELETED
-        if response.status == 404:
-            return Outcome.ALREADY_GONE
-        raise self.fail(what, response)
+        return self.deleted_or_gone(what, self._request("DELETE", ref, path, "delete"))
 
     def listed_digests(self, repository: str) -> dict[str, str] | None:
         """Tag → digest from ``GET /acr/v1/{name}/_tags``, page by page; None when the listing
         cannot be had (the tags are then looked up one by one)."""
         ref = _repository(repository)
-        url: str | None = f"/acr/v1/{ref.path}/_tags?{urllib.parse.urlencode({'n': self.page_size})}"
-        found: dict[str, str] = {}
-        seen: set[str] = set()
-        try:
-            for _ in range(MAX_PAGES):
-                if url is None:
-                    return found
-                response = self._request("GET", ref, url, "metadata_read")
-                if response.status == 404 and not seen and parse_error_body(response.body)[0] == "NAME_UNKNOWN":
-                    return {}
-                if response.status != 200:
-                    return None
-                seen.add(response.url)
-                document = json.loads(response.body)
-                for item in document.get("tags") or []:
-                    tag, digest = item.get("name"), item.get("digest")
-                    if isinstance(tag, str) and isinstance(digest, str) and _DIGEST.fullmatch(digest):
-                        found[tag] = digest
-                url = None
-                for header in response.headers.get_all("Link") or []:
-                    match = _NEXT_LINK.search(header)
-                    if match:
-                        url = urllib.parse.urljoin(response.url, match.group(1))
-                if url in seen:
-                    return None
-        except (RegistryError, ValueError, AttributeError, TypeError):
-            return None
+
+        def read(document) -> dict[str, str]:
+            found: dict[str, str] = {}
+            for item in document.get("tags") or []:
+                tag, digest = item.get("name"), item.get("digest")
+                if isinstance(tag, str) and isinstance(digest, str) and _DIGEST.fullmatch(digest):
+                    found[tag] = digest
+            return found
+
+        return link_paged_listing(
+            lambda url: self._request("GET", ref, url, "metadata_read"),
+            f"/acr/v1/{ref.path}/_tags?{urllib.parse.urlencode({'n': self.page_size})}",
+            read,
+        )
         return None

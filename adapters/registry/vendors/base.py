@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 import urllib.parse
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-from adapters.registry.errors import error_for_response, parse_retry_after
+from adapters.registry.errors import error_for_response, parse_error_body, parse_retry_after
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, Implementation, RepoImplementation
 from schemas.vocab import Outcome
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
 
 #: one delete of a batch: (tag, digest it was found at right before, whether a staying tag shares that digest)
 TagToDelete = tuple[str, str, bool]
+
+#: the target of a ``Link: <…>; rel="next"`` header
+NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*(?:[^,]*;\s*)?rel="?next"?', re.IGNORECASE)
+#: pages a listing follows at the most
+MAX_PAGES = 100_000
 
 
 class TagDeleter:
@@ -126,16 +132,30 @@ class TagDeleter:
             f"{spec.credentials}. Nothing was deleted."
         )
 
-    def refused(self, storage_what: str, response: Response) -> RegistryAuthError:
-        """A 401/403 of a pre-flight: one message naming the implementation and the permission."""
+    def refused(self, storage_what: str, response: Response, *, detail_label: str | None = None) -> RegistryAuthError:
+        """A 401/403 of a pre-flight: one message naming the implementation and the permission;
+        with ``detail_label`` (``""``, ``"GitHub: "``) the vendor's own message follows, so labelled."""
         spec = self.spec
-        return RegistryAuthError(
+        error = RegistryAuthError(
             f"{storage_what}: the {spec.name} API refused ({response.status}) — deleting needs {spec.permission} "
             f"[{response.url}]",
             status=response.status,
             url=response.url,
             hint=self.permission_hint(),
         )
+        detail = vendor_message(response.body) if detail_label is not None else None
+        if detail:
+            error.message = f"{error.message} — {detail_label}{detail}"
+        return error
+
+    def deleted_or_gone(self, what: str, response: Response) -> Outcome:
+        """The outcome of a vendor's delete answer: 200/202/204 ``deleted``, 404 ``already-gone``;
+        anything else raises the typed error of ``what``."""
+        if response.status in (200, 202, 204):
+            return Outcome.DELETED
+        if response.status == 404:
+            return Outcome.ALREADY_GONE
+        raise self.fail(what, response)
 
 
 def vendor_message(body: bytes) -> str | None:
@@ -169,15 +189,70 @@ def _reset_header(response: Response) -> str | None:
     return str(max(0, int(reset.strip()) - int(time.time())))
 
 
+def next_page(response: Response, seen: set[str], what: str) -> str | None:
+    """The page the first ``Link: <…>; rel="next"`` of ``response`` names (relative to its URL);
+    None on the last page. A link to a page already ``seen`` raises (``what``: "cannot list …")."""
+    for header in response.headers.get_all("Link") or []:
+        match = NEXT_LINK.search(header)
+        if match:
+            url = urllib.parse.urljoin(response.url, match.group(1))
+            if url in seen:
+                raise RegistryError(f"{what}: the next-page link repeats {url}", url=url)
+            return url
+    return None
+
+
+def link_paged_listing(
+    fetch: Callable[[str], Response], url: str, read: Callable[[Any], Mapping[str, str] | None]
+) -> dict[str, str] | None:
+    """Tag → digest over every page of a Registry-API-style listing starting at ``url``: ``fetch``
+    answers a page's (relative or absolute) URL, ``read`` takes its JSON document to the page's
+    tag → digest (None: not the listing expected); the next page is the last ``Link: <…>;
+    rel="next"`` header's. ``{}`` when the first page says NAME_UNKNOWN; None when the listing
+    cannot be had (another status, a page seen before, a body that is not the listing, a
+    ``RegistryError``, more than ``MAX_PAGES`` pages)."""
+    found: dict[str, str] = {}
+    seen: set[str] = set()
+    next_url: str | None = url
+    try:
+        for _ in range(MAX_PAGES):
+            if next_url is None:
+                return found
+            response = fetch(next_url)
+            if response.status == 404 and not seen and parse_error_body(response.body)[0] == "NAME_UNKNOWN":
+                return {}
+            if response.status != 200:
+                return None
+            seen.add(response.url)
+            page = read(json.loads(response.body))
+            if page is None:
+                return None
+            found.update(page)
+            next_url = None
+            for header in response.headers.get_all("Link") or []:
+                match = NEXT_LINK.search(header)
+                if match:
+                    next_url = urllib.parse.urljoin(response.url, match.group(1))
+            if next_url in seen:
+                return None
+    except (RegistryError, ValueError, AttributeError, TypeError):
+        return None
+    return None
+
+
 def quote_path(value: str) -> str:
     """A path segment (slashes encoded)."""
     return urllib.parse.quote(value, safe="")
 
 
 __all__ = [
+    "MAX_PAGES",
+    "NEXT_LINK",
     "RegistryRateLimited",
     "TagDeleter",
     "TagToDelete",
+    "link_paged_listing",
+    "next_page",
     "parse_retry_after",
     "quote_path",
     "vendor_message",

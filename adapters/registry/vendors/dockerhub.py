@@ -215,11 +215,7 @@ class DockerHubDeleter(TagDeleter):
     def delete_tag(self, repository: str, tag: str, digest: str, shared: bool) -> Outcome:
         ref, namespace, name = self._names(repository)
         response = self._hub("DELETE", ref, f"/v2/repositories/{_segment(namespace)}/{name}/tags/{_segment(tag)}/")
-        if response.status in (200, 202, 204):
-            return Outcome.DELETED
-        if response.status == 404:
-            return Outcome.ALREADY_GONE
-        raise self.fail(f"cannot delete tag {repository}:{tag}", response)
+        return self.deleted_or_gone(f"cannot delete tag {repository}:{tag}", response)
 
     def listed_digests(self, repository: str) -> dict[str, str] | None:
         """Tag → digest from the Docker Hub tag listing (100 a page). A ``next`` page on another

@@ -27,16 +27,15 @@ From Google's documentation ("Deleting images", the Docker Registry API as Googl
 from __future__ import annotations
 
 import fnmatch
-import json
 import logging
 import re
 import urllib.parse
 
-from adapters.registry.client import _NEXT_LINK, _repository
+from adapters.registry.client import _repository
 from adapters.registry.errors import parse_error_body
 from adapters.registry.reference import Reference
 from adapters.registry.transport import Response
-from adapters.registry.vendors.base import TagDeleter, vendor_message
+from adapters.registry.vendors.base import TagDeleter, link_paged_listing, vendor_message
 from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 
 PROBE_DIGEST = "sha256:" + "0" * 64
 PAGE_SIZE = 1000
-MAX_PAGES = 100_000
 _DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _ARTIFACT_REGISTRY_HOSTS = ("*-docker.pkg.dev", "*.pkg.dev")
 _CONTAINER_REGISTRY_HOSTS = ("gcr.io", "*.gcr.io")
@@ -188,37 +186,24 @@ class GcrDeleter(TagDeleter):
         """Tag → digest from Google's tags/list ``manifest`` object, page by page; None where the
         answer has no such object (not Google's listing) or cannot be had."""
         ref = _repository(repository)
-        url: str | None = f"/v2/{ref.path}/tags/list?{urllib.parse.urlencode({'n': self.page_size})}"
-        found: dict[str, str] = {}
-        seen: set[str] = set()
-        try:
-            for _ in range(MAX_PAGES):
-                if url is None:
-                    return found
-                response = self._request("GET", ref, url, "pull")
-                if response.status == 404 and not seen and parse_error_body(response.body)[0] == "NAME_UNKNOWN":
-                    return {}
-                if response.status != 200:
-                    return None
-                seen.add(response.url)
-                document = json.loads(response.body)
-                manifests = document.get("manifest")
-                if not isinstance(manifests, dict):
-                    return None
-                for digest, info in manifests.items():
-                    tags = info.get("tag") if isinstance(info, dict) else None
-                    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) or not isinstance(tags, list):
-                        continue
-                    for tag in tags:
-                        if isinstance(tag, str):
-                            found[tag] = digest
-                url = None
-                for header in response.headers.get_all("Link") or []:
-                    match = _NEXT_LINK.search(header)
-                    if match:
-                        url = urllib.parse.urljoin(response.url, match.group(1))
-                if url in seen:
-                    return None
-        except (RegistryError, ValueError, AttributeError, TypeError):
-            return None
+
+        def read(document) -> dict[str, str] | None:
+            manifests = document.get("manifest")
+            if not isinstance(manifests, dict):
+                return None
+            found: dict[str, str] = {}
+            for digest, info in manifests.items():
+                tags = info.get("tag") if isinstance(info, dict) else None
+                if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) or not isinstance(tags, list):
+                    continue
+                for tag in tags:
+                    if isinstance(tag, str):
+                        found[tag] = digest
+            return found
+
+        return link_paged_listing(
+            lambda url: self._request("GET", ref, url, "pull"),
+            f"/v2/{ref.path}/tags/list?{urllib.parse.urlencode({'n': self.page_size})}",
+            read,
+        )
         return None

@@ -28,7 +28,6 @@ kept (``shared-digest``, applied by the registry backend).
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import urllib.parse
@@ -38,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from adapters.registry.client import _repository
 from adapters.registry.transport import Response, origin
-from adapters.registry.vendors.base import TagDeleter, TagToDelete, _reset_header, quote_path, vendor_message
+from adapters.registry.vendors.base import NEXT_LINK, TagDeleter, TagToDelete, _reset_header, quote_path, vendor_message
 from schemas.errors import NotFoundError, RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import RepoImplementation, detect
 from schemas.vocab import Outcome
@@ -52,7 +51,6 @@ PERMISSION = "delete:packages"
 PAGE_SIZE = 100
 #: GitHub's advice for a secondary rate limit without a retry-after header
 SECONDARY_WAIT = 60.0
-_NEXT = re.compile(r'<([^>]*)>\s*;\s*(?:[^,]*;\s*)?rel="?next"?', re.IGNORECASE)
 
 #: (API base, owner) → "orgs" or "users"; asked once per process
 _owner_kinds: dict[tuple[str, str], str] = {}
@@ -172,10 +170,7 @@ class GitHubDeleter(TagDeleter):
         )
 
     def _refused(self, repository: str, response: Response) -> RegistryAuthError:
-        error = self.refused(repository, response)
-        detail = vendor_message(response.body)
-        if detail:
-            error.message = f"{error.message} — GitHub: {detail}"
+        error = self.refused(repository, response, detail_label="GitHub: ")
         source = self._token(self._package(repository).host)[1]
         if source:
             error.message = f"{error.message} (the token from {source})"
@@ -372,7 +367,7 @@ _HEADERS = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API
 
 def _next_link(response: Response) -> str | None:
     for header in response.headers.get_all("Link") or []:
-        match = _NEXT.search(header)
+        match = NEXT_LINK.search(header)
         if match:
             return urllib.parse.urljoin(response.url, match.group(1))
     return None

@@ -28,15 +28,13 @@ Every tag with its digest comes from the registry's list-tags extension
 from __future__ import annotations
 
 import json
-import re
 import threading
-import urllib.parse
 import uuid
 
 from adapters.registry.client import _repository
 from adapters.registry.errors import parse_error_body
 from adapters.registry.transport import Response
-from adapters.registry.vendors.base import TagDeleter, quote_path
+from adapters.registry.vendors.base import TagDeleter, next_page, quote_path
 from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
@@ -52,7 +50,6 @@ _route_locks: dict[tuple[str, str], threading.Lock] = {}
 _no_listing: set[str] = set()
 _cache_lock = threading.Lock()
 
-_NEXT = re.compile(r'<([^>]*)>\s*;\s*(?:[^,]*;\s*)?rel="?next"?', re.IGNORECASE)
 PROBE_PREFIX = "stagesweep-probe-"
 
 
@@ -194,7 +191,7 @@ class GitLabDeleter(TagDeleter):
                 raise self.fail(f"cannot list the tags of {repository}", response)
             seen.add(response.url)
             found.update(_page(response, repository))
-            url = _next_page(response, seen, repository)
+            url = next_page(response, seen, f"cannot list the tags of {repository}")
         return found
 
 
@@ -209,17 +206,6 @@ def _page(response: Response, repository: str) -> dict[str, str]:
             url=response.url,
             retryable=True,
         ) from exc
-
-
-def _next_page(response: Response, seen: set[str], repository: str) -> str | None:
-    for header in response.headers.get_all("Link") or []:
-        match = _NEXT.search(header)
-        if match:
-            url = urllib.parse.urljoin(response.url, match.group(1))
-            if url in seen:
-                raise RegistryError(f"cannot list the tags of {repository}: the next-page link repeats {url}", url=url)
-            return url
-    return None
 
 
 def forget_routes() -> None:

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import base64
 import json
-import re
 import urllib.parse
 from collections.abc import Mapping
 
 from adapters.registry.client import _repository
 from adapters.registry.transport import Response, origin
-from adapters.registry.vendors.base import TagDeleter, quote_path
+from adapters.registry.vendors.base import TagDeleter, next_page, quote_path
 from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
@@ -46,7 +45,6 @@ PROBE_DIGEST = "sha256:" + "0" * 64
 PROBE_TAG = "stagesweep-probe"
 #: what a delete needs, as Harbor's RBAC names it: (resource, action)
 NEEDED = (("artifact", "delete"), ("tag", "delete"))
-_NEXT = re.compile(r'<([^>]*)>\s*;\s*(?:[^,]*;\s*)?rel="?next"?', re.IGNORECASE)
 
 
 def harbor_names(repository: str) -> tuple[str, str, str]:
@@ -175,11 +173,7 @@ class HarborDeleter(TagDeleter):
         if shared:  # a staying tag is on this artifact: remove the tag alone
             path += f"/tags/{quote_path(tag)}"
         response = self._call("DELETE", repository, path)
-        if response.status in (200, 202, 204):
-            return Outcome.DELETED
-        if response.status == 404:
-            return Outcome.ALREADY_GONE
-        raise self.fail(f"cannot delete {'tag' if shared else 'the artifact of'} {repository}:{tag}", response)
+        return self.deleted_or_gone(f"cannot delete {'tag' if shared else 'the artifact of'} {repository}:{tag}", response)
 
     # -- listing -------------------------------------------------------------------------------
     def listed_digests(self, repository: str) -> dict[str, str] | None:
@@ -208,23 +202,12 @@ class HarborDeleter(TagDeleter):
                     url=response.url,
                     retryable=True,
                 ) from exc
-            url = _next_page(response, seen, repository)
+            url = next_page(response, seen, f"cannot list the artifacts of {repository}")
         return found
 
 
 def _granted(granted: set[tuple[str, str]], resource: str, action: str) -> bool:
     return any(r in (resource, "*") and a in (action, "*") for r, a in granted)
-
-
-def _next_page(response: Response, seen: set[str], repository: str) -> str | None:
-    for header in response.headers.get_all("Link") or []:
-        match = _NEXT.search(header)
-        if match:
-            url = urllib.parse.urljoin(response.url, match.group(1))
-            if url in seen:
-                raise RegistryError(f"cannot list the artifacts of {repository}: the next-page link repeats {url}", url=url)
-            return url
-    return None
 
 
 __all__ = ["HarborDeleter", "harbor_names", "repository_segment"]

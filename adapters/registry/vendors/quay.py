@@ -28,7 +28,7 @@ import re
 import urllib.parse
 
 from adapters.registry.client import _repository
-from adapters.registry.vendors.base import TagDeleter, vendor_message
+from adapters.registry.vendors.base import TagDeleter
 from schemas.errors import NotFoundError, RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
@@ -76,10 +76,7 @@ class QuayDeleter(TagDeleter):
         what = f"cannot check deletes in {repository}"
         response = self._api("GET", url, token)
         if response.status in (401, 403):
-            error = self.refused(what, response)
-            detail = vendor_message(response.body)
-            if detail:
-                error.message += f" — {detail}"
+            error = self.refused(what, response, detail_label="")
             error.message += f"; the token comes from {TOKEN_VARIABLE}"
             raise error
         if response.status == 404:
@@ -116,11 +113,7 @@ class QuayDeleter(TagDeleter):
                 )
             return self.client.delete_manifest(repository, digest)
         response = self._api("DELETE", self._url(repository, f"/tag/{urllib.parse.quote(tag, safe='')}"), token)
-        if response.status in (200, 202, 204):
-            return Outcome.DELETED
-        if response.status == 404:
-            return Outcome.ALREADY_GONE
-        raise self.fail(f"cannot delete tag {repository}:{tag}", response)
+        return self.deleted_or_gone(f"cannot delete tag {repository}:{tag}", response)
 
     def listed_digests(self, repository: str) -> dict[str, str] | None:
         """Tag → manifest digest from the Quay tag listing (active tags, 100 a page); None without

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from adapters.cache import ContentCache
-from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry import RegistryClient
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation
 from schemas.vocab import Outcome
+from tests.adapters.registry.vendors.helpers import manifest_exists, on_registry, publish, vendor_client
 from tests.fixtures.vendor_acr import AcrFake
 
 pytestmark = pytest.mark.registry
@@ -23,37 +24,13 @@ pytestmark = pytest.mark.registry
 PERMISSION = IMPLEMENTATIONS[RepoImplementation.ACR].permission
 
 
-def client_for(registry, fake, tmp_path: Path, user: str | None = None, **options) -> RegistryClient:
-    config = fake.write_docker_config(tmp_path / "docker", user or fake.user)
-    return RegistryClient(registry.options(docker_config=config, implementation="acr", **options))
-
-
-def publish(registry, path: str, tags: list[str], *, siblings: dict[str, str] | None = None) -> dict[str, str]:
-    """Push an image per tag straight to the registry, plus ``siblings`` (new tag → tag whose
-    image it names too); tag → digest."""
-    with RegistryClient(registry.options()) as direct:
-        repo = registry.repo(path)
-        digests = {tag: direct.push_manifest_only_image(repo, tag, {"config": {"Labels": {"tag": tag}}})[0] for tag in tags}
-        for sibling, of in (siblings or {}).items():
-            direct.put_manifest(repo, sibling, direct.get_manifest(repo, digests[of]).raw, DOCKER_MANIFEST)
-            digests[sibling] = digests[of]
-    return digests
-
-
-def on_registry(registry, path: str) -> dict[str, str]:
-    with RegistryClient(registry.options()) as direct:
-        repo = registry.repo(path)
-        return {tag: direct.head_manifest(repo, tag) for tag in direct.list_tags(repo)}
-
-
-def manifest_exists(registry, path: str, digest: str) -> bool:
-    with RegistryClient(registry.options()) as direct:
-        return direct.head_manifest(registry.repo(path), digest) is not None
-
-
 def deletes(fake) -> list[tuple[str, int]]:
     """(path, status) of each DELETE the fake answered (the token flow's challenges left out)."""
     return [(path, status) for _, path, status, _ in fake.requests("DELETE") if status != 401]
+
+
+def client_for(registry, fake, tmp_path: Path, user: str | None = None, **options) -> RegistryClient:
+    return vendor_client(registry, fake, tmp_path, "acr", user, **options)
 
 
 def test_a_tag_no_staying_tag_shares_goes_with_its_manifest(acr_fake, registry, unique_repo, tmp_path):

@@ -6,19 +6,19 @@ service and the configured API."""
 from __future__ import annotations
 
 import base64
-import contextlib
-import json
 import time
 from pathlib import Path
 
 import pytest
 
 from adapters.cache import ContentCache
-from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry import RegistryClient
 from adapters.storage.preflight import check_delete_permitted
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.vocab import Outcome
+from tests.adapters.registry.vendors.helpers import Hosts, publish
+from tests.fixtures.vendor_fake import basic_auth, write_docker_auths
 
 pytestmark = pytest.mark.registry
 
@@ -32,44 +32,18 @@ def hub(dockerhub_fake, monkeypatch):
     return dockerhub_fake
 
 
-class Hosts:
-    """A request slot that records every host a client talks to."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, host: str):
-        self.seen.append(host)
-        return contextlib.nullcontext()
-
-
-def docker_config(directory: Path, entries: dict[str, tuple[str, str]]) -> str:
-    directory.mkdir(parents=True, exist_ok=True)
-    auths = {key: {"auth": base64.b64encode(f"{user}:{secret}".encode()).decode()} for key, (user, secret) in entries.items()}
-    (directory / "config.json").write_text(json.dumps({"auths": auths}))
-    return str(directory)
-
-
 def client_for(registry, fake, tmp_path, *, secret: str | None = None, **options) -> RegistryClient:
     """A dockerhub client logged in (Docker config) as the fake's user."""
     config = docker_config(tmp_path / "docker", {fake.host: (fake.user, secret or fake.users[fake.user].secret)})
     return RegistryClient(registry.options(docker_config=config, implementation="dockerhub", **options))
 
 
-def publish(registry, path: str, tags: list[str], *, siblings: dict[str, str] | None = None) -> dict[str, str]:
-    """Push an image per tag straight to the registry, plus ``siblings`` (new tag → tag whose
-    image it names too); tag → digest."""
-    with RegistryClient(registry.options()) as direct:
-        repo = registry.repo(path)
-        digests = {tag: direct.push_manifest_only_image(repo, tag, {"config": {"Labels": {"tag": tag}}})[0] for tag in tags}
-        for sibling, of in (siblings or {}).items():
-            direct.put_manifest(repo, sibling, direct.get_manifest(repo, digests[of]).raw, DOCKER_MANIFEST)
-            digests[sibling] = digests[of]
-    return digests
-
-
 def hub_deletes(fake) -> list[str]:
     return [path for method, path, _, _ in fake.requests("DELETE")]
+
+
+def docker_config(directory: Path, entries: dict[str, tuple[str, str]]) -> str:
+    return write_docker_auths(directory, {key: {"auth": basic_auth(user, secret)} for key, (user, secret) in entries.items()})
 
 
 def test_deleting_a_tag_removes_only_that_tag_through_the_hub_tag_delete(hub, registry, unique_repo, tmp_path):

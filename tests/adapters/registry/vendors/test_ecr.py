@@ -21,6 +21,8 @@ from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation, detect
 from schemas.vocab import Outcome
+from tests.adapters.registry.vendors.helpers import delete_by_tag as delete
+from tests.adapters.registry.vendors.helpers import push_through as push
 from tests.fixtures.vendor_ecr import PROBE, EcrFake
 
 pytestmark = pytest.mark.registry
@@ -68,18 +70,6 @@ def ecr_client(registry, fake: EcrFake, tmp_path, **options) -> RegistryClient:
 def client(registry, aws, tmp_path):
     with ecr_client(registry, aws, tmp_path) as client:
         yield client
-
-
-def push(client: RegistryClient, repo: str, tag: str, same_as: str | None = None) -> str:
-    if same_as is not None:
-        manifest = client.get_manifest(repo, same_as)
-        return client.put_manifest(repo, tag, manifest.raw, DOCKER_MANIFEST)
-    return client.push_manifest_only_image(repo, tag, {"config": {"Labels": {"tag": tag}}})[0]
-
-
-def delete(client: RegistryClient, repo: str, *items: tuple[str, str]):
-    [results] = RegistryBackend(client).delete(repo, [list(items)], None)
-    return {r.tag: r for r in results}
 
 
 def tag_deletes(fake: EcrFake) -> list[dict]:

@@ -11,12 +11,15 @@ import urllib.parse
 import pytest
 
 from adapters.cache import ContentCache
-from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry import RegistryClient
 from adapters.registry.vendors.github import GitHubDeleter
 from adapters.storage.preflight import check_delete_permitted
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryRateLimited
 from schemas.vocab import Outcome
+from tests.adapters.registry.vendors.helpers import delete_by_tag as delete
+from tests.adapters.registry.vendors.helpers import push_through as push
+from tests.adapters.registry.vendors.helpers import vendor_client
 from tests.fixtures.vendor_github import GitHubFake, version_id
 
 pytestmark = pytest.mark.registry
@@ -36,18 +39,6 @@ def repo(github_fake, unique_repo) -> str:
     return github_fake.repo(f"{unique_repo}/app")
 
 
-def client_for(registry, fake: GitHubFake, tmp_path, user: str | None = None, **options) -> RegistryClient:
-    config = fake.write_docker_config(tmp_path / f"docker-{user or fake.user}", user or fake.user)
-    return RegistryClient(registry.options(docker_config=config, implementation="github", **options))
-
-
-def push(client: RegistryClient, repo: str, tag: str, same_as: str | None = None) -> str:
-    if same_as is not None:
-        manifest = client.get_manifest(repo, same_as)
-        return client.put_manifest(repo, tag, manifest.raw, DOCKER_MANIFEST)
-    return client.push_manifest_only_image(repo, tag, {"config": {"Labels": {"tag": tag}}})[0]
-
-
 def versions_path(fake: GitHubFake, repo: str, kind: str = "users") -> str:
     owner, _, package = repo.split("/", 1)[1].partition("/")
     return f"/{kind}/{owner}/packages/container/{urllib.parse.quote(package, safe='')}/versions"
@@ -57,9 +48,8 @@ def api_requests(fake: GitHubFake, method: str | None = None) -> list[tuple[str,
     return [r for r in fake.requests(method) if not r[1].startswith(("/v2", "/token"))]
 
 
-def delete(client: RegistryClient, repo: str, *items: tuple[str, str]):
-    [results] = RegistryBackend(client).delete(repo, [list(items)], None)
-    return {r.tag: r for r in results}
+def client_for(registry, fake: GitHubFake, tmp_path, user: str | None = None, **options) -> RegistryClient:
+    return vendor_client(registry, fake, tmp_path, "github", user, config_dir=f"docker-{user or fake.user}", **options)
 
 
 # -- deletes ---------------------------------------------------------------------------------

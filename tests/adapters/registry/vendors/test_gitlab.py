@@ -5,19 +5,17 @@ credentials that may not delete; the list-tags extension replaces a HEAD per tag
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 
 from adapters.cache import ContentCache
-from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry import RegistryClient
 from adapters.registry.vendors import probe_implementation, resolve_implementation
 from adapters.registry.vendors.gitlab import GitLabDeleter, forget_routes
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation
 from schemas.vocab import Outcome
+from tests.adapters.registry.vendors.helpers import Recorder, delete, tag_also, vendor_client
 from tests.fixtures.vendor_gitlab import GitLabFake
 
 pytestmark = pytest.mark.registry
@@ -38,21 +36,6 @@ def push(registry, path: str, tag: str) -> str:
         return client.push_manifest_only_image(registry.repo(path), tag, {"config": {"Labels": {"tag": tag}}})[0]
 
 
-def tag_also(registry, path: str, digest: str, tag: str) -> None:
-    with RegistryClient(registry.options()) as client:
-        raw = client.get_manifest(registry.repo(path), digest).raw
-        client.put_manifest(registry.repo(path), tag, raw, DOCKER_MANIFEST)
-
-
-def gitlab_client(fake: GitLabFake, registry, tmp_path, user: str | None = None, **overrides) -> RegistryClient:
-    config = fake.write_docker_config(tmp_path / "docker", user or fake.user)
-    return RegistryClient(registry.options(docker_config=config, implementation="gitlab", **overrides))
-
-
-def delete(client: RegistryClient, repo: str, *items: tuple[str, str]):
-    return RegistryBackend(client).delete(repo, [list(items)], None)[0]
-
-
 @pytest.fixture(params=["reference", "oci"])
 def tag_deleting_fake(request, registry):
     """GitLab's registry with its own tag route (≤ 16.x) and with the OCI tag delete only (≥ 17.0)."""
@@ -67,6 +50,10 @@ def digest_only_fake(registry):
     fake = GitLabFake(registry, tag_delete="none", listing=False)
     yield fake
     fake.close()
+
+
+def gitlab_client(fake: GitLabFake, registry, tmp_path, user: str | None = None, **overrides) -> RegistryClient:
+    return vendor_client(registry, fake, tmp_path, "gitlab", user, **overrides)
 
 
 def test_a_delete_removes_exactly_the_requested_tag_through_gitlabs_tag_route(gitlab_fake, registry, unique_repo, tmp_path):
@@ -250,32 +237,9 @@ def test_credentials_go_to_the_token_realm_once_and_the_registry_sees_only_token
     assert any(a and a.startswith("Bearer ") for _, p, _, a in gitlab_fake.log if p.startswith("/gitlab/v1/"))
 
 
-class _Recorder(http.server.ThreadingHTTPServer):
-    """Another host: records the Authorization of what it is sent."""
-
-    def __init__(self) -> None:
-        self.seen: list[str | None] = []
-        recorder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                recorder.seen.append(self.headers.get("Authorization"))
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"[]")
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
 def test_a_listing_page_on_another_host_gets_no_credentials(gitlab_fake, registry, unique_repo, tmp_path):
     push(registry, unique_repo, "a")
-    elsewhere = _Recorder()
+    elsewhere = Recorder()
     try:
         gitlab_fake.inject(
             lambda method, path: path.startswith("/gitlab/v1/"),

@@ -5,18 +5,16 @@ project; the artifact listing replaces a HEAD per tag; credentials go to the reg
 
 from __future__ import annotations
 
-import http.server
-import threading
-
 import pytest
 
 from adapters.cache import ContentCache
-from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry import RegistryClient
 from adapters.registry.vendors.harbor import HarborDeleter, repository_segment
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation
 from schemas.vocab import Outcome
+from tests.adapters.registry.vendors.helpers import Recorder, delete, tag_also, vendor_client
 from tests.fixtures.vendor_harbor import HarborFake
 
 pytestmark = pytest.mark.registry
@@ -38,23 +36,12 @@ def push(registry, path: str, *tags: str) -> dict[str, str]:
         }
 
 
-def tag_also(registry, path: str, digest: str, tag: str) -> None:
-    with RegistryClient(registry.options()) as client:
-        raw = client.get_manifest(registry.repo(path), digest).raw
-        client.put_manifest(registry.repo(path), tag, raw, DOCKER_MANIFEST)
+def api_deletes(fake: HarborFake) -> list[tuple[str, int]]:
+    return [(p, s) for _, p, s, _ in fake.requests("DELETE") if p.startswith("/api/") and "0" * 64 not in p]
 
 
 def harbor_client(fake: HarborFake, registry, tmp_path, user: str | None = None, **overrides) -> RegistryClient:
-    config = fake.write_docker_config(tmp_path / "docker", user or fake.user)
-    return RegistryClient(registry.options(docker_config=config, implementation="harbor", **overrides))
-
-
-def delete(client: RegistryClient, repo: str, *items: tuple[str, str]):
-    return RegistryBackend(client).delete(repo, [list(items)], None)[0]
-
-
-def api_deletes(fake: HarborFake) -> list[tuple[str, int]]:
-    return [(p, s) for _, p, s, _ in fake.requests("DELETE") if p.startswith("/api/") and "0" * 64 not in p]
+    return vendor_client(registry, fake, tmp_path, "harbor", user, **overrides)
 
 
 def test_a_tag_no_staying_tag_shares_goes_with_its_artifact(harbor_fake, registry, path, tmp_path):
@@ -232,31 +219,9 @@ def test_basic_credentials_go_only_to_the_registrys_own_api_and_token_service(ha
     assert any(p.startswith("/api/") and a and a.startswith("Basic ") for _, p, _, a in harbor_fake.log)
 
 
-class _Recorder(http.server.ThreadingHTTPServer):
-    """Another host: records the Authorization of what it is sent."""
-
-    def __init__(self) -> None:
-        self.seen: list[str | None] = []
-        recorder = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def do_GET(self) -> None:
-                recorder.seen.append(self.headers.get("Authorization"))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"[]")
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.serve_forever, daemon=True).start()
-
-
 def test_a_next_page_on_another_host_is_not_sent_the_credentials(harbor_fake, registry, path, tmp_path):
     push(registry, path, "a")
-    elsewhere = _Recorder()
+    elsewhere = Recorder()
     try:
         harbor_fake.inject(
             lambda method, asked: method == "GET" and asked.endswith("/artifacts"),

@@ -6,18 +6,18 @@ kept; the pre-flight reads ``can_write``; the token goes only to the Quay API.""
 from __future__ import annotations
 
 import base64
-import contextlib
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from adapters.cache import ContentCache
-from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry import RegistryClient
 from adapters.storage.preflight import check_delete_permitted
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryRateLimited
 from schemas.vocab import Outcome
+from tests.adapters.registry.vendors.helpers import Hosts, publish, vendor_client
 
 pytestmark = pytest.mark.registry
 
@@ -31,36 +31,12 @@ def quay(quay_fake, monkeypatch):
     return quay_fake
 
 
-class Hosts:
-    """A request slot that records every host a client talks to."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def __call__(self, host: str):
-        self.seen.append(host)
-        return contextlib.nullcontext()
+def deletes(fake) -> list[str]:
+    return [path for _, path, _, _ in fake.requests("DELETE")]
 
 
 def client_for(registry, fake, tmp_path: Path, **options) -> RegistryClient:
-    config = fake.write_docker_config(tmp_path / "docker", fake.user)
-    return RegistryClient(registry.options(docker_config=config, implementation="quay", **options))
-
-
-def publish(registry, path: str, tags: list[str], *, siblings: dict[str, str] | None = None) -> dict[str, str]:
-    """Push an image per tag straight to the registry, plus ``siblings`` (new tag → tag whose
-    image it names too); tag → digest."""
-    with RegistryClient(registry.options()) as direct:
-        repo = registry.repo(path)
-        digests = {tag: direct.push_manifest_only_image(repo, tag, {"config": {"Labels": {"tag": tag}}})[0] for tag in tags}
-        for sibling, of in (siblings or {}).items():
-            direct.put_manifest(repo, sibling, direct.get_manifest(repo, digests[of]).raw, DOCKER_MANIFEST)
-            digests[sibling] = digests[of]
-    return digests
-
-
-def deletes(fake) -> list[str]:
-    return [path for _, path, _, _ in fake.requests("DELETE")]
+    return vendor_client(registry, fake, tmp_path, "quay", **options)
 
 
 def test_deleting_a_tag_removes_only_that_tag_through_the_quay_tag_api(quay, registry, unique_repo, tmp_path):
