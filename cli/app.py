@@ -214,6 +214,32 @@ def server_stop() -> int:
     return 0
 
 
+@server_app.command("automations")
+@guard
+def server_automations(
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            "--webhook-url",
+            envvar="STAGESWEEP_ALERT_WEBHOOK_URL",
+            help="Where failed or crashed runs are notified (a Slack incoming webhook, any JSON webhook).",
+        ),
+    ] = None,
+) -> int:
+    """Create or update stagesweep's Prefect automations (deployments/automations.yaml): runs that
+    stop sending heartbeats are marked Crashed; failed or crashed runs are notified."""
+    from cli import prefect_env
+    from tasks.automations import apply_automations
+
+    api = prefect_env.configure(autostart=False)
+    if api == "ephemeral":
+        typer.echo("no Prefect server answers: set PREFECT_API_URL", err=True)
+        return 1
+    for line in apply_automations(webhook_url=webhook_url):
+        typer.echo(line)
+    return 0
+
+
 @app.command("report")
 @guard
 def report(

@@ -231,6 +231,14 @@ def serve_deployments(prefect_file: str | os.PathLike | None = None) -> int:
     deployments = build_deployments(load_deployment_specs(prefect_file))
     from prefect import serve
 
+    from tasks.automations import apply_automations
+
+    try:
+        for line in apply_automations():
+            print(f"automation {line}", file=sys.stderr)
+    except Exception as exc:
+        print(f"could not create stagesweep's Prefect automations: {exc}", file=sys.stderr)
+
     print(f"serving {len(deployments)} deployments on {api}; Ctrl-C stops", file=sys.stderr)
     try:
         serve(*deployments)

@@ -9,8 +9,10 @@ from schemas.errors import FleetFailed
 from schemas.fleet import FleetRunSettings, ProjectOutcome
 from tasks.fleet import (
     apply_fleet_limits,
+    projects_not_run_last_time,
     publish_fleet_summary,
     read_fleet_file,
+    record_fleet_plan,
     register_project_deployment,
     run_project_here,
     run_projects_on_pool,
@@ -24,6 +26,7 @@ def fleet_cleanup(settings: FleetRunSettings) -> list[ProjectOutcome]:
     projects = fleet.select(settings.projects)
     # 2. the file's limits as Prefect global concurrency limits, shared by every worker
     registry_limits = apply_fleet_limits(fleet, [p.name for p in projects])
+    previous = record_fleet_plan(settings.fleet_file, [p.name for p in projects])
     runs = {p.name: settings.project_settings(p, registry_limits) for p in projects}
     # 3. each project as a child flow run: on the work pool's workers, or here one after another
     if settings.work_pool:
@@ -31,9 +34,13 @@ def fleet_cleanup(settings: FleetRunSettings) -> list[ProjectOutcome]:
         outcomes = run_projects_on_pool(deployment, runs, settings.dry_run)
     else:
         outcomes = [run_project_here(name, s) for name, s in runs.items()]
-    # 4. one summary; the run fails when a project did
-    publish_fleet_summary(outcomes, settings.dry_run)
-    failed = [o.project for o in outcomes if o.outcome != "completed"]
+    # 4. one summary (naming the projects a previous run that died never started); the run fails
+    #    when a project did
+    not_run = projects_not_run_last_time(previous)
+    for o in outcomes:
+        o.note = not_run.get(o.project, o.note)
+    publish_fleet_summary(outcomes, settings.dry_run, not_run)
+    failed = [o.project + (" (crashed)" if o.outcome == "crashed" else "") for o in outcomes if o.outcome != "completed"]
     if failed:
         raise FleetFailed(
             f"{len(failed)} of {len(outcomes)} projects failed: {', '.join(failed)}",

@@ -204,7 +204,7 @@ class ProjectOutcome:
     """One project of a fleet run, as the fleet's summary shows it."""
 
     project: str
-    outcome: str  # "completed" or "failed"
+    outcome: str  # "completed", "failed", or "crashed" (its run's process died; rerun once)
     kept: int | None = None
     deleted: int | None = None
     failed: int | None = None
@@ -212,16 +212,28 @@ class ProjectOutcome:
     flow_run_id: str | None = None
     error: str | None = None
     reclaimable_bytes: int | None = None  # freed once the registry's garbage collection runs
+    note: str | None = None  # e.g. "not run last time: fleet run … stopped before starting it"
 
 
-def fleet_markdown(outcomes: list[ProjectOutcome], ui_url: str | None, dry_run: bool) -> str:
-    """The fleet run's summary: a row per project with a link to its child run."""
+def fleet_markdown(
+    outcomes: list[ProjectOutcome], ui_url: str | None, dry_run: bool, not_run_last_time: dict[str, str] | None = None
+) -> str:
+    """The fleet run's summary: a row per project with a link to its child run; the projects
+    the previous fleet run never started, when it stopped first."""
     done = sum(o.outcome == "completed" for o in outcomes)
     lines = [
         f"# stagesweep fleet cleanup{' (dry run)' if dry_run else ''}",
         "",
         f"{done} of {len(outcomes)} projects completed.",
         "",
+    ]
+    if not_run_last_time:
+        lines += [
+            f"Not run last time: {', '.join(sorted(not_run_last_time))} — "
+            f"{next(iter(not_run_last_time.values())).removeprefix('not run last time: ')}.",
+            "",
+        ]
+    lines += [
         "| project | outcome | kept | deleted | failed | reclaimable bytes | duration | run |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -235,6 +247,8 @@ def fleet_markdown(outcomes: list[ProjectOutcome], ui_url: str | None, dry_run: 
         else:
             link = o.flow_run_id or ""
         outcome = o.outcome if not o.error else f"{o.outcome}: {o.error.splitlines()[0][:160]}"
+        if o.note:
+            outcome += f" ({o.note})"
         lines.append(
             f"| {o.project} | {outcome.replace('|', '/')} | {n(o.kept)} | {n(o.deleted)} | {n(o.failed)} | {n(o.reclaimable_bytes)} | {o.duration_s:.1f} s | {link} |"
         )

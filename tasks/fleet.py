@@ -94,10 +94,29 @@ def _upsert_limit(client: Any, name: str, limit: int, decay: float | None) -> No
         )
 
 
-def _holding_project(name: str):
-    from prefect.concurrency.sync import concurrency
+def _run_holder() -> dict:
+    """This run, as a slot's holder (what a run waiting for the slot is told)."""
+    import os
+    import socket
+    from datetime import datetime, timezone
 
-    return concurrency(project_limit(name), strict=True, raise_on_lease_renewal_failure=False)
+    from prefect.runtime import flow_run
+
+    return {
+        "run_id": flow_run.id or "",
+        "command": flow_run.flow_name or "fleet_cleanup",
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def _holding_project(name: str):
+    """The project's slot (`project:NAME`), held on a lease this process renews: should this run
+    die, the slot frees within about a minute. A run that finds it taken says who holds it."""
+    from tasks.slots import holding
+
+    return holding(project_limit(name), what=f"the project {name}", holder=_run_holder(), logger=_logger())
 
 
 def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
@@ -140,6 +159,10 @@ def register_project_deployment(work_pool: str) -> str:
         tags=["stagesweep", "fleet"],
     )
     deployment.apply(work_pool_name=work_pool)
+    # runs whose process dies are ended (Crashed), failures notified
+    from tasks.automations import ensure_automations
+
+    ensure_automations(get_run_logger())
     return PROJECT_DEPLOYMENT
 
 
@@ -151,9 +174,11 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
     """Every project as a run of the per-project deployment (children of the running flow), each
     started once its project's limit is held here; then wait for them all. A run that crashed
     before it started (a worker could not submit it: nothing of the project ran) is started
-    again, up to `SUBMIT_ATTEMPTS` times in all. When this run stops before its children are
-    final (interrupted, cancelled, an error), the children no worker has started yet are cancelled;
-    those already running finish their cleanup and write their audit."""
+    again, up to `SUBMIT_ATTEMPTS` times in all. A run that crashed while running (its process
+    died; Prefect's zombie automation marked it `Crashed`) counts as failed and is started once
+    more when its storages are free again — a rerun is safe, every delete re-checks. When this run
+    stops before its children are final (interrupted, cancelled, an error), the children no worker
+    has started yet are cancelled; those already running finish their cleanup and write their audit."""
     try:
         with contextlib.ExitStack() as held:
             started = {}
@@ -161,12 +186,27 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
                 held.enter_context(_holding_project(name))
                 started[name] = start_project_run(deployment, name, settings)
             final = wait_for_project_runs(started)
-            for attempt in range(2, SUBMIT_ATTEMPTS + 1):
-                unstarted = [name for name, flow_run in final.items() if _never_started(flow_run)]
-                if not unstarted:
+            attempts = dict.fromkeys(runs, 1)
+            crashed: dict[str, Any] = {}  # project -> its run that crashed while running
+            while True:
+                unstarted = [n for n, r in final.items() if _never_started(r) and attempts[n] < SUBMIT_ATTEMPTS]
+                died = [n for n, r in final.items() if _crashed_while_running(r) and n not in crashed]
+                if not unstarted and not died:
                     break
-                get_run_logger().warning("the pool could not start %s: starting again", ", ".join(unstarted))
-                again = {name: start_project_run(deployment, name, runs[name], attempt) for name in unstarted}
+                again = {}
+                if unstarted:
+                    get_run_logger().warning("the pool could not start %s: starting again", ", ".join(unstarted))
+                if died:
+                    crashed.update({n: final[n] for n in died})
+                    get_run_logger().warning(
+                        "the run of %s crashed (its process stopped sending heartbeats): it counts as failed; "
+                        "starting it once more when its storages are free",
+                        ", ".join(died),
+                    )
+                    wait_for_free_storages({n: runs[n] for n in died})
+                for name in [*unstarted, *died]:
+                    attempts[name] += 1
+                    again[name] = start_project_run(deployment, name, runs[name], attempts[name])
                 final.update(wait_for_project_runs(again))
     except BaseException as exc:
         cancelled = cancel_unstarted_children(_current_flow_run_id())
@@ -174,8 +214,72 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
             exc.add_note(f"cancelled the project runs no worker had started: {', '.join(sorted(cancelled))}")
         raise
     in_order = {name: final[name] for name in runs}
+    crashed_ids = {name: str(r.id) for name, r in crashed.items()}
     # a flow run carries a state: passed opaque, so Prefect does not take it for an upstream result
-    return summarise_project_runs(opaque(in_order), {name: s.audit_dir for name, s in runs.items()}, dry_run)
+    return summarise_project_runs(opaque(in_order), {name: s.audit_dir for name, s in runs.items()}, dry_run, crashed=crashed_ids)
+
+
+def _crashed_while_running(flow_run: Any) -> bool:
+    """Crashed after it had started running (its process died mid-run)."""
+    return flow_run.state is not None and flow_run.state.is_crashed() and bool(flow_run.run_count)
+
+
+def _storage_limits(settings: CleanupSettings) -> dict[str, str]:
+    """The Prefect limits a project's deleting run holds (tasks/exclusive.py) → what they are."""
+    from adapters.run_lock import lock_name, storage_key
+
+    limits = {}
+    for what, address in (("stages storage", settings.stages_storage), ("images repo", settings.images_repo)):
+        if address:
+            limits[lock_name(storage_key(address, settings.docker_host))] = f"the {what} {address}"
+    return limits
+
+
+#: how long the fleet run waits for a crashed project's storages before starting it anyway (its
+#: run then waits, or stops naming the holder: nothing is deleted twice)
+STORAGE_PATIENCE_SECONDS = 600.0
+
+
+@task(name="wait_for_free_storages", cache_policy=NO_CACHE)
+def wait_for_free_storages(runs: dict[str, CleanupSettings]) -> None:
+    """Wait until no run holds the storages of these projects (a dead run's lease frees them
+    within about a minute), saying every minute what it waits for and who holds it."""
+    from tasks.slots import describe_holder, read_holder
+
+    logger = get_run_logger()
+    wanted = {limit: (name, what) for name, s in runs.items() for limit, what in _storage_limits(s).items()}
+    since = time.strftime("%H:%M:%S")
+    started = time.monotonic()
+    next_log = started
+    with get_client(sync_client=True) as client:
+        while wanted:
+            for limit in list(wanted):
+                try:
+                    current = client.read_global_concurrency_limit_by_name(limit)
+                except Exception as exc:
+                    if getattr(getattr(exc, "response", None), "status_code", None) in API_BUSY_STATUSES:
+                        continue
+                    wanted.pop(limit)
+                    continue
+                if current.active_slots < current.limit:
+                    wanted.pop(limit)
+            if not wanted:
+                return
+            now = time.monotonic()
+            if now - started > STORAGE_PATIENCE_SECONDS:
+                logger.warning("still held after %g s; starting the runs anyway", STORAGE_PATIENCE_SECONDS)
+                return
+            if now >= next_log:
+                for limit, (name, what) in wanted.items():
+                    logger.warning(
+                        "waiting since %s for %s of %s to be free: held by %s",
+                        since,
+                        what,
+                        name,
+                        describe_holder(read_holder(limit)),
+                    )
+                next_log = now + WAIT_LOG_SECONDS
+            time.sleep(POLL_SECONDS)
 
 
 def _current_flow_run_id() -> str | None:
@@ -279,8 +383,13 @@ def wait_for_project_runs(runs: dict[str, str]) -> dict[str, Any]:
 
 
 @task(name="summarise_project_runs", cache_policy=NO_CACHE)
-def summarise_project_runs(final: dict[str, Any], audit_dirs: dict[str, str], dry_run: bool) -> list[ProjectOutcome]:
-    """Outcome and counts of each project's final run (counts from its audit)."""
+def summarise_project_runs(
+    final: dict[str, Any], audit_dirs: dict[str, str], dry_run: bool, crashed: dict[str, str] | None = None
+) -> list[ProjectOutcome]:
+    """Outcome and counts of each project's final run (counts from its audit). A project whose
+    run crashed while running (`crashed`: project → that run) is `crashed` whatever its rerun did:
+    the operator learns of it, and of how the rerun ended."""
+    crashed = crashed or {}
     from adapters.audit import read_audit
 
     outcomes = []
@@ -301,6 +410,10 @@ def summarise_project_runs(final: dict[str, Any], audit_dirs: dict[str, str], dr
         duration = (ended - started).total_seconds() if started and ended else (flow_run.total_run_time.total_seconds())
         outcome = "completed" if state.is_completed() else "failed"
         error = None if outcome == "completed" else (state.message or state.name)
+        if name in crashed:
+            rerun = "completed" if outcome == "completed" else f"{state.name}: {error}"
+            outcome = "crashed"
+            error = f"its run {crashed[name]} crashed (the process died); the rerun {run_id}: {rerun}"
         outcomes.append(
             ProjectOutcome(name, outcome, **counts, duration_s=duration, flow_run_id=run_id, error=error, reclaimable_bytes=freed)
         )
@@ -316,6 +429,8 @@ def _await_final(runs: dict[str, str]) -> dict[str, Any]:
 
     pending = {run_id: name for name, run_id in runs.items()}
     final: dict[str, Any] = {}
+    states: dict[str, Any] = {}
+    next_log = time.monotonic() + WAIT_LOG_SECONDS
     with get_client(sync_client=True) as client:
         while pending:
             try:
@@ -328,9 +443,32 @@ def _await_final(runs: dict[str, str]) -> dict[str, Any]:
             for flow_run in found:
                 if flow_run.state is not None and flow_run.state.is_final():
                     final[pending.pop(str(flow_run.id))] = flow_run
+                    states.pop(str(flow_run.id), None)
+                else:
+                    states[str(flow_run.id)] = flow_run.state
+            if pending and time.monotonic() >= next_log:
+                get_run_logger().info("waiting on %d projects: %s", len(pending), _describe_pending(pending, states))
+                next_log = time.monotonic() + WAIT_LOG_SECONDS
             if pending:
                 time.sleep(POLL_SECONDS)
     return final
+
+
+#: how often a fleet run waiting on its projects says which and since when
+WAIT_LOG_SECONDS = 60.0
+
+
+def _describe_pending(pending: dict[str, str], states: dict[str, Any]) -> str:
+    """'acme (Running since 03:01:07), beta (Late since 03:00:02)' — each project waited on."""
+    parts = []
+    for run_id, name in sorted(pending.items(), key=lambda item: item[1]):
+        state = states.get(run_id)
+        if state is None:
+            parts.append(f"{name} (state unknown)")
+            continue
+        since = state.timestamp.astimezone().strftime("%H:%M:%S") if state.timestamp else "?"
+        parts.append(f"{name} ({state.name} since {since})")
+    return ", ".join(parts)
 
 
 def _value_counts(values: list[str]) -> dict[str, int]:
@@ -340,9 +478,65 @@ def _value_counts(values: list[str]) -> dict[str, int]:
     return counts
 
 
+def _plan_variable(fleet_file: str) -> str:
+    import hashlib
+
+    return "stagesweep_fleet_" + hashlib.sha256(str(Path(fleet_file).expanduser().resolve()).encode()).hexdigest()[:16]
+
+
+@task(name="record_fleet_plan", cache_policy=NO_CACHE)
+def record_fleet_plan(fleet_file: str, projects: list[str]) -> dict | None:
+    """Record which projects this run will start (a Prefect variable per fleet file); the
+    previous run's record, so that the projects it never started can be named."""
+    import json
+
+    from prefect.variables import Variable
+
+    name = _plan_variable(fleet_file)
+    logger = get_run_logger()
+    try:
+        previous = json.loads(Variable.get(name, default="null"))
+    except Exception as exc:
+        logger.warning("could not read the previous fleet run's plan: %s", exc)
+        previous = None
+    try:
+        Variable.set(name, json.dumps({"run_id": _current_flow_run_id(), "projects": projects}), overwrite=True)
+    except Exception as exc:
+        logger.warning("could not record this fleet run's plan: %s", exc)
+    return previous if isinstance(previous, dict) else None
+
+
+@task(name="projects_not_run_last_time", cache_policy=NO_CACHE)
+def projects_not_run_last_time(previous: dict | None) -> dict[str, str]:
+    """Project → a note, for each project the previous fleet run planned but never started a run
+    of (it died or was stopped first)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
+
+    if not previous or not previous.get("run_id") or previous.get("run_id") == _current_flow_run_id():
+        return {}
+    run_id = previous["run_id"]
+    try:
+        with get_client(sync_client=True) as client:
+            parent = client.read_flow_run(run_id)
+            children = client.read_flow_runs(
+                flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id]))
+            )
+    except Exception as exc:
+        get_run_logger().warning("could not read the previous fleet run %s: %s", run_id, exc)
+        return {}
+    started = {child.name for child in children}
+    missing = [p for p in previous.get("projects", []) if p not in started]
+    if not missing:
+        return {}
+    state = parent.state.name if parent.state else "unknown"
+    note = f"not run last time: fleet run {run_id} ({state}) stopped before starting it"
+    get_run_logger().warning("the previous fleet run %s (%s) never started %s", run_id, state, ", ".join(missing))
+    return dict.fromkeys(missing, note)
+
+
 @task(name="publish_fleet_summary", cache_policy=NO_CACHE)
-def publish_fleet_summary(outcomes: list[ProjectOutcome], dry_run: bool) -> str:
+def publish_fleet_summary(outcomes: list[ProjectOutcome], dry_run: bool, not_run_last_time: dict[str, str] | None = None) -> str:
     ui = PREFECT_UI_URL.value()
-    markdown = fleet_markdown(outcomes, ui, dry_run)
+    markdown = fleet_markdown(outcomes, ui, dry_run, not_run_last_time)
     create_markdown_artifact(markdown, key="fleet-summary", description="Each project of the fleet run")
     return markdown

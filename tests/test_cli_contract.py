@@ -34,6 +34,8 @@ KUBE = {
     "--kube-scan-namespace",
 }
 REPOS = {"--images-repo", "--stages-storage", "--images-repo-mode"}
+#: options whose environment variable is not STAGESWEEP_<OPTION>
+ENVVAR_EXCEPTIONS = {"--webhook-url": "STAGESWEEP_ALERT_WEBHOOK_URL"}
 
 CONTRACT = {
     ("cleanup",): COMMON | GIT | KUBE | REPOS | {"--keep-stages-built-within-last-n-hours"},
@@ -63,6 +65,7 @@ CONTRACT = {
     ("config", "render"): {"--dir", "--config"},
     ("server", "status"): set(),
     ("server", "stop"): set(),
+    ("server", "automations"): {"--webhook-url"},
 }
 
 
@@ -79,7 +82,7 @@ def test_command_has_the_options_of_the_contract_each_with_its_environment_varia
     options = {opt: p for p in cmd.params for opt in p.opts if opt.startswith("--")}
     assert CONTRACT[path] <= set(options)
     for name in CONTRACT[path]:
-        expected = "STAGESWEEP_" + name[2:].upper().replace("-", "_")
+        expected = ENVVAR_EXCEPTIONS.get(name, "STAGESWEEP_" + name[2:].upper().replace("-", "_"))
         assert options[name].envvar == expected, name
 
 

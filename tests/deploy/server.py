@@ -76,6 +76,8 @@ class PrefectServer:
         env = self.env(
             # the scheduler would fill the database with future nightly runs nobody executes here
             PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
+            # the address operators open (links in notifications), as deployments/README.md asks
+            PREFECT_UI_URL=f"http://127.0.0.1:{self.port}",
         )
         env.pop("PREFECT_API_URL")
         with self.log_path.open("wb") as log:

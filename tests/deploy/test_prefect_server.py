@@ -130,6 +130,10 @@ def test_stagesweep_serve_runs_a_triggered_cleanup_and_stops_cleanly_on_ctrl_c(p
             assert_cleanup_run_succeeded(client, finished, world, commits)
             for name in UNSCHEDULED:
                 assert client.read_deployment_by_name(name).schedules == [], name
+            # serve created Prefect's zombie automation: a served run whose process dies ends Crashed
+            zombie = client.read_automations_by_name("stagesweep-crash-zombie-flow-runs")
+            assert len(zombie) == 1 and zombie[0].enabled, zombie
+            assert zombie[0].actions[0].state.value == "CRASHED"
         stop_process(serve, signal.SIGINT, timeout=60)
         assert serve.returncode == 0, serve_log.read_text(errors="replace")[-4000:]
     finally:

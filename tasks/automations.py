@@ -1,0 +1,177 @@
+"""The Prefect automations stagesweep keeps on its server (deployments/automations.yaml):
+
+* runs whose process died are ended: Prefect's documented zombie-run automation marks a flow run
+  `Crashed` once it has stopped sending heartbeats (docs.prefect.io/v3/advanced/detect-zombie-flows);
+* operators learn of failures: a failed or crashed run of stagesweep's deployments sends a
+  notification through a webhook block.
+
+Created or updated (by name, so applying them again changes nothing) wherever stagesweep registers
+deployments: `stagesweep serve`, the fleet run's pool deployment, `stagesweep server automations`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from schemas.errors import ConfigError
+
+AUTOMATIONS_FILE = Path(__file__).resolve().parents[1] / "deployments" / "automations.yaml"
+AUTOMATIONS_FILE_ENV = "STAGESWEEP_AUTOMATIONS_FILE"
+WEBHOOK_ENV = "STAGESWEEP_ALERT_WEBHOOK_URL"
+
+
+def load_spec(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    file = Path(path or os.environ.get(AUTOMATIONS_FILE_ENV) or AUTOMATIONS_FILE)
+    try:
+        spec = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read the automations file: {exc}", file=str(file)) from None
+    if not isinstance(spec, dict) or "crash_zombie_runs" not in spec:
+        raise ConfigError("expected crash_zombie_runs: and notify_failed_runs:", file=str(file))
+    return spec
+
+
+def heartbeat_seconds() -> int:
+    """The flow-run heartbeat period of this process (PREFECT_FLOWS_HEARTBEAT_FREQUENCY)."""
+    from prefect.settings import get_current_settings
+
+    return max(int(get_current_settings().flows.heartbeat_frequency or 180), 30)
+
+
+def zombie_automation(spec: dict[str, Any]):
+    """Prefect's documented automation: a flow run that heartbeats and then neither heartbeats
+    nor ends within `missed_heartbeats` periods is marked Crashed."""
+    from prefect.automations import Automation
+    from prefect.client.schemas.objects import StateType
+    from prefect.events.actions import ChangeFlowRunState
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    window = heartbeat_seconds() * int(spec.get("missed_heartbeats", 3))
+    return Automation(
+        name=spec["name"],
+        description=f"stagesweep: a flow run with no heartbeat for {window} s is marked Crashed (its process died).",
+        trigger=EventTrigger(
+            after={"prefect.flow-run.heartbeat"},
+            expect={
+                "prefect.flow-run.heartbeat",
+                "prefect.flow-run.Completed",
+                "prefect.flow-run.Failed",
+                "prefect.flow-run.Cancelled",
+                "prefect.flow-run.Crashed",
+            },
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=window),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"Flow run marked as crashed: no heartbeat for {window} s (its process died)",
+            )
+        ],
+    )
+
+
+def notification_automation(spec: dict[str, Any], block_document_id):
+    """A failed or crashed run of the named deployments sends the notification."""
+    from prefect.automations import Automation
+    from prefect.events.actions import SendNotification
+    from prefect.events.schemas.automations import EventTrigger, Posture
+    from prefect.events.schemas.events import ResourceSpecification
+
+    return Automation(
+        name=spec["name"],
+        description="stagesweep: a failed or crashed cleanup or fleet run sends a notification.",
+        trigger=EventTrigger(
+            expect={"prefect.flow-run.Failed", "prefect.flow-run.Crashed"},
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            match_related=ResourceSpecification(
+                {"prefect.resource.role": "deployment", "prefect.resource.name": list(spec["deployments"])}
+            ),
+            for_each={"prefect.resource.id"},
+            posture=Posture.Reactive,
+            threshold=1,
+            within=timedelta(0),
+        ),
+        actions=[SendNotification(block_document_id=block_document_id, subject=spec["subject"], body=spec["body"])],
+    )
+
+
+def _upsert(client: Any, automation: Any) -> str:
+    """Create the automation, or update the one of its name; 'created', 'updated' or 'unchanged'."""
+    from prefect.events.schemas.automations import AutomationCore
+
+    core = AutomationCore(**automation.model_dump(include=set(AutomationCore.model_fields)))
+    found = client.read_automations_by_name(core.name)
+    if not found:
+        client.create_automation(core)
+        return "created"
+    current = AutomationCore(**found[0].model_dump(include=set(AutomationCore.model_fields)))
+    for extra in found[1:]:  # one of each name
+        client.delete_automation(extra.id)
+    if current.model_dump(mode="json") == core.model_dump(mode="json"):
+        return "unchanged"
+    client.update_automation(found[0].id, core)
+    return "updated"
+
+
+def _webhook_block(spec: dict[str, Any], url: str):
+    """The notification block (created or updated); its document id."""
+    from prefect.blocks.notifications import CustomWebhookNotificationBlock
+
+    webhook = spec.get("webhook") or {}
+    block = CustomWebhookNotificationBlock(
+        name=spec["block"],
+        url=url,
+        method=webhook.get("method", "POST"),
+        json_data=webhook.get("json_data") or {"text": "{{subject}}\n{{body}}"},
+    )
+    return block.save(spec["block"], overwrite=True)
+
+
+def apply_automations(*, webhook_url: str | None = None, path: str | os.PathLike | None = None) -> list[str]:
+    """Create or update stagesweep's automations on the server of PREFECT_API_URL; one line per
+    automation saying what was done. The notification needs a webhook URL (the argument, else
+    STAGESWEEP_ALERT_WEBHOOK_URL, else an already saved block)."""
+    from prefect.client.orchestration import get_client
+
+    spec = load_spec(path)
+    done = []
+    with get_client(sync_client=True) as client:
+        zombie = zombie_automation(spec["crash_zombie_runs"])
+        done.append(
+            f"{zombie.name}: {_upsert(client, zombie)} (no heartbeat for {zombie.trigger.within.total_seconds():g} s → Crashed)"
+        )
+        notify = spec.get("notify_failed_runs")
+        if notify:
+            url = webhook_url or os.environ.get(WEBHOOK_ENV)
+            block_id = None
+            if url:
+                block_id = _webhook_block(notify, url)
+            else:  # a block of that name saved before (any notification block: Slack, e-mail, ...)
+                found = [b for b in client.read_block_documents() if b.name == notify["block"]]
+                if found:
+                    block_id = found[0].id
+                else:
+                    done.append(f"{notify['name']}: skipped (set {WEBHOOK_ENV} to a webhook URL to be notified)")
+            if block_id is not None:
+                automation = notification_automation(notify, block_id)
+                done.append(f"{automation.name}: {_upsert(client, automation)} (webhook block {notify['block']})")
+    return done
+
+
+def ensure_automations(logger: Any) -> None:
+    """`apply_automations`, best effort: a server that refuses them costs the run nothing."""
+    try:
+        for line in apply_automations():
+            logger.info("automation %s", line)
+    except Exception as exc:
+        logger.warning("could not create stagesweep's Prefect automations: %s", exc)
