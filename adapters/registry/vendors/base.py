@@ -190,16 +190,22 @@ def _reset_header(response: Response) -> str | None:
 
 
 def next_page(response: Response, seen: set[str], what: str) -> str | None:
-    """The page the first ``Link: <…>; rel="next"`` of ``response`` names (relative to its URL);
+    """The page the ``Link: <…>; rel="next"`` of ``response`` names (relative to its URL);
     None on the last page. A link to a page already ``seen`` raises (``what``: "cannot list …")."""
+    url = next_link(response)
+    if url is not None and url in seen:
+        raise RegistryError(f"{what}: the next-page link repeats {url}", url=url)
+    return url
+
+
+def next_link(response: Response) -> str | None:
+    """The target of the last ``Link: <…>; rel="next"`` header of ``response``, made absolute."""
+    url = None
     for header in response.headers.get_all("Link") or []:
         match = NEXT_LINK.search(header)
         if match:
             url = urllib.parse.urljoin(response.url, match.group(1))
-            if url in seen:
-                raise RegistryError(f"{what}: the next-page link repeats {url}", url=url)
-            return url
-    return None
+    return url
 
 
 def link_paged_listing(
@@ -228,11 +234,7 @@ def link_paged_listing(
             if page is None:
                 return None
             found.update(page)
-            next_url = None
-            for header in response.headers.get_all("Link") or []:
-                match = NEXT_LINK.search(header)
-                if match:
-                    next_url = urllib.parse.urljoin(response.url, match.group(1))
+            next_url = next_link(response)
             if next_url in seen:
                 return None
     except (RegistryError, ValueError, AttributeError, TypeError):
@@ -252,6 +254,7 @@ __all__ = [
     "TagDeleter",
     "TagToDelete",
     "link_paged_listing",
+    "next_link",
     "next_page",
     "parse_retry_after",
     "quote_path",
