@@ -71,23 +71,43 @@ def apply_fleet_limits(fleet: Fleet, projects: list[str]) -> dict[str, RegistryL
     for name in projects:
         limits[project_limit(name)] = (1, None)
     with get_client(sync_client=True) as client:
+        existing = _all_limits(client)
         for name, (limit, decay) in limits.items():
-            _upsert_limit(client, name, limit, decay)
+            _upsert_limit(client, name, limit, decay, existing.get(name))
     get_run_logger().info("global concurrency limits: %s", ", ".join(f"{k}={v[0]}" for k, v in sorted(limits.items())))
     return dict(fleet.registries)
 
 
-def _upsert_limit(client: Any, name: str, limit: int, decay: float | None) -> None:
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
-    from prefect.exceptions import ObjectNotFound
+#: global concurrency limits read in one request (the API's largest page)
+LIMITS_PAGE = 200
 
-    try:
-        current = client.read_global_concurrency_limit_by_name(name)
-    except ObjectNotFound:
-        client.create_global_concurrency_limit(
-            GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay or 0.0, active=True)
-        )
-        return
+
+def _all_limits(client: Any) -> dict[str, Any]:
+    """Every global concurrency limit of the server by name, a page of `LIMITS_PAGE` a request
+    (a fleet of 500 projects reads its limits in 3 requests, not 500)."""
+    found: dict[str, Any] = {}
+    offset = 0
+    while True:
+        page = client.read_global_concurrency_limits(limit=LIMITS_PAGE, offset=offset)
+        found.update({limit.name: limit for limit in page})
+        if len(page) < LIMITS_PAGE:
+            return found
+        offset += len(page)
+
+
+def _upsert_limit(client: Any, name: str, limit: int, decay: float | None, current: Any) -> None:
+    """Create the limit `name`, or update `current` (the server's, None when there is none) to match."""
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate, GlobalConcurrencyLimitUpdate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    if current is None:
+        try:
+            client.create_global_concurrency_limit(
+                GlobalConcurrencyLimitCreate(name=name, limit=limit, slot_decay_per_second=decay or 0.0, active=True)
+            )
+            return
+        except ObjectAlreadyExists:  # another run created it since the read
+            current = client.read_global_concurrency_limit_by_name(name)
     if current.limit != limit or (current.slot_decay_per_second or 0.0) != (decay or 0.0) or not current.active:
         client.update_global_concurrency_limit(
             name, GlobalConcurrencyLimitUpdate(limit=limit, slot_decay_per_second=decay or 0.0, active=True)
@@ -117,6 +137,23 @@ def _holding_project(name: str):
     from tasks.slots import holding
 
     return holding(project_limit(name), what=f"the project {name}", holder=_run_holder(), logger=_logger())
+
+
+def _holding_all_projects(names: list[str]):
+    """Every project's slot, taken in one request on one renewed lease (their holder recorded);
+    None when another run holds one of them."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tasks.slots import try_acquire_all, write_holder
+
+    holder = _run_holder()
+    logger = _logger()
+    slot = try_acquire_all([project_limit(n) for n in names], holder=holder, logger=logger)
+    if slot is not None:
+        with ThreadPoolExecutor(max_workers=CREATE_THREADS, thread_name_prefix="stagesweep-holder") as pool:
+            for name in names:
+                pool.submit(write_holder, project_limit(name), {**holder, "limit": project_limit(name)}, logger)
+    return slot
 
 
 def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
@@ -181,10 +218,17 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
     has started yet are cancelled; those already running finish their cleanup and write their audit."""
     try:
         with contextlib.ExitStack() as held:
+            # every project's slot in one request, then every child created at once; when another
+            # run holds a project, one project after another, each waiting for its slot
+            together = _holding_all_projects(list(runs))
             started = {}
-            for name, settings in runs.items():
-                held.enter_context(_holding_project(name))
-                started[name] = start_project_run(deployment, name, settings)
+            if together is not None:
+                held.callback(together.release)
+                started = start_project_runs(deployment, runs)
+            else:
+                for name, settings in runs.items():
+                    held.enter_context(_holding_project(name))
+                    started[name] = start_project_run(deployment, name, settings)
             final = wait_for_project_runs(started)
             attempts = dict.fromkeys(runs, 1)
             crashed: dict[str, Any] = {}  # project -> its run that crashed while running
@@ -374,6 +418,30 @@ def start_project_run(deployment: str, name: str, settings: CleanupSettings, att
             get_run_logger().warning("could not start %s's run yet (%s); asking again", name, exc)
             time.sleep(delay)
             delay = min(delay * 2, 15.0)
+
+
+#: how many children are created at once (each a few Prefect API calls)
+CREATE_THREADS = 8
+
+
+def start_project_runs(deployment: str, runs: dict[str, CleanupSettings]) -> dict[str, str]:
+    """`start_project_run` for every project at once (`CREATE_THREADS` at a time); project → run
+    id. When one cannot be created, or this run is interrupted, the creations under way finish
+    and the others are not begun before the error goes on, so that the children no worker has
+    started can all be found and cancelled."""
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=max(1, min(CREATE_THREADS, len(runs))), thread_name_prefix="stagesweep-start")
+    try:
+        # each creation in a copy of this run's context: it is made this flow run's child
+        futures = {
+            name: pool.submit(contextvars.copy_context().run, start_project_run, deployment, name, settings)
+            for name, settings in runs.items()
+        }
+        return {name: future.result() for name, future in futures.items()}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 @task(name="wait_for_project_runs", cache_policy=NO_CACHE)

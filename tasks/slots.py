@@ -93,7 +93,8 @@ def describe_holder(holder: dict | None) -> str:
 
 
 class LeasedSlot:
-    """One slot of the global concurrency limit `name`, held until `release()`."""
+    """One slot of the global concurrency limit `name` (of each limit `name` joins with ", " when
+    taken together), held until `release()`."""
 
     def __init__(self, name: str, lease_id: uuid.UUID, logger: Any) -> None:
         self.name = name
@@ -152,27 +153,16 @@ def acquire(
     """Take one slot of `name` on a renewed lease, recording `holder`. While it is taken, say
     what is waited for and who holds it (`what`: e.g. "the project acme"), at once and every
     `WAIT_LOG_SECONDS`. None when `timeout` passed first."""
-    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
-
-    try:
-        lease_holder = ConcurrencyLeaseHolder(type="flow_run", id=uuid.UUID(str(holder.get("run_id"))))
-    except (ValueError, TypeError):
-        lease_holder = None
+    lease_holder = _lease_holder(holder)
     started = time.monotonic()
     since = time.strftime("%H:%M:%S")
     next_log = started
     client = _new_client()
     try:
         while True:
-            try:
-                response = client.increment_concurrency_slots_with_lease(
-                    names=[name], slots=1, mode="concurrency", lease_duration=LEASE_SECONDS, holder=lease_holder
-                )
-                lease_id = uuid.UUID(str(response.json()["lease_id"]))
+            lease_id = _increment(client, [name], lease_holder)
+            if lease_id is not None:
                 break
-            except Exception as exc:
-                if _status(exc) != 423 and not _transient(exc):
-                    raise
             now = time.monotonic()
             if timeout is not None and now - started >= timeout:
                 return None
@@ -192,6 +182,43 @@ def acquire(
         client.__exit__(None, None, None)
     write_holder(name, {**holder, "limit": name}, logger)
     return LeasedSlot(name, lease_id, logger)
+
+
+def _lease_holder(holder: dict) -> Any:
+    from prefect.client.schemas.objects import ConcurrencyLeaseHolder
+
+    try:
+        return ConcurrencyLeaseHolder(type="flow_run", id=uuid.UUID(str(holder.get("run_id"))))
+    except (ValueError, TypeError):
+        return None
+
+
+def _increment(client: Any, names: list[str], lease_holder: Any) -> uuid.UUID | None:
+    """One slot of each of `names`, all or none, on one lease; None when one is taken or the API is busy."""
+    try:
+        response = client.increment_concurrency_slots_with_lease(
+            names=names, slots=1, mode="concurrency", lease_duration=LEASE_SECONDS, holder=lease_holder
+        )
+        return uuid.UUID(str(response.json()["lease_id"]))
+    except Exception as exc:
+        if _status(exc) != 423 and not _transient(exc):
+            raise
+        return None
+
+
+def try_acquire_all(names: list[str], *, holder: dict, logger: Any) -> LeasedSlot | None:
+    """One slot of each of `names` in one request, on one lease renewed as one; None at once when
+    any of them is taken (then take them one by one). The holder is recorded for each limit."""
+    if not names:
+        return None
+    client = _new_client()
+    try:
+        lease_id = _increment(client, list(names), _lease_holder(holder))
+    finally:
+        client.__exit__(None, None, None)
+    if lease_id is None:
+        return None
+    return LeasedSlot(", ".join(names), lease_id, logger)
 
 
 @contextmanager

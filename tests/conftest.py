@@ -23,6 +23,7 @@ pytest_plugins = [
     "tests.fixtures.fault_proxy",
     "tests.fixtures.prefect_fault_proxy",
     "tests.fixtures.s3",
+    "tests.fixtures.postgres",
     "tests.fixtures.vendor_distribution",
     "tests.fixtures.vendor_gitlab",
     "tests.fixtures.vendor_harbor",

@@ -1,4 +1,4 @@
-"""A real `prefect server start` (SQLite, loopback) for deployment tests, and the processes
+"""A real `prefect server start` (SQLite, or PostgreSQL when given a database URL; loopback) for deployment tests, and the processes
 around it (the prefect CLI, a worker, `stagesweep serve`), each with an explicit environment
 so nothing depends on the API the rest of the session may use."""
 
@@ -48,6 +48,8 @@ class PrefectServer:
     home: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
+    #: the server's database (Prefect's `PREFECT_API_DATABASE_CONNECTION_URL`); None: SQLite in `home`
+    database_url: str | None = None
 
     @property
     def api_url(self) -> str:
@@ -79,6 +81,8 @@ class PrefectServer:
             # the address operators open (links in notifications), as deployments/README.md asks
             PREFECT_UI_URL=f"http://127.0.0.1:{self.port}",
         )
+        if self.database_url:
+            env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
         env.pop("PREFECT_API_URL")
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(

@@ -20,6 +20,8 @@ from tests.deploy.server import BIN, PROJECT_ROOT, stop_process
 from tests.e2e.test_fleet import fleet_world
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.slow]
+#: the pool runs on a Prefect server backed by PostgreSQL, as deployments/README.md recommends
+PREFECT_SERVER_DATABASE = "postgresql"
 
 POOL = "fleet-done"
 LIMIT = 3
