@@ -20,6 +20,12 @@ def run_fleet(settings: FleetRunSettings) -> int:
 
     quiet_prefect_console(debug_enabled())
     _say_what_the_run_waits_for()
+    if settings.work_pool:
+        # the project flow's deployment is registered from the flow itself: imported meanwhile
+        import importlib
+        import threading
+
+        threading.Thread(target=importlib.import_module, args=("flows.cleanup",), daemon=True).start()
     state = fleet_cleanup(settings=settings, return_state=True)
     value = state.result(raise_on_failure=False)
     if state.is_completed():

@@ -15,8 +15,8 @@ from tasks.fleet import (
     record_fleet_plan,
     register_project_deployment,
     run_project_here,
-    run_projects_on_pool,
 )
+from tasks.fleet_pool import run_projects_on_pool
 
 
 @flow(name="fleet_cleanup", description="Cleanup of every project of a fleet file, each its own child flow run.")

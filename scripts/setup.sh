@@ -19,6 +19,7 @@ if [ "$want_test" = 1 ]; then
   { command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/Masterminds/sprig ]; } || pkgs+=(golang-go golang-github-masterminds-sprig-dev)
   [ -d /usr/share/gocode/src/github.com/bmatcuk/doublestar ] || pkgs+=(golang-github-bmatcuk-doublestar-dev)
   compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || pkgs+=(postgresql)
+  command -v skopeo >/dev/null || pkgs+=(skopeo)
 fi
 if [ "${#pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -118,6 +118,10 @@ class LeasedSlot:
         finally:
             client.__exit__(None, None, None)
 
+    @property
+    def released(self) -> bool:
+        return self._stop.is_set()
+
     def release(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)

@@ -84,7 +84,7 @@ def test_a_registry_request_slot_is_taken_and_given_back_through_a_busy_api(busy
 def test_a_project_run_whose_create_answer_was_lost_is_created_once(prefect_api, prefect_fault_proxy):
     from prefect.runtime import flow_run
 
-    from tasks.fleet import start_project_run
+    from tasks.fleet_pool import start_project_runs
 
     proxy = prefect_fault_proxy
     flow_name = f"project-cleanup-{uuid.uuid4().hex[:8]}"
@@ -97,7 +97,7 @@ def test_a_project_run_whose_create_answer_was_lost_is_created_once(prefect_api,
 
     @flow(name="fleet-with-a-lost-answer")
     def fleet() -> tuple[str, str]:
-        return str(flow_run.id), start_project_run(f"{flow_name}/fleet-project", "project-a", settings)
+        return str(flow_run.id), start_project_runs(f"{flow_name}/fleet-project", {"project-a": settings})["project-a"]
 
     try:
         # a flow run's Prefect client is made when it starts: the whole run talks to the proxy

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -40,7 +39,6 @@ def test_layout_follows_the_image_spec(tmp_path) -> None:
     assert not [p for p in tmp_path.rglob("*.tmp")], "no temp file is left behind"
 
 
-@pytest.mark.skipif(shutil.which("skopeo") is None, reason="skopeo is not installed")
 def test_skopeo_reads_the_tags_and_labels(tmp_path) -> None:
     images = open_images_repo(f"oci:{tmp_path}", "acme", "monorepo")
     stages = open_stages_storage(f"oci:{tmp_path}/stages", "acme")
