@@ -26,11 +26,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import docker
-import docker.errors
 import pyarrow as pa
-import requests.exceptions
 
 from adapters.concurrency import parallel_map
 from adapters.storage import base
@@ -41,10 +39,27 @@ from schemas.errors import DockerHostError
 from schemas.tables import TS
 from schemas.vocab import ItemType
 
+if TYPE_CHECKING:
+    import docker.errors
+
 NONE_REPOSITORY = "<none>"
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 _LABELS = pa.map_(pa.string(), pa.string())
-_CONNECTION_ERRORS = (requests.exceptions.ConnectionError, docker.errors.DockerException)
+
+
+def _errors() -> Any:
+    """``docker.errors``, imported on first use: a module that needs only the volume usage from
+    here (the home directory) loads neither the docker package nor ``requests``."""
+    import docker.errors
+
+    return docker.errors
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import requests.exceptions
+
+    return (requests.exceptions.ConnectionError, _errors().DockerException)
+
 
 #: Containers of the daemon (running or not).
 CONTAINERS_SCHEMA = pa.schema(
@@ -134,7 +149,7 @@ class DockerHost:
     def _call(self, what: str, fn, *args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             raise DockerHostError(
                 f"cannot {what} on the Docker daemon at {self.address}: {exc}",
                 hint="check that dockerd runs and answers; pass --docker-host (or DOCKER_HOST) to pick the daemon",
@@ -149,9 +164,9 @@ class DockerHost:
         def describe(item: Mapping) -> dict | None:
             try:
                 info = self.api.inspect_container(item["Id"])
-            except docker.errors.NotFound:
+            except _errors().NotFound:
                 return None  # removed while listing
-            except _CONNECTION_ERRORS as exc:
+            except _connection_errors() as exc:
                 raise DockerHostError(f"cannot inspect container {item['Id'][:12]} at {self.address}: {exc}") from exc
             state = info.get("State") or {}
             return {
@@ -247,11 +262,11 @@ class DockerHost:
         target = row.get("digest") or name
         try:
             self.api.remove_container(target, v=True, force=self.force)
-        except docker.errors.NotFound:
+        except _errors().NotFound:
             return base.already_gone(repository, name)
-        except docker.errors.APIError as exc:
+        except _errors().APIError as exc:
             return self._api_failure(repository, name, f"container {name}", exc)
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             return base.failed(repository, name, f"cannot reach the Docker daemon to remove container {name}: {exc}", True)
         return base.deleted(repository, name)
 
@@ -261,11 +276,11 @@ class DockerHost:
             return remove_image_reference(self.api, repository, tag, expected)
         try:  # a dangling image: only its id names it
             self.api.remove_image(tag, force=False, noprune=False)
-        except docker.errors.NotFound:
+        except _errors().NotFound:
             return base.already_gone(repository, tag)
-        except docker.errors.APIError as exc:
+        except _errors().APIError as exc:
             return self._api_failure(repository, tag, f"image {tag}", exc)
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             return base.failed(repository, tag, f"cannot reach the Docker daemon to remove {tag}: {exc}", True)
         return base.deleted(repository, tag)
 

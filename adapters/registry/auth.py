@@ -17,12 +17,13 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-
-import docker.auth
-import docker.errors
+from typing import TYPE_CHECKING
 
 from adapters.registry.options import RegistryOptions
 from schemas.errors import ConfigError, RegistryAuthError, RegistryError
+
+if TYPE_CHECKING:  # the docker package (and requests under it) loads when credentials are first looked up
+    import docker.auth
 
 CLIENT_ID = "stagesweep"
 DEFAULT_TOKEN_LIFETIME = 60.0  # seconds, per the token authentication specification
@@ -76,6 +77,9 @@ class DockerCredentials:
         self._lock = threading.Lock()
 
     def _load(self) -> docker.auth.AuthConfig:
+        import docker.auth
+        import docker.errors
+
         if self._config is None:
             if not os.path.exists(self.config_file):
                 self._config = docker.auth.AuthConfig({})
@@ -97,6 +101,8 @@ class DockerCredentials:
         with self._lock:
             if host in self._cache:
                 return self._cache[host]
+            import docker.errors
+
             try:
                 entry = self._load().resolve_authconfig(host)
             except docker.errors.DockerException as exc:

@@ -14,11 +14,7 @@ import io
 import json
 import tarfile
 from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
-
-import docker
-import docker.errors
-import requests.exceptions
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from adapters.concurrency import parallel_map
 from adapters.storage import base, codec
@@ -28,18 +24,36 @@ from schemas.errors import DockerHostError
 T = TypeVar("T")
 R = TypeVar("R")
 
+if TYPE_CHECKING:
+    import docker
+
 LOCAL_ADDRESS = ":local"
 LOAD_CHUNK = 500  # images per `docker load` when flushing a batch
-_CONNECTION_ERRORS = (requests.exceptions.RequestException, docker.errors.DockerException)
+
+
+def _docker() -> Any:
+    """The ``docker`` package, imported on first use: a run on registries never loads it (nor
+    ``requests`` under it)."""
+    import docker
+    import docker.errors
+
+    return docker
+
+
+def _connection_errors() -> tuple[type[BaseException], ...]:
+    import requests.exceptions
+
+    return (requests.exceptions.RequestException, _docker().errors.DockerException)
 
 
 def connect(docker_host: str | None, timeout: float = 120.0) -> docker.DockerClient:
     """A client for ``docker_host`` (else ``DOCKER_HOST``/the default socket), checked by a ping."""
+    sdk = _docker()
     where = docker_host or "DOCKER_HOST or the default socket"
     try:
-        client = docker.DockerClient(base_url=docker_host, timeout=timeout) if docker_host else docker.from_env(timeout=timeout)
+        client = sdk.DockerClient(base_url=docker_host, timeout=timeout) if docker_host else sdk.from_env(timeout=timeout)
         client.ping()
-    except _CONNECTION_ERRORS as exc:
+    except _connection_errors() as exc:
         raise DockerHostError(
             f"cannot reach the Docker daemon at {where}: {exc}",
             hint="start dockerd, or pass --docker-host (or DOCKER_HOST) pointing at a running daemon",
@@ -80,22 +94,22 @@ def remove_image_reference(api, repository: str, tag: str, expected: str | None)
                 repository, tag, f"{reference} is now image {current}, not the planned {expected}; run the command again", False
             )
         api.remove_image(reference, force=False, noprune=False)
-    except docker.errors.NotFound:
+    except _docker().errors.NotFound:
         return base.already_gone(repository, tag)
-    except docker.errors.APIError as exc:
+    except _docker().errors.APIError as exc:
         if exc.status_code == 409:
             return base.failed(
                 repository, tag, f"cannot remove {reference}: {exc.explanation}; it is in use: remove the container first", False
             )
         try:
             api.inspect_image(reference)
-        except docker.errors.NotFound:  # removed meanwhile together with a sibling tag
+        except _docker().errors.NotFound:  # removed meanwhile together with a sibling tag
             return base.already_gone(repository, tag)
-        except (docker.errors.APIError, *_CONNECTION_ERRORS):
+        except (_docker().errors.APIError, *_connection_errors()):
             pass
         retryable = exc.status_code is None or exc.status_code >= 500
         return base.failed(repository, tag, f"cannot remove {reference}: {exc}", retryable)
-    except _CONNECTION_ERRORS as exc:
+    except _connection_errors() as exc:
         return base.failed(repository, tag, f"cannot reach the Docker daemon to remove {reference}: {exc}", True)
     return base.deleted(repository, tag)
 
@@ -124,7 +138,7 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
         """(tag, image id) of every tag of a local repository."""
         try:
             images = self.api.images(filters={"reference": repository})
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             raise DockerHostError(f"cannot list local images of {repository}: {exc}") from exc
         found = []
         for image in images:
@@ -144,9 +158,9 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
     def _inspect(self, repository: str, tag: str) -> dict | None:
         try:
             return self.api.inspect_image(f"{repository}:{tag}")
-        except docker.errors.NotFound:
+        except _docker().errors.NotFound:
             return None
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             raise DockerHostError(f"cannot inspect local image {repository}:{tag}: {exc}") from exc
 
     def _describe(self, entries: Sequence[Entry]) -> dict[Entry, Described]:
@@ -177,7 +191,7 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
             by_id.setdefault(image_id, []).append(tag)
         try:
             containers = self.api.containers(all=True)
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             raise DockerHostError(f"cannot list local containers: {exc}") from exc
         using: dict[str, list[str]] = {}
         for container in containers:
@@ -207,7 +221,7 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
         try:
             self.api.tag(f"{repository}:{tag}", repository, new_tag)
             return self.api.inspect_image(f"{repository}:{new_tag}")["Id"]
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             raise DockerHostError(f"cannot tag {repository}:{tag} as {new_tag}: {exc}") from exc
 
     def _flush(self, pending: list[tuple[str, bytes]]) -> None:
@@ -220,7 +234,7 @@ class LocalStagesStorage(DeferredWrites, StagesStorage):
             for message in self.api.load_image(image_tarball(images)):
                 if isinstance(message, dict) and message.get("error"):
                     raise DockerHostError(f"docker load refused the records: {message['error']}")
-        except _CONNECTION_ERRORS as exc:
+        except _connection_errors() as exc:
             raise DockerHostError(f"cannot load images into the local Docker daemon: {exc}") from exc
 
     # ------------------------------------------------------------------ deleting

@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Mapping
-from dataclasses import replace
 
 from adapters.registry.options import RegistryOptions
 from adapters.registry.reference import parse_repository
@@ -98,7 +97,7 @@ def repository_implementation(
     if RepoImplementation(option) == RepoImplementation.AUTO and detect(host) is None:
         from adapters.registry.client import RegistryClient
 
-        with RegistryClient(replace(options, request_slot=None)) as client:
+        with RegistryClient(options) as client:  # the probe holds a request slot like every request
             found = resolve_implementation(option, host, option_name, client)
     else:
         found = resolve_implementation(option, host, option_name)

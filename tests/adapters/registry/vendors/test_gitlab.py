@@ -9,13 +9,13 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
-from adapters.registry.vendors import probe_implementation, resolve_implementation
+from adapters.registry.vendors import probe_implementation, repository_implementation, resolve_implementation
 from adapters.registry.vendors.gitlab import GitLabDeleter, forget_routes
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation
 from schemas.vocab import Outcome
-from tests.adapters.registry.vendors.helpers import Recorder, delete, tag_also, vendor_client
+from tests.adapters.registry.vendors.helpers import Hosts, Recorder, delete, tag_also, vendor_client
 from tests.fixtures.vendor_gitlab import GitLabFake
 
 pytestmark = pytest.mark.registry
@@ -304,3 +304,13 @@ def test_the_registry_header_makes_auto_resolve_to_gitlab(gitlab_fake, registry,
         assert probe_implementation(client, gitlab_fake.host) == RepoImplementation.GITLAB
         found, why = resolve_implementation("auto", gitlab_fake.host, "--repo-implementation", client)
     assert found == RepoImplementation.GITLAB and "Gitlab-Container-Registry-Version" in why
+
+
+def test_the_implementation_probe_holds_a_request_slot_of_its_host_like_every_request(gitlab_fake, registry, tmp_path):
+    # a `registries:` limit counts the probe too: a probe without a slot is one request over the limit
+    hosts = Hosts()
+    config = gitlab_fake.write_docker_config(tmp_path / "docker", gitlab_fake.user)
+    options = registry.options(docker_config=config, request_slot=hosts)
+    found, _ = repository_implementation(f"{gitlab_fake.host}/group/probe-slot", "auto", "--repo-implementation", options)
+    assert found == RepoImplementation.GITLAB
+    assert gitlab_fake.host in hosts.seen
