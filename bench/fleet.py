@@ -48,11 +48,9 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -65,10 +63,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from delay_line import DelayLineProcess  # noqa: E402
 from fleet_report import IN_PROCESS, ONE_BY_ONE, Run, pool_label, report_full, report_pool  # noqa: E402
-from fleet_world import POOL, LoadSampler, LoggedServer, Workers, build_world, group_cpu, utcnow  # noqa: E402
+from fleet_world import POOL, LoadSampler, LoggedServer, Workers, begin_bench, build_world, group_cpu, utcnow  # noqa: E402
 
 from tests.deploy.server import BIN  # noqa: E402
-from tests.fixtures.registry import RegistryServer, free_port, require_registry_binary  # noqa: E402
 
 #: the defaults of each mode: (projects, images, latency ms)
 MODES = {"pool": (50, 200, 0.0), "full": (16, 100, 25.0)}
@@ -238,16 +235,7 @@ def main() -> int:
     args.projects = args.projects or projects_default
     args.images = args.images or images_default
     args.latency_ms = latency_default if args.latency_ms is None else args.latency_ms
-    if not 0 < args.stale < args.images:
-        parser.error("--stale must be between 1 and --images - 1")
-    require_registry_binary()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    began = time.monotonic()
-    load = LoadSampler()
-    load.start()
-    work = Path(tempfile.mkdtemp(prefix="stagesweep-bench-fleet-"))
-    registry = RegistryServer(root=work, port=free_port())
-    (work / "prefect").mkdir()
+    began, load, work, registry = begin_bench(parser, args, "stagesweep-bench-fleet-")
     server = LoggedServer(home=work / "prefect")
     cluster = line = workers = bench = None
     notes: list[str] = []

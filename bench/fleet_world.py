@@ -7,7 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import signal
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 from cleanup_scale import Http, push, run_parallel, world_items
 
 from tests.deploy.server import BIN, PrefectServer, stop_process
+from tests.fixtures.registry import RegistryServer, free_port, require_registry_binary
 
 POOL = "bench-fleet"
 WERF_YAML = "project: {name}\nconfigVersion: 1\ncleanup:\n  keepPolicies:\n  - references: {{branch: /.*/}}\n---\nimage: app\n"
@@ -59,6 +63,23 @@ class LoadSampler(threading.Thread):
 
 
 # ---------------------------------------------------------------------------------- the world
+
+
+def begin_bench(parser, args, prefix: str) -> tuple[float, LoadSampler, Path, RegistryServer]:
+    """The start every registry bench shares: check the arguments, exit cleanly on SIGTERM, sample
+    the load, make the work directory and a (not yet started) registry in it."""
+    if not 0 < args.stale < args.images:
+        parser.error("--stale must be between 1 and --images - 1")
+    require_registry_binary()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    began = time.monotonic()
+    load = LoadSampler()
+    load.start()
+    work = Path(tempfile.mkdtemp(prefix=prefix))
+    (work / "prefect").mkdir()
+    return began, load, work, RegistryServer(root=work, port=free_port())
+
+
 def make_origin(path: Path, name: str, commits: int, now: dt.datetime) -> list[str]:
     """A bare repository whose ``main`` has ``commits`` commits an hour apart (the last an hour
     ago), the first adding the werf.yaml; their SHAs, oldest first."""

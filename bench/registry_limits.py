@@ -29,11 +29,9 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -44,10 +42,10 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from fleet_world import LoadSampler, build_world  # noqa: E402
+from fleet_world import LoadSampler, begin_bench, build_world  # noqa: E402
 
 from tests.deploy.server import BIN, PrefectServer  # noqa: E402
-from tests.fixtures.registry import RegistryServer, free_port, require_registry_binary  # noqa: E402
+from tests.fixtures.registry import RegistryServer  # noqa: E402
 
 #: a request line of the Prefect server's access log
 _API_CALL = re.compile(r'uvicorn\.access - \S+ - "([A-Z]+) (/api/\S+) HTTP/[0-9.]+" (\d{3})')
@@ -122,16 +120,7 @@ def main() -> int:
     parser.add_argument("--narrow", action="store_true", help="also parallel_tasks_limit = --limit without limits")
     parser.add_argument("--no-cache", action="store_true", help="every run reads everything from the registry")
     args = parser.parse_args()
-    if not 0 < args.stale < args.images:
-        parser.error("--stale must be between 1 and --images - 1")
-    require_registry_binary()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    began = time.monotonic()
-    load = LoadSampler()
-    load.start()
-    work = Path(tempfile.mkdtemp(prefix="stagesweep-bench-limits-"))
-    registry = RegistryServer(root=work, port=free_port())
-    (work / "prefect").mkdir()
+    began, load, work, registry = begin_bench(parser, args, "stagesweep-bench-limits-")
     server = CountingPrefectServer(home=work / "prefect")
     bench = None
     try:
