@@ -309,26 +309,56 @@ def _plan_variable(fleet_file: str) -> str:
     return "stagesweep_fleet_" + hashlib.sha256(str(Path(fleet_file).expanduser().resolve()).encode()).hexdigest()[:16]
 
 
+#: the table artifact of a fleet run that lists the projects it will start
+PLAN_ARTIFACT = "fleet-plan"
+
+
 @task(name="record_fleet_plan", cache_policy=NO_CACHE)
 def record_fleet_plan(fleet_file: str, projects: list[str]) -> dict | None:
-    """Record which projects this run will start (a Prefect variable per fleet file); the
-    previous run's record, so that the projects it never started can be named."""
+    """Record which projects this run will start — a table artifact of this run, and a Prefect
+    variable per fleet file naming this run (a variable holds 5,000 characters, not a large
+    fleet's names) — and return the previous run's record, so that the projects it never started
+    can be named."""
     import json
 
+    from prefect.artifacts import create_table_artifact
     from prefect.variables import Variable
 
     name = _plan_variable(fleet_file)
     logger = get_run_logger()
     try:
         previous = json.loads(Variable.get(name, default="null"))
+        if isinstance(previous, dict) and previous.get("run_id") and "projects" not in previous:
+            previous["projects"] = _planned_projects(previous["run_id"])
     except Exception as exc:
         logger.warning("could not read the previous fleet run's plan: %s", exc)
         previous = None
     try:
-        Variable.set(name, json.dumps({"run_id": _current_flow_run_id(), "projects": projects}), overwrite=True)
+        rows = [{"project": p} for p in projects] or [{"project": ""}]
+        create_table_artifact(rows, key=PLAN_ARTIFACT, description="The projects this fleet run will start")
+        Variable.set(name, json.dumps({"run_id": _current_flow_run_id()}), overwrite=True)
     except Exception as exc:
         logger.warning("could not record this fleet run's plan: %s", exc)
     return previous if isinstance(previous, dict) else None
+
+
+def _planned_projects(run_id: str) -> list[str]:
+    """The projects fleet run `run_id` recorded it would start (its plan artifact)."""
+    import json
+
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                key=ArtifactFilterKey(any_=[PLAN_ARTIFACT]), flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])
+            ),
+            limit=1,
+        )
+    if not found:
+        return []
+    rows = json.loads(found[0].data) if isinstance(found[0].data, str) else found[0].data
+    return [row["project"] for row in rows or [] if row.get("project")]
 
 
 @task(name="projects_not_run_last_time", cache_policy=NO_CACHE)
