@@ -36,3 +36,18 @@ def test_a_fleet_file_elsewhere_has_its_own_plan(tmp_path):
     _dead_fleet_run(str(tmp_path / "a.yaml"), ["alpha", "beta"])
     assert _next_fleet_run(str(tmp_path / "b.yaml"), ["alpha", "beta"]) == {}
     assert sorted(_next_fleet_run(str(tmp_path / "a.yaml"), ["alpha"])) == ["alpha", "beta"]
+
+
+def test_a_plan_recorded_in_the_variable_alone_is_still_read(tmp_path):
+    """Plans recorded before the artifact existed held the names in the variable itself."""
+    import json
+
+    from prefect.variables import Variable
+
+    from tasks.fleet import _plan_variable
+
+    fleet_file = str(tmp_path / "fleet.yaml")
+    _dead_fleet_run(fleet_file, ["alpha"])  # a run to name; its plan then replaced by the old form
+    run_id = json.loads(Variable.get(_plan_variable(fleet_file)))["run_id"]
+    Variable.set(_plan_variable(fleet_file), json.dumps({"run_id": run_id, "projects": ["gamma", "delta"]}), overwrite=True)
+    assert sorted(_next_fleet_run(fleet_file, ["alpha"])) == ["delta", "gamma"]
