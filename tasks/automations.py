@@ -19,6 +19,13 @@ from typing import Any
 import yaml
 
 from schemas.errors import ConfigError
+from tasks.heartbeats import (
+    DEFAULT_MISSED_HEARTBEATS,
+    HEARTBEAT_ENV,
+    PREFECT_DEFAULT_HEARTBEAT_SECONDS,
+    carried_heartbeat,
+    heartbeat_seconds,
+)
 
 AUTOMATIONS_FILE = Path(__file__).resolve().parents[1] / "deployments" / "automations.yaml"
 AUTOMATIONS_FILE_ENV = "STAGESWEEP_AUTOMATIONS_FILE"
@@ -36,23 +43,62 @@ def load_spec(path: str | os.PathLike | None = None) -> dict[str, Any]:
     return spec
 
 
-def heartbeat_seconds() -> int:
-    """The flow-run heartbeat period of this process (PREFECT_FLOWS_HEARTBEAT_FREQUENCY)."""
-    from prefect.settings import get_current_settings
+def zombie_window(client: Any, path: str | os.PathLike | None = None) -> timedelta | None:
+    """How long a run may go without a heartbeat before the zombie automation on the server of
+    `client` marks it Crashed; None when that automation does not exist (or is disabled)."""
+    found = client.read_automations_by_name(load_spec(path)["crash_zombie_runs"]["name"])
+    trigger = found[0].trigger if found and found[0].enabled else None
+    return getattr(trigger, "within", None)
 
-    return max(int(get_current_settings().flows.heartbeat_frequency or 180), 30)
+
+def carried_heartbeats(client: Any) -> dict[str, int]:
+    """Deployment name → the heartbeat period its runs send, for every deployment tagged
+    `stagesweep` on a work pool of the server: the one its job variables carry, else Prefect's
+    default (its runs heartbeat at their worker's setting)."""
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+
+    deployments = client.read_deployments(
+        deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(all_=["stagesweep"])), limit=200
+    )
+    # a deployment without a work pool is served (`stagesweep serve` sets the period of its runs)
+    return {
+        d.name: carried_heartbeat(d.job_variables) or PREFECT_DEFAULT_HEARTBEAT_SECONDS for d in deployments if d.work_pool_name
+    }
 
 
-def zombie_automation(spec: dict[str, Any]):
+def window_heartbeat(client: Any) -> tuple[int, str]:
+    """The heartbeat period the zombie automation's window is derived from, and why: stagesweep's
+    (`STAGESWEEP_HEARTBEAT_SECONDS`, 30 s by default), or the longest one a stagesweep deployment
+    on the server carries when that is longer (a window shorter than a run's heartbeat would
+    crash it while it lives)."""
+    period = heartbeat_seconds()
+    why = f"the {period} s heartbeat stagesweep's runs send ({HEARTBEAT_ENV})"
+    slower = {name: p for name, p in carried_heartbeats(client).items() if p > period}
+    if slower:
+        longest = max(slower.values())
+        names = ", ".join(sorted(n for n, p in slower.items() if p == longest))
+        why = (
+            f"the {longest} s heartbeat of deployment {names}, longer than stagesweep's {period} s "
+            f"(redeploy it from deployments/prefect.yaml, then run this again)"
+        )
+        period = longest
+    return period, why
+
+
+def zombie_automation(spec: dict[str, Any], heartbeat: int | None = None):
     """Prefect's documented automation: a flow run that heartbeats and then neither heartbeats
-    nor ends within `missed_heartbeats` periods is marked Crashed."""
+    nor ends within `missed_heartbeats` periods (of `heartbeat` seconds, stagesweep's period by
+    default) is marked Crashed. With `flows:` in the spec, only the runs of those flows (a server's
+    other flows may heartbeat less often)."""
     from prefect.automations import Automation
     from prefect.client.schemas.objects import StateType
     from prefect.events.actions import ChangeFlowRunState
     from prefect.events.schemas.automations import EventTrigger, Posture
     from prefect.events.schemas.events import ResourceSpecification
 
-    window = heartbeat_seconds() * int(spec.get("missed_heartbeats", 3))
+    window = (heartbeat or heartbeat_seconds()) * int(spec.get("missed_heartbeats", DEFAULT_MISSED_HEARTBEATS))
+    flows = spec.get("flows")
+    related = ResourceSpecification({"prefect.resource.role": "flow", "prefect.resource.name": list(flows)}) if flows else None
     return Automation(
         name=spec["name"],
         description=f"stagesweep: a flow run with no heartbeat for {window} s is marked Crashed (its process died).",
@@ -66,6 +112,7 @@ def zombie_automation(spec: dict[str, Any]):
                 "prefect.flow-run.Crashed",
             },
             match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            match_related=related or ResourceSpecification({}),
             for_each={"prefect.resource.id"},
             posture=Posture.Proactive,
             threshold=1,
@@ -105,22 +152,26 @@ def notification_automation(spec: dict[str, Any], block_document_id):
     )
 
 
-def _upsert(client: Any, automation: Any) -> str:
-    """Create the automation, or update the one of its name; 'created', 'updated' or 'unchanged'."""
+def _upsert(client: Any, automation: Any) -> tuple[str, Any]:
+    """Create the automation, or update the one of its name; 'created', 'updated' or 'unchanged',
+    and the automation found on the server before (None when there was none)."""
     from prefect.events.schemas.automations import AutomationCore
 
-    core = AutomationCore(**automation.model_dump(include=set(AutomationCore.model_fields)))
+    # the server's update refuses `owner_resource` (Prefect Cloud's), which an automation built
+    # here never has: left unset, so the update does not send it
+    fields = set(AutomationCore.model_fields) - {"owner_resource"}
+    core = AutomationCore(**automation.model_dump(include=fields))
     found = client.read_automations_by_name(core.name)
     if not found:
         client.create_automation(core)
-        return "created"
-    current = AutomationCore(**found[0].model_dump(include=set(AutomationCore.model_fields)))
+        return "created", None
+    current = AutomationCore(**found[0].model_dump(include=fields))
     for extra in found[1:]:  # one of each name
         client.delete_automation(extra.id)
     if current.model_dump(mode="json") == core.model_dump(mode="json"):
-        return "unchanged"
+        return "unchanged", found[0]
     client.update_automation(found[0].id, core)
-    return "updated"
+    return "updated", found[0]
 
 
 def _webhook_block(spec: dict[str, Any], url: str):
@@ -146,10 +197,14 @@ def apply_automations(*, webhook_url: str | None = None, path: str | os.PathLike
     spec = load_spec(path)
     done = []
     with get_client(sync_client=True) as client:
-        zombie = zombie_automation(spec["crash_zombie_runs"])
-        done.append(
-            f"{zombie.name}: {_upsert(client, zombie)} (no heartbeat for {zombie.trigger.within.total_seconds():g} s → Crashed)"
-        )
+        heartbeat, why = window_heartbeat(client)
+        zombie = zombie_automation(spec["crash_zombie_runs"], heartbeat)
+        what, before = _upsert(client, zombie)
+        window = zombie.trigger.within.total_seconds()
+        missed = int(spec["crash_zombie_runs"].get("missed_heartbeats", DEFAULT_MISSED_HEARTBEATS))
+        previous = getattr(getattr(before, "trigger", None), "within", None)
+        was = f", was {previous.total_seconds():g} s" if previous is not None and previous.total_seconds() != window else ""
+        done.append(f"{zombie.name}: {what} (no heartbeat for {window:g} s → Crashed{was}; {missed} × {why})")
         notify = spec.get("notify_failed_runs")
         if notify:
             url = webhook_url or os.environ.get(WEBHOOK_ENV)
@@ -164,7 +219,7 @@ def apply_automations(*, webhook_url: str | None = None, path: str | os.PathLike
                     done.append(f"{notify['name']}: skipped (set {WEBHOOK_ENV} to a webhook URL to be notified)")
             if block_id is not None:
                 automation = notification_automation(notify, block_id)
-                done.append(f"{automation.name}: {_upsert(client, automation)} (webhook block {notify['block']})")
+                done.append(f"{automation.name}: {_upsert(client, automation)[0]} (webhook block {notify['block']})")
     return done
 
 

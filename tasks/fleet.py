@@ -204,7 +204,8 @@ def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
 @task(name="register_project_deployment", cache_policy=NO_CACHE)
 def register_project_deployment(work_pool: str) -> str:
     """Create or update the per-project cleanup deployment on ``work_pool`` (the flow by module
-    path: every worker with stagesweep installed can run it); its full name."""
+    path: every worker with stagesweep installed can run it); its full name. Its job variables
+    carry stagesweep's heartbeat period, so its runs heartbeat at it on any worker."""
     import hashlib
     import json
 
@@ -213,13 +214,17 @@ def register_project_deployment(work_pool: str) -> str:
     from prefect.exceptions import ObjectNotFound
     from prefect.utilities.callables import parameter_schema
 
+    from tasks.heartbeats import heartbeat_job_variables
+
     flow = import_object(PROJECT_FLOW)
+    job_variables = heartbeat_job_variables()
     deployment = flow.to_deployment(
         name=PROJECT_DEPLOYMENT_NAME,
         work_pool_name=work_pool,
         entrypoint_type=EntrypointType.MODULE_PATH,
         description="One project of a fleet cleanup (started by fleet_cleanup). Parameters: `settings` (CleanupSettings).",
         tags=["stagesweep", "fleet"],
+        job_variables=job_variables,
     )
     # the parameters are stagesweep's own settings, validated by the flow as it starts: the server
     # need not check each run against the schema (a third of its time creating a child)
@@ -234,12 +239,13 @@ def register_project_deployment(work_pool: str) -> str:
             current = client.read_deployment_by_name(PROJECT_DEPLOYMENT)
         except ObjectNotFound:
             current = None
-    wanted = (version, work_pool, deployment.entrypoint, False)
+    wanted = (version, work_pool, deployment.entrypoint, False, job_variables)
     if current is not None and wanted == (
         current.version,
         current.work_pool_name,
         current.entrypoint,
         current.enforce_parameter_schema,
+        current.job_variables,
     ):
         return PROJECT_DEPLOYMENT
     deployment.version = version

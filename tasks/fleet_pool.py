@@ -322,15 +322,19 @@ def summarise_project_runs(
 
 def _await_final(runs: dict[str, str]) -> dict[str, Any]:
     """Project → its flow run once final: one query for every pending run per poll; a busy API
-    (503, a dropped connection) is asked again at the next poll."""
+    (503, a dropped connection) is asked again at the next poll. A running project run that stops
+    heartbeating is named, with when Prefect will declare it dead."""
     import httpx
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.exceptions import PrefectHTTPStatusError
+
+    from tasks.heartbeats import SilenceWatch
 
     pending = {run_id: name for name, run_id in runs.items()}
     final: dict[str, Any] = {}
     states: dict[str, Any] = {}
     next_log = time.monotonic() + WAIT_LOG_SECONDS
+    silence = SilenceWatch(get_run_logger())
     with get_client(sync_client=True) as client:
         while pending:
             try:
@@ -346,8 +350,11 @@ def _await_final(runs: dict[str, str]) -> dict[str, Any]:
                     states.pop(str(flow_run.id), None)
                 else:
                     states[str(flow_run.id)] = flow_run.state
+            silence.check(client, {i: pending[i] for i, s in states.items() if s is not None and s.is_running()})
             if pending and time.monotonic() >= next_log:
-                get_run_logger().info("waiting on %d projects: %s", len(pending), _describe_pending(pending, states))
+                get_run_logger().info(
+                    "waiting on %d projects: %s", len(pending), _describe_pending(pending, states, silence.note)
+                )
                 next_log = time.monotonic() + WAIT_LOG_SECONDS
             if pending:
                 time.sleep(POLL_SECONDS)
@@ -358,8 +365,9 @@ def _await_final(runs: dict[str, str]) -> dict[str, Any]:
 WAIT_LOG_SECONDS = 60.0
 
 
-def _describe_pending(pending: dict[str, str], states: dict[str, Any]) -> str:
-    """'acme (Running since 03:01:07), beta (Late since 03:00:02)' — each project waited on."""
+def _describe_pending(pending: dict[str, str], states: dict[str, Any], note: Any = lambda run_id: "") -> str:
+    """'acme (Running since 03:01:07), beta (Late since 03:00:02)' — each project waited on; `note`
+    adds to a run's (a silent run: '; no heartbeat since …, declared dead at about …')."""
     parts = []
     for run_id, name in sorted(pending.items(), key=lambda item: item[1]):
         state = states.get(run_id)
@@ -367,5 +375,5 @@ def _describe_pending(pending: dict[str, str], states: dict[str, Any]) -> str:
             parts.append(f"{name} (state unknown)")
             continue
         since = state.timestamp.astimezone().strftime("%H:%M:%S") if state.timestamp else "?"
-        parts.append(f"{name} ({state.name} since {since})")
+        parts.append(f"{name} ({state.name} since {since}{note(run_id)})")
     return ", ".join(parts)

@@ -1,8 +1,10 @@
 """Runs whose process dies, at the wire: one real `prefect server start` (shared by the tests of
 this module), a process work pool, workers and the fleet CLI, killed with SIGKILL.
 
-Timings are kept short by settings: flow-run heartbeats every 30 s (Prefect's minimum), the
-zombie automation after 2 missed heartbeats (a test copy of deployments/automations.yaml)."""
+No heartbeat setting anywhere (Prefect's default 180 s on the server, the workers and the CLI):
+stagesweep's runs heartbeat every 30 s by themselves; the killed-CLI test shortens the zombie
+automation to 2 missed heartbeats (a test copy of deployments/automations.yaml).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import sys
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterParentFlowRunId,
 )
 
+from adapters.audit import read_audit
 from tests.deploy.helpers import api_client
 from tests.deploy.server import BIN, PROJECT_ROOT, stop_process
 from tests.e2e.test_fleet import fleet_world
@@ -76,24 +79,27 @@ def webhook():
     receiver.server.shutdown()
 
 
-def short_timings_env(prefect_server, tmp_path: Path, webhook: WebhookReceiver, **extra: str) -> dict[str, str]:
-    """Heartbeats every 30 s, zombies crashed after 60 s, failures of fleet-project runs notified
-    to `webhook`."""
+def short_timings_env(
+    prefect_server, tmp_path: Path, webhook: WebhookReceiver, *, missed_heartbeats: int = 2, **extra: str
+) -> dict[str, str]:
+    """Workers polling every second, zombies crashed after `missed_heartbeats` of stagesweep's
+    30 s heartbeats, failures of fleet-project runs notified to `webhook`; no heartbeat setting."""
     spec = yaml.safe_load((PROJECT_ROOT / "deployments" / "automations.yaml").read_text())
-    spec["crash_zombie_runs"]["missed_heartbeats"] = 2
+    spec["crash_zombie_runs"]["missed_heartbeats"] = missed_heartbeats
     spec["notify_failed_runs"]["deployments"] = ["fleet-project"]
     automations = tmp_path / "automations.yaml"
     automations.write_text(yaml.safe_dump(spec))
-    return prefect_server.env(
+    env = prefect_server.env(
         HOME=str(tmp_path),
         PREFECT_WORKER_QUERY_SECONDS="1",
-        PREFECT_FLOWS_HEARTBEAT_FREQUENCY="30",
         STAGESWEEP_PREFECT_SERVER_AUTOSTART="false",
         STAGESWEEP_AUTOMATIONS_FILE=str(automations),
         STAGESWEEP_ALERT_WEBHOOK_URL=webhook.url,
         COLUMNS="300",
         **extra,
     )
+    assert not {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "STAGESWEEP_HEARTBEAT_SECONDS"} & set(env)
+    return env
 
 
 def fleet_command(path: Path, pool: str, audit: Path) -> list[str]:
@@ -215,18 +221,28 @@ def _flow_run_process(roots: list[int], flow_run_id: str) -> tuple[int, int] | N
     return None
 
 
-def test_a_worker_killed_mid_project_ends_it_crashed_and_the_fleet_reruns_it_and_names_it(
+def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_within_two_minutes_and_the_fleet_reruns_it(
     prefect_server, registry, fault_proxy, webhook, tmp_path
 ):
-    names = ["steady", "victim"]
+    names = ["steady", "victim", "third"]
     worlds, fleet = fleet_world(registry, f"tests/killed-worker-{uuid.uuid4().hex[:8]}", tmp_path, names, host=fault_proxy.host)
     fleet["registries"] = {}
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet))
-    env = short_timings_env(prefect_server, tmp_path, webhook)
+    env = short_timings_env(prefect_server, tmp_path, webhook, missed_heartbeats=3)
     pool = "killed-worker"
     prefect = str(BIN / "prefect")
     prefect_server.run(prefect, "work-pool", "create", pool, "--type", "process", env=env)
+    with api_client(prefect_server) as client:
+        # the automation as it was made under Prefect's default heartbeat: 3 × 180 s
+        from tasks.automations import _upsert, load_spec, zombie_automation
+
+        _upsert(client, zombie_automation(load_spec(env["STAGESWEEP_AUTOMATIONS_FILE"])["crash_zombie_runs"], 180))
+    applied = prefect_server.run(str(BIN / "stagesweep"), "server", "automations", env=env).stdout
+    assert (
+        "stagesweep-crash-zombie-flow-runs: updated (no heartbeat for 90 s → Crashed, was 540 s; 3 × the 30 s heartbeat"
+        in applied
+    )
     # the victim's deletes hang until the test lets them go: its run is mid-deletion
     gate = threading.Event()
     held: list[str] = []
@@ -261,12 +277,15 @@ def test_a_worker_killed_mid_project_ends_it_crashed_and_the_fleet_reruns_it_and
             os.killpg(owner, signal.SIGKILL)  # the worker, and its flow-run process with it
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
-            killed_at = time.monotonic()
             gate.set()
             crashed = wait_for_final(client, victim.id, 400)
-            crashed_after = time.monotonic() - killed_at
+            last_heartbeat = _last_heartbeat(client, victim.id)
             fleet_run.wait(timeout=900)
             runs = sorted(client.read_flow_runs(flow_run_filter=by_name), key=lambda r: r.created)
+            final = {name: _newest_run(client, name) for name in names}
+            held_slots = [
+                (gcl.name, gcl.active_slots) for gcl in client.read_global_concurrency_limits(limit=200) if gcl.active_slots
+            ]
     finally:
         gate.set()
         if fleet_run.poll() is None:
@@ -274,21 +293,48 @@ def test_a_worker_killed_mid_project_ends_it_crashed_and_the_fleet_reruns_it_and
         for worker in workers:
             stop_process(worker)
     output = fleet_log.read_text()
-    # the dead project ends Crashed by Prefect's zombie automation within a few minutes
-    assert crashed.state.is_crashed(), crashed.state
-    assert "no heartbeat" in (crashed.state.message or "")
-    assert crashed_after < 300
-    # the fleet reran it once (on the living worker) and ended 3, naming it
+    # the dead project ends Crashed by Prefect's zombie automation within 2 minutes of its last heartbeat
+    assert crashed.state.is_crashed() and "no heartbeat for 90 s" in (crashed.state.message or ""), crashed.state
+    silent_for = (crashed.state.timestamp - last_heartbeat).total_seconds()
+    assert silent_for < 120, f"Crashed {silent_for:.0f} s after its last heartbeat"
+    # while it waited, the fleet said the run had stopped heartbeating and when it would be declared dead
+    dead_at = (last_heartbeat + timedelta(seconds=90)).astimezone().strftime("%H:%M:%S")
+    assert f"Prefect declares it dead (Crashed) at about {dead_at}" in output, output
+    # the fleet reran it once (on the living worker), cleaned every project and ended 3, naming it
     assert [r.state.type.value for r in runs] == ["CRASHED", "COMPLETED"], [(r.id, r.state) for r in runs]
     assert fleet_run.returncode == 3, output
-    assert "1 of 2 projects failed: victim (crashed)" in output
-    world, facts = worlds["victim"]
-    assert facts["f1"] not in world.image_tags()
+    assert "1 of 3 projects failed: victim (crashed)" in output
+    for name, (world, facts) in worlds.items():
+        assert facts["f1"] not in world.image_tags(), name
+        assert final[name].state.is_completed(), (name, final[name].state)
+        audit = read_audit(tmp_path / "audit" / f"project={name}", str(final[name].id))
+        outcomes = set(audit.column("outcome").to_pylist())
+        assert audit.num_rows and "failed" not in outcomes and outcomes & {"deleted", "already-gone"}, (name, outcomes)
+    assert held_slots == []
     # the crashed run was notified through the webhook block, with its link and its id
     texts = wait_for(
         lambda: [b.get("text", "") for b in webhook.bodies if str(crashed.id) in b.get("text", "")], 120, "the notification"
     )
     assert "Crashed" in texts[0] and f"/runs/flow-run/{crashed.id}" in texts[0], texts[0]
+
+
+def _last_heartbeat(client, flow_run_id) -> datetime:
+    from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
+
+    page = client.read_events(
+        EventFilter(
+            event=EventNameFilter(name=["prefect.flow-run.heartbeat"]),
+            resource=EventResourceFilter(id=[f"prefect.flow-run.{flow_run_id}"]),
+        ),
+        limit=1,
+    )
+    assert page.events, f"flow run {flow_run_id} sent no heartbeat"
+    return page.events[0].occurred
+
+
+def _newest_run(client, name: str):
+    found = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[name])))
+    return max(found, key=lambda r: r.created)
 
 
 def _alive(pid: int) -> bool:
