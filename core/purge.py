@@ -7,6 +7,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from core.stages import other_project
 from schemas.tables import DECISIONS_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Reason, StorageKind
 
@@ -43,11 +44,13 @@ def purge_stages(
     managed: pa.Table,
     containers_using: dict[str, list[str]] | None = None,
     docker_address: str = "docker",
+    project: str | None = None,
 ) -> pa.Table:
     """Delete every stage and rejected marker, then metadata, then managed-image records.
 
     `containers_using` (stage tag -> container names, :local with --force): those containers
-    are removed before the stages they use."""
+    are removed before the stages they use. A stage labelled for another project than `project`
+    is kept with its marker (`other-project`)."""
     rows: list[Row] = []
     users: dict[str, str] = {}
     for tag, names in sorted((containers_using or {}).items()):
@@ -89,7 +92,9 @@ def purge_stages(
         }
 
     for r in sorted(stages.to_pylist(), key=lambda r: (r["unique_id"], r["tag"])):
-        rows.append(row(ItemType.STAGE, r, signature=r["signature"]))
+        foreign = other_project(r, project)
+        kept = {"action": Action.KEEP.value, "reason": Reason.OTHER_PROJECT.value, "detail": foreign} if foreign else {}
+        rows.append(row(ItemType.STAGE, r, signature=r["signature"], **kept))
         if r.get("rejected") and r.get("rejected_tag"):
             markers.append(
                 row(
@@ -97,6 +102,7 @@ def purge_stages(
                     {**r, "tag": r["rejected_tag"], "digest": r.get("rejected_digest")},
                     signature=r["signature"],
                     size_bytes=None,
+                    **kept,
                 )
             )
     rows += markers
@@ -127,6 +133,7 @@ def decide_purge(
     metadata: pa.Table,
     managed: pa.Table,
     containers_to_remove: dict[str, list[str]] | None = None,
+    project: str | None = None,
 ) -> list[pa.Table]:
     """Every decision of a purge: the images repo's werf tags (when `tags` is given), then
     (when `stages` is given) the stages storage's stages, markers and records."""
@@ -134,5 +141,5 @@ def decide_purge(
     if tags is not None:
         decisions.append(purge_images(tags))
     if stages is not None:
-        decisions.append(purge_stages(stages, metadata, managed, containers_to_remove))
+        decisions.append(purge_stages(stages, metadata, managed, containers_to_remove, project=project))
     return decisions

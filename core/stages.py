@@ -41,12 +41,14 @@ def decide_stages(
     now: datetime,
     keep_built_within: timedelta,
     containers_using: Mapping[str, list[str]] | None = None,
+    project: str | None = None,
 ) -> pa.Table:
     """Decide every stage (and rejected marker) of the stages storage.
 
     `stages`: STAGES_SCHEMA. `images`: IMAGE_TAGS_SCHEMA rows of the werf images that stay in
     the images repo (their `parent_id` is the image id of their last stage).
     `containers_using`: stage tag -> container names (:local only).
+    `project`: this run's project; a stage labelled for another one is kept (`other-project`).
     """
     rows = stages.to_pylist()
     by_image_id = {r["image_id"]: r for r in rows if r.get("image_id")}
@@ -85,10 +87,13 @@ def decide_stages(
         }
         image_id = r.get("image_id") or ""
         users = containers_using.get(r["tag"])
-        if image_id in needed:
+        foreign = other_project(r, project)
+        if foreign is not None:
+            decision: tuple[Action, Reason, str | None] = (Action.KEEP, Reason.OTHER_PROJECT, foreign)
+        elif image_id in needed:
             # A stage an existing image needs is never deleted, not even a rejected one;
             # its marker stays with it so builders still see the stage as broken.
-            decision: tuple[Action, Reason, str | None] = (Action.KEEP, *needed[image_id])
+            decision = (Action.KEEP, *needed[image_id])
         elif r["rejected"]:
             decision = (Action.DELETE, Reason.REJECTED, None)
         elif users:
@@ -113,6 +118,14 @@ def decide_stages(
             )
     # markers come last so that a failed stage delete is retried by the next run
     return pa.Table.from_pylist(out + markers, schema=DECISIONS_SCHEMA)
+
+
+def other_project(stage: Row, project: str | None) -> str | None:
+    """Why `stage` is not `project`'s (its `werf` label names another project), or None."""
+    owner = stage.get("project")
+    if not project or not owner or owner == project:
+        return None
+    return f"labelled werf={owner}, not {project}"
 
 
 def _built_at(stage: Row) -> datetime:

@@ -9,7 +9,7 @@ from schemas.settings import ApplySettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
 from tasks.apply import read_audited_plan, read_current_state, recheck_audited_rows
-from tasks.decide import build_deletion_plan
+from tasks.decide import build_deletion_plan, check_storage_format
 from tasks.deletion_run import DeletionRun, finish
 from tasks.exclusive import audited_storages
 from tasks.extract import extract_kube_images
@@ -28,6 +28,7 @@ def apply(settings: ApplySettings) -> RunSummary:
         publish_counts("apply-input", "Rows to apply", {"rows": len(audited.rows)})
         # 2. the world now: digests, the stages today's images need, Kubernetes
         state = read_current_state(settings, audited, run.now)
+        check_storage_format([state.newer_format])  # a plan made before the repository changed hands
         scan = None if settings.without_kube else extract_kube_images(settings, settings.parallel_tasks_limit)
         run.metadata["kubernetes"] = scan.scanned() if scan else {"checked": False}  # the contexts and namespaces listed
         kube = scan.images if scan else None

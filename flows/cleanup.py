@@ -7,7 +7,14 @@ from prefect import flow
 from schemas.settings import CleanupSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
-from tasks.decide import apply_keep_policies, build_deletion_plan, decide_stage_keep_set, stage_reviser, switches_of
+from tasks.decide import (
+    apply_keep_policies,
+    build_deletion_plan,
+    check_storage_format,
+    decide_stage_keep_set,
+    stage_reviser,
+    switches_of,
+)
 from tasks.deletion_run import DeletionRun, finish
 from tasks.extract import (
     extract_git_history,
@@ -50,8 +57,10 @@ def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, st
         names = sorted(set(werf.images) | set(inventory.managed_names))
         publish_inventory(inventory, with_stages=stages)
         # 3. images repo tags of those names
-        tags, image_blobs = extract_images_repo(settings, run.project, names)
+        tags, image_blobs, image_signs = extract_images_repo(settings, run.project, names)
         run.blobs = [inventory.blobs, image_blobs]  # what the audit's reclaimable bytes are computed from
+        # werf 1.2 / 2.x content read as v1.1's would be deleted: stop before deciding anything
+        check_storage_format([inventory.newer_format, image_signs])
         publish_counts("images-repo-inventory", "werf tags in the images repo", {"image tags": tags.num_rows})
         decisions = []
         image_decisions = None

@@ -7,7 +7,7 @@ from prefect import flow
 from schemas.settings import ManagedImagesRmSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
-from tasks.decide import build_deletion_plan, decide_managed_images_rm
+from tasks.decide import build_deletion_plan, check_storage_format, decide_managed_images_rm
 from tasks.deletion_run import DeletionRun, finish
 from tasks.extract import extract_managed_images, read_werf_config
 
@@ -18,7 +18,8 @@ def managed_images_rm(settings: ManagedImagesRmSettings) -> RunSummary:
 
     def body() -> None:
         run.project = settings.project or read_werf_config(settings).project
-        managed = extract_managed_images(settings, run.project)
+        managed, signs = extract_managed_images(settings, run.project)
+        check_storage_format([signs], "--stages-storage")
         run.execute(build_deletion_plan([decide_managed_images_rm(managed, settings.names)]))
 
     return finish(run, body)

@@ -7,7 +7,7 @@ from prefect import flow
 from schemas.settings import PurgeSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
-from tasks.decide import build_deletion_plan, decide_project_purge
+from tasks.decide import build_deletion_plan, check_storage_format, decide_project_purge
 from tasks.deletion_run import DeletionRun, finish
 from tasks.extract import extract_images_repo, extract_stages_storage, read_werf_config
 from tasks.publish import publish_inventory
@@ -39,8 +39,10 @@ def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages
         run.metadata["werf_yaml_env"] = list(werf.template_env)
         inventory = extract_stages_storage(settings, run.project, with_stages=stages)
         names = sorted(set(werf.images) | set(inventory.managed_names))
-        tags, image_blobs = extract_images_repo(settings, run.project, names) if images else (None, None)
+        tags, image_blobs, image_signs = extract_images_repo(settings, run.project, names) if images else (None, None, None)
         run.blobs = [inventory.blobs, image_blobs]  # what the audit's reclaimable bytes are computed from
+        # werf 1.2 / 2.x content read as v1.1's would be deleted: stop before deciding anything
+        check_storage_format([inventory.newer_format, image_signs])
         publish_inventory(inventory, with_stages=stages, image_tags=tags)
         # 2. containers using stages stop the purge unless --force (then they are plan rows)
         remove_containers = check_containers_using_stages(settings, inventory) if stages else False

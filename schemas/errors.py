@@ -173,6 +173,15 @@ class StorageError(StagesweepError):
     """A stages storage / images repo backend cannot do what was asked."""
 
 
+class WrongStorageFormat(StorageError):
+    """A storage holds another werf format than the options address (SPEC §13.4): the run stops
+    before it decides anything. ``signs``: what was found, as (repository, tag, sign) rows."""
+
+    def __init__(self, message: str, *, signs: list[dict[str, str]] | None = None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.signs = list(signs or [])
+
+
 class KubeError(StagesweepError):
     """A Kubernetes context cannot be listed; the run must stop (fail closed)."""
 

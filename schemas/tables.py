@@ -73,6 +73,17 @@ STAGES_SCHEMA = pa.schema(
         pa.field("rejected_tag", pa.string(), nullable=True),
         pa.field("rejected_digest", pa.string(), nullable=True),
         pa.field("size_bytes", pa.int64(), nullable=True),  # config + layers (null on :local)
+        pa.field("project", pa.string(), nullable=True),  # its `werf` label (null: no label, or not read)
+    ]
+)
+
+#: Signs of werf 1.2 / 2.x content found in a storage read as werf v1.1's (SPEC §13.4): a v1.1
+#: run that finds any stops before it decides anything.
+NEWER_FORMAT_SIGNS_SCHEMA = pa.schema(
+    [
+        pa.field("repository", pa.string(), nullable=False),
+        pa.field("tag", pa.string(), nullable=False),
+        pa.field("sign", pa.string(), nullable=False),  # what was found, e.g. "a werf 1.2+ image metadata record (meta-…)"
     ]
 )
 

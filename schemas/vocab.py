@@ -22,6 +22,8 @@ class Reason(StrEnum):
     IMPORT_SOURCE = "import-source"
     USED_BY_CONTAINER = "used-by-container"
     HIT_COMMIT = "hit-commit"
+    #: a stage labelled for another project (`werf` label): never this project's to delete
+    OTHER_PROJECT = "other-project"
     # delete reasons
     NO_METADATA = "no-metadata"
     NOT_REACHED_BY_POLICY = "not-reached-by-policy"

@@ -33,6 +33,8 @@ class CurrentState:
 
     digests: dict[tuple[str, str], str | None]
     needed_stages: dict[tuple[str, str], str]
+    #: signs of werf 1.2+ content in the storages the audit names (NEWER_FORMAT_SIGNS_SCHEMA)
+    newer_format: pa.Table | None = None
 
 
 @task(name="read_audited_plan", cache_policy=PER_RUN, persist_result=True)
@@ -58,6 +60,7 @@ def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime
     """Current digests of the images-repo tags to delete, and — when stages are to be deleted —
     the stages today's images (werf.yaml images, managed images and the audited images) need."""
     digests: dict[tuple[str, str], str | None] = {}
+    signs: list[pa.Table] = []  # werf 1.2+ content in what the audit names (the repository changed hands)
     by_repo: dict[str, list[str]] = {}
     for r in plan.rows:
         if r["storage"] == StorageKind.IMAGES_REPO:
@@ -66,29 +69,40 @@ def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime
         repo = build.images_repo(settings, plan.project, repository)
         try:
             found = repo.backend.digests(repository, tags)
+            signs.append(repo.newer_format_records(repository))
         finally:
             repo.close()
         digests.update({(repository, t): found.get(t) for t in tags})
-    stage_rows = [r for r in plan.rows if r["item_type"] == ItemType.STAGE]
+    storage_rows = [r for r in plan.rows if r["storage"] == StorageKind.STAGES_STORAGE and r["item_type"] != ItemType.CONTAINER]
+    stage_rows = [r for r in storage_rows if r["item_type"] == ItemType.STAGE]
     if not stage_rows:
-        return CurrentState(digests, {})
+        if storage_rows:
+            stages = build.stages_storage(settings, plan.project, storage_rows[0]["repository"], one_listing=True)
+            try:
+                signs.append(stages.newer_format_records())
+            finally:
+                stages.close()
+        return CurrentState(digests, {}, pa.concat_tables(signs) if signs else None)
     images_repo = settings.images_repo or plan.images_repo
     if images_repo is None:
         raise ConfigError(
             "the audit deletes stages but names no images repo, so apply cannot check which stages today's images need",
             hint="Pass --images-repo (and --images-repo-mode) of the project; nothing was deleted.",
         )
-    stages = build.stages_storage(settings, plan.project, stage_rows[0]["repository"])
+    stages = build.stages_storage(settings, plan.project, stage_rows[0]["repository"], one_listing=True)
     images = build.images_repo(settings.model_copy(update={"images_repo": images_repo}), plan.project)
     try:
         names = set(stages.list_managed_images().column("image_name").to_pylist())
         names |= set(plan.image_names)
         names |= set(_werf_yaml_images(settings))
-        needed = stages_needed_by_images(stages.list_stages(), images.list_image_tags(sorted(names)), now)
+        listed, _, stage_signs = stages.read_stages()
+        image_tags, _, image_signs = images.read_image_tags(sorted(names))
+        signs += [stages.newer_format_records(), stage_signs, image_signs]
+        needed = stages_needed_by_images(listed, image_tags, now)
     finally:
         stages.close()
         images.close()
-    return CurrentState(digests, needed)
+    return CurrentState(digests, needed, pa.concat_tables(signs))
 
 
 def _werf_yaml_images(settings: ApplySettings) -> tuple[str, ...]:

@@ -15,6 +15,7 @@ from core import stages as stage_rules
 from core.allow_list import match_used_tags
 from core.cleanup_switches import CleanupSwitches, cleanup_switches
 from core.images import decide_images, remaining_image_tags
+from core.storage_format import refuse_newer_werf_content
 from schemas.config import KeepPolicy, WerfConfig
 from schemas.settings import CleanupSettings
 from tasks.extract import StagesInventory
@@ -61,6 +62,14 @@ def switches_of(settings: CleanupSettings, werf: WerfConfig) -> CleanupSwitches:
     return switches
 
 
+@task(name="check_storage_format", cache_policy=PER_RUN, persist_result=True)
+def check_storage_format(signs: list[pa.Table | None], options: str = "--stages-storage/--images-repo") -> None:
+    """Stop before any decision when a storage read as werf v1.1's holds werf 1.2+ content."""
+    found = [table for table in signs if table is not None]
+    if found:
+        refuse_newer_werf_content(pa.concat_tables(found), options)
+
+
 @task(name="decide_stage_keep_set", cache_policy=PER_RUN, persist_result=True)
 def decide_stage_keep_set(
     inventory: StagesInventory,
@@ -72,7 +81,9 @@ def decide_stage_keep_set(
     """Stages decisions against the image tags that stay after images cleanup (all of them
     when there was no images cleanup)."""
     remaining = remaining_image_tags(tags, image_decisions) if image_decisions is not None else tags
-    return stage_rules.decide_stages(inventory.stages, remaining, now, timedelta(hours=keep_hours), inventory.containers_using)
+    return stage_rules.decide_stages(
+        inventory.stages, remaining, now, timedelta(hours=keep_hours), inventory.containers_using, project=inventory.project
+    )
 
 
 @task(name="decide_project_purge", cache_policy=PER_RUN, persist_result=True)
@@ -85,6 +96,7 @@ def decide_project_purge(
         inventory.metadata,
         inventory.managed,
         inventory.containers_using if remove_containers else None,
+        project=inventory.project,
     )
 
 

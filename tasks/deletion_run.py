@@ -19,7 +19,7 @@ from adapters.audit import audit_path, check_writable, part_path, read_run_recor
 from adapters.report_files import check_report_writable
 from core import plan as plans
 from core import reclaim
-from schemas.errors import AuditError, DeletionsFailed, StagesweepError
+from schemas.errors import AuditError, DeletionsFailed, StagesweepError, WrongStorageFormat
 from schemas.settings import CleanupSettings, CommonSettings, PurgeSettings, RunSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
@@ -303,6 +303,9 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
         body()
     except StagesweepError as exc:
         error = exc
+        if isinstance(exc, WrongStorageFormat):
+            # an empty run whose audit says why it refused the storages
+            run.metadata["refused"] = {"reason": "wrong-storage-format", "message": exc.message, "signs": exc.signs[:20]}
     finally:
         try:
             run.write_audit()

@@ -13,6 +13,7 @@ from prefect import get_run_logger, task
 
 from schemas.config import WerfConfig
 from schemas.settings import CleanupSettings, CommonSettings, KubeSettings
+from schemas.tables import NEWER_FORMAT_SIGNS_SCHEMA
 from tasks import adapters_from_settings as build
 from tasks.task_options import PER_RUN, io_task_options
 
@@ -28,6 +29,10 @@ class StagesInventory:
     containers_using: dict[str, list[str]] = field(default_factory=dict)
     #: blobs of the stage manifests read (BLOBS_SCHEMA; None when stages were not read)
     blobs: pa.Table | None = None
+    #: signs of werf 1.2+ content (NEWER_FORMAT_SIGNS_SCHEMA): records by tag, stages by label
+    newer_format: pa.Table = field(default_factory=NEWER_FORMAT_SIGNS_SCHEMA.empty_table)
+    #: the project the storage was read for (a stage labelled for another one is kept)
+    project: str = ""
 
     @property
     def managed_names(self) -> list[str]:
@@ -86,14 +91,17 @@ def extract_git_history(settings: CleanupSettings, werf: WerfConfig) -> tuple[pa
 def extract_stages_storage(settings: CommonSettings, project: str, with_stages: bool = True) -> StagesInventory:
     storage = build.stages_storage(settings, project, one_listing=True)
     try:
-        stages, blobs = storage.list_stages_and_blobs() if with_stages else (None, None)
+        stages, blobs, stage_signs = storage.read_stages() if with_stages else (None, None, None)
         containers = storage.containers_using_stages() if with_stages else {}
+        records = storage.newer_format_records()
         inventory = StagesInventory(
             stages=stages if stages is not None else pa.table({}),
             metadata=storage.list_metadata(),
             managed=storage.list_managed_images(),
             containers_using=containers,
             blobs=blobs,
+            newer_format=pa.concat_tables([records, stage_signs]) if stage_signs is not None else records,
+            project=project,
         )
     finally:
         storage.close()
@@ -108,24 +116,26 @@ def extract_stages_storage(settings: CommonSettings, project: str, with_stages: 
 
 
 @task(name="extract_managed_images", cache_policy=PER_RUN, persist_result=True, **io_task_options())
-def extract_managed_images(settings: CommonSettings, project: str) -> pa.Table:
-    storage = build.stages_storage(settings, project)
+def extract_managed_images(settings: CommonSettings, project: str) -> tuple[pa.Table, pa.Table]:
+    """The managed-image records, and the werf 1.2+ records among the storage's tags."""
+    storage = build.stages_storage(settings, project, one_listing=True)
     try:
-        return storage.list_managed_images()
+        return storage.list_managed_images(), storage.newer_format_records()
     finally:
         storage.close()
 
 
 @task(name="extract_images_repo", cache_policy=PER_RUN, persist_result=True, **io_task_options())
-def extract_images_repo(settings: CommonSettings, project: str, image_names: list[str]) -> tuple[pa.Table, pa.Table]:
-    """The werf tags of the images repo, and the blobs of every manifest read there (BLOBS_SCHEMA)."""
+def extract_images_repo(settings: CommonSettings, project: str, image_names: list[str]) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """The werf tags of the images repo, the blobs of every manifest read there (BLOBS_SCHEMA),
+    and the signs of werf 1.2+ content among its tags (NEWER_FORMAT_SIGNS_SCHEMA)."""
     repo = build.images_repo(settings, project)
     try:
-        tags, blobs = repo.list_image_tags_and_blobs(sorted(image_names))
+        tags, blobs, signs = repo.read_image_tags(sorted(image_names))
     finally:
         repo.close()
     get_run_logger().info("images repo %s: %d werf tags of %d images", settings.images_repo, tags.num_rows, len(image_names))
-    return tags, blobs
+    return tags, blobs, signs
 
 
 @task(name="extract_kube_images", cache_policy=PER_RUN, persist_result=True)

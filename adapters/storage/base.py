@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from adapters.storage import codec
+from adapters.storage import codec, newer_format
 from adapters.storage.records import (  # noqa: F401 - the records are part of this interface
     DeleteResult,
     Described,
@@ -29,7 +29,7 @@ from adapters.storage.records import (  # noqa: F401 - the records are part of t
     manifest_blobs,
 )
 from schemas.errors import InvalidImageName
-from schemas.tables import BLOBS_SCHEMA, MANAGED_IMAGES_SCHEMA, METADATA_SCHEMA, STAGES_SCHEMA
+from schemas.tables import BLOBS_SCHEMA, MANAGED_IMAGES_SCHEMA, METADATA_SCHEMA, NEWER_FORMAT_SIGNS_SCHEMA, STAGES_SCHEMA
 
 log = logging.getLogger(__name__)
 
@@ -177,7 +177,14 @@ class StagesStorage(ABC):
 
     def list_stages_and_blobs(self) -> tuple[pa.Table, pa.Table]:
         """Every stage (STAGES_SCHEMA), with its rejected marker when there is one, and the blobs
-        their manifests reference (BLOBS_SCHEMA), from the same reads.
+        their manifests reference (BLOBS_SCHEMA), from the same reads (see :meth:`read_stages`)."""
+        stages, blobs, _ = self.read_stages()
+        return stages, blobs
+
+    def read_stages(self) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """Every stage (STAGES_SCHEMA), with its rejected marker when there is one; the blobs
+        their manifests reference (BLOBS_SCHEMA); and the stage-shaped tags whose labels say
+        werf 1.2+ built them (NEWER_FORMAT_SIGNS_SCHEMA), all from the same reads.
 
         A marker whose stage is already gone (a run stopped between the two deletes) still gets
         a row — ``rejected`` true, ``digest``/``image_id`` null — so that the next run deletes it.
@@ -199,12 +206,15 @@ class StagesStorage(ABC):
         marker_digests = self._digests(list(markers.values()))
         rows = []
         blobs: list[dict] = []
+        signs: list[dict] = []
         for entry, stage in stages.items():
             info = described.get(entry)
             if info is None:
                 log.debug("stage %s:%s vanished while listing", entry.repository, entry.tag)
                 continue
             blobs += blob_rows(entry.repository, entry.tag, info)
+            if (sign := newer_format.stage_sign(info.labels)) is not None:
+                signs.append({"repository": entry.repository, "tag": entry.tag, "sign": sign})
             rows.append(self._stage_row(entry, stage, info, markers.get(stage), marker_digests))
         listed = {(row["signature"], row["unique_id"]) for row in rows}
         for stage, marker in markers.items():
@@ -212,7 +222,21 @@ class StagesStorage(ABC):
                 repository, tag = self._location(stage.tag)
                 rows.append(self._stage_row(Entry(repository, tag, stage.tag), stage, None, marker, marker_digests))
         rows.sort(key=lambda row: (row["signature"], row["unique_id"], row["tag"]))
-        return pa.Table.from_pylist(rows, schema=STAGES_SCHEMA), pa.Table.from_pylist(blobs, schema=BLOBS_SCHEMA)
+        return (
+            pa.Table.from_pylist(rows, schema=STAGES_SCHEMA),
+            pa.Table.from_pylist(blobs, schema=BLOBS_SCHEMA),
+            pa.Table.from_pylist(signs, schema=NEWER_FORMAT_SIGNS_SCHEMA),
+        )
+
+    def newer_format_records(self) -> pa.Table:
+        """The werf 1.2+ service records among the storage's tags (NEWER_FORMAT_SIGNS_SCHEMA):
+        ``meta-…``, ``custom-tag-meta-…``, ``import-metadata-…``. Tags only, no reads."""
+        rows = [
+            {"repository": entry.repository, "tag": entry.tag, "sign": sign}
+            for entry in self._entries()
+            if (sign := newer_format.record_sign(entry.record_tag)) is not None
+        ]
+        return pa.Table.from_pylist(rows, schema=NEWER_FORMAT_SIGNS_SCHEMA)
 
     @staticmethod
     def _stage_row(
@@ -233,6 +257,7 @@ class StagesStorage(ABC):
             "rejected_tag": marker.tag if marker_digest is not None else None,
             "rejected_digest": marker_digest,
             "size_bytes": info.size_bytes if info else None,
+            "project": info.labels.get(codec.LABEL_PROJECT) if info else None,
         }
 
     def list_metadata(self, image_names: Iterable[str] | None = None) -> pa.Table:

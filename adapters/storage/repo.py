@@ -14,9 +14,9 @@ from typing import TypeVar
 
 import pyarrow as pa
 
-from adapters.storage import base, codec
+from adapters.storage import base, codec, newer_format
 from adapters.storage.base import DeleteResult, Described, Entry, StagesStorage, ordered_phases, to_utc
-from schemas.tables import BLOBS_SCHEMA, IMAGE_TAGS_SCHEMA
+from schemas.tables import BLOBS_SCHEMA, IMAGE_TAGS_SCHEMA, NEWER_FORMAT_SIGNS_SCHEMA
 from schemas.vocab import ImagesRepoMode
 
 T = TypeVar("T")
@@ -215,6 +215,12 @@ class ImagesRepo:
     def list_image_tags_and_blobs(self, image_names: Iterable[str]) -> tuple[pa.Table, pa.Table]:
         """werf tags of ``image_names`` (IMAGE_TAGS_SCHEMA) and the blobs of every tag read on the
         way, foreign tags too (BLOBS_SCHEMA): they stay, so what they reference is not freed."""
+        tags, blobs, _ = self.read_image_tags(image_names)
+        return tags, blobs
+
+    def read_image_tags(self, image_names: Iterable[str]) -> tuple[pa.Table, pa.Table, pa.Table]:
+        """:meth:`list_image_tags_and_blobs`, and the signs of werf 1.2+ content among the tags
+        read (NEWER_FORMAT_SIGNS_SCHEMA): its service records, and stages werf 1.2+ built."""
         names = list(dict.fromkeys(codec.validate_image_name(name) for name in image_names))
         jobs = []
         tags_by_repository: dict[str, list[str]] = {}
@@ -226,9 +232,17 @@ class ImagesRepo:
         described = [self.backend.describe(repository, tags) for _, repository, tags in jobs]
         rows = []
         blobs: list[dict] = []
+        signs = [
+            {"repository": repository, "tag": tag, "sign": sign}
+            for repository, tags in tags_by_repository.items()
+            for tag in tags
+            if (sign := newer_format.record_sign(tag)) is not None
+        ]
         for (name, repository, _), found in zip(jobs, described, strict=True):
             for tag, info in sorted(found.items()):
                 blobs += base.blob_rows(repository, tag, info)
+                if (sign := newer_format.image_sign(info.labels)) is not None:
+                    signs.append({"repository": repository, "tag": tag, "sign": sign})
                 if not codec.is_werf_image(info.labels, self.mode, name):
                     continue
                 rows.append(
@@ -243,7 +257,20 @@ class ImagesRepo:
                         "size_bytes": info.size_bytes,
                     }
                 )
-        return pa.Table.from_pylist(rows, schema=IMAGE_TAGS_SCHEMA), pa.Table.from_pylist(blobs, schema=BLOBS_SCHEMA)
+        return (
+            pa.Table.from_pylist(rows, schema=IMAGE_TAGS_SCHEMA),
+            pa.Table.from_pylist(blobs, schema=BLOBS_SCHEMA),
+            pa.Table.from_pylist(signs, schema=NEWER_FORMAT_SIGNS_SCHEMA),
+        )
+
+    def newer_format_records(self, repository: str) -> pa.Table:
+        """The werf 1.2+ service records among the tags of ``repository`` (NEWER_FORMAT_SIGNS_SCHEMA)."""
+        rows = [
+            {"repository": repository, "tag": tag, "sign": sign}
+            for tag in self.backend.list_tags(repository)
+            if (sign := newer_format.record_sign(tag)) is not None
+        ]
+        return pa.Table.from_pylist(rows, schema=NEWER_FORMAT_SIGNS_SCHEMA)
 
     def list_all_tag_digests(self, image_name: str) -> dict[str, str]:
         """tag → digest of every tag (werf or foreign) in the repository of ``image_name``."""

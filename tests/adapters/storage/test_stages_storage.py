@@ -78,6 +78,23 @@ def test_rejected_marker_is_reported_on_its_stage(backend) -> None:
     assert listed[app.stages[0].tag]["rejected"] is False
 
 
+def test_stages_werf_1_2_built_are_signs_of_another_format_and_each_stage_names_its_project(backend) -> None:
+    stages = backend.stages()
+    ms = int(T0.timestamp() * 1000)
+    stages.write_stage("a" * 56, ms, None)
+    stages.write_stage("b" * 56, ms, None, {"werf": "beta"})
+    stages.write_stage("c" * 56, ms, None, {"werf-cache-version": "1.2", "werf-stage-content-digest": "d" * 56})
+
+    listed, _, signs = stages.read_stages()
+
+    projects = {row["signature"][0]: row["project"] for row in listed.to_pylist()}
+    assert projects == {"a": backend.project, "b": "beta", "c": backend.project}
+    assert [(row["tag"], row["sign"]) for row in signs.to_pylist()] == [
+        (codec.format_stage_tag("c" * 56, ms), "a stage of werf cache version 1.2 (label werf-cache-version)")
+    ]
+    assert stages.newer_format_records().num_rows == 0
+
+
 def test_metadata_records_round_trip_for_every_kind_of_image_name(backend) -> None:
     stages = backend.stages()
     long_name = "long-name-" * 12
