@@ -6,8 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gotemplate.values import ANY
-
 
 @dataclass(frozen=True)
 class Func:
@@ -42,5 +40,3 @@ def fn(name: str, *params: str, variadic: str | None = None, needs_state: bool =
 def alias(func: Func, name: str) -> Func:
     return Func(name, func.params, func.impl, func.variadic, func.needs_state)
 
-
-ANY_ARGS = ANY

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Valida
 from gotemplate import MAIN_TEMPLATE, Commit, Rendered, Source
 from gotemplate import render as render_template
 from gotemplate.errors import ExecError
-from schemas.errors import ConfigError, InvalidImageName
+from gotemplate.errors import TemplateError as EngineTemplateError
+from schemas.errors import ConfigError, InvalidImageName, TemplateError
 from schemas.keep_policies import (
     DEFAULT_KEEP_POLICIES,
     KeepPolicy,
@@ -215,9 +216,14 @@ def render_werf_text(
         return RenderedConfig(file, text, (), False)
     project = files if files is not None else _NoFiles()
     partials = [Source(name, body, shown) for name, body, shown in project.partials()]
-    rendered = render_template(
-        Source(MAIN_TEMPLATE, text, file), partials, environ=environ, files=project, werf_env=werf_env, commit=commit
-    )
+    try:
+        rendered = render_template(
+            Source(MAIN_TEMPLATE, text, file), partials, environ=environ, files=project, werf_env=werf_env, commit=commit
+        )
+    except EngineTemplateError as exc:
+        if isinstance(exc, TemplateError):
+            raise
+        raise TemplateError.of_engine(exc) from None
     return RenderedConfig(file, rendered.text, rendered.env_names, True, rendered)
 
 

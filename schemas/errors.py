@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gotemplate import errors as gotemplate_errors
+
 if TYPE_CHECKING:
     from schemas.summary import RunSummary
 
@@ -53,8 +55,9 @@ class ConfigError(StagesweepError):
         self.path = path
 
 
-class TemplateError(ConfigError):
-    """A werf.yaml template cannot be parsed or rendered.
+class TemplateError(ConfigError, gotemplate_errors.TemplateError):
+    """A werf.yaml template cannot be parsed or rendered: the template engine's error
+    (``gotemplate.TemplateError``, which it also is) as a ConfigError of this application.
 
     ``file`` is the source file (werf.yaml or a ``.werf/`` partial), ``line``/``column`` are
     1-based positions in that file, ``function`` is the template function or construct at fault.
@@ -80,6 +83,11 @@ class TemplateError(ConfigError):
         self.column = column
         self.function = function
         self.reason = message
+
+    @classmethod
+    def of_engine(cls, error: gotemplate_errors.TemplateError) -> TemplateError:
+        """The template engine's error as this application's."""
+        return cls(error.reason, file=error.file, line=error.line, column=error.column, function=error.function, hint=error.hint)
 
 
 class InvalidImageName(ConfigError):

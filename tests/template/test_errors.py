@@ -19,8 +19,16 @@ def error_of(text: str, partials: dict[str, str] | None = None) -> TemplateError
     return caught.value
 
 
-def test_template_error_is_a_config_error() -> None:
-    assert issubclass(TemplateError, ConfigError)
+def test_the_engine_error_is_its_own_and_reaches_stagesweep_as_a_config_error() -> None:
+    from schemas.config import parse_werf_config
+
+    assert not issubclass(TemplateError, ConfigError)  # the engine knows nothing of the application
+    with pytest.raises(ConfigError) as caught:
+        parse_werf_config('project: x\nname: {{ "abc" | trunc "3" }}\n')
+    error = caught.value
+    assert isinstance(error, TemplateError)
+    assert (error.file, error.line, error.column, error.function) == ("werf.yaml", 2, 24, "trunc")
+    assert str(error) == 'werf.yaml: line 2, column 24: trunc: expected integer; found "3"'
 
 
 def test_wrong_argument_type_names_line_column_and_function() -> None:
