@@ -39,4 +39,3 @@ def fn(name: str, *params: str, variadic: str | None = None, needs_state: bool =
 
 def alias(func: Func, name: str) -> Func:
     return Func(name, func.params, func.impl, func.variadic, func.needs_state)
-
