@@ -162,6 +162,9 @@ def test_a_killed_fleet_cli_frees_its_slots_within_about_a_minute_and_the_next_r
                 client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["fleet_cleanup"]))),
                 key=lambda r: r.created,
             )
+            # the automation may end the dead parent after the next run is done (up to two windows
+            # after its last heartbeat)
+            fleet_runs[0] = wait_for_final(client, fleet_runs[0].id, 240)
             # the next run created its children once it held their slots
             children = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[fleet_runs[-1].id]))
