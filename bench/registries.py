@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from adapters.cache import ContentCache  # noqa: E402
 from adapters.registry import RegistryClient  # noqa: E402
+from adapters.registry.vendors import registry_client  # noqa: E402
 from adapters.storage.registry_store import RegistryBackend  # noqa: E402
 from tests.fixtures.registry import RegistryServer, free_port, require_registry_binary  # noqa: E402
 
@@ -94,7 +95,7 @@ def measure(label: str, server: RegistryServer, n: int, parallel: int, work: Pat
                 docker_config=env.get("DOCKER_CONFIG"), parallel=parallel, implementation=fake.implementation
             )
             cache = ContentCache(work / f"cache-{label.split()[0]}")
-            backend = RegistryBackend(RegistryClient(options), cache)
+            backend = RegistryBackend(registry_client(options), cache)
             repo = fake.repo(path)
             backend.describe(repo, tags)  # cold: fills the cache
             mark = len(fake.log)

@@ -70,24 +70,24 @@ class RegistryClient:
     """Thread-safe registry client. Bulk work goes through ``map_concurrent`` (``parallel``
     worker threads, each with its own keep-alive connection)."""
 
-    def __init__(self, options: RegistryOptions | None = None) -> None:
+    def __init__(self, options: RegistryOptions | None = None, deleter: Callable[[RegistryClient], Any] | None = None) -> None:
+        """``deleter``: makes this registry implementation's tag deleter from the client (the
+        caller chooses it: ``adapters.registry.vendors.registry_client``); made on first use."""
         self.options = options or RegistryOptions()
         self.transport = Transport(self.options)
         self._bulk = BulkRunner(self.options.parallel, thread_name_prefix="registry")
-        self._deleter = None
-        if self.options.implementation not in ("default", "auto"):
-            from adapters.registry.vendors import deleter_class
-
-            if deleter_class(self.options.implementation).provides_registry_credentials:
-                self.deleter  # noqa: B018 - its credentials serve the registry's reads too (ECR's token)
+        self._make_deleter = deleter
+        self._deleter: Any = None
 
     @property
-    def deleter(self):  # type: ignore[no-untyped-def]
-        """How this registry implementation deletes a tag (``options.implementation``)."""
+    def deleter(self) -> Any:
+        """How this registry implementation deletes a tag (handed in at construction)."""
         if self._deleter is None:
-            from adapters.registry.vendors import make_deleter
-
-            self._deleter = make_deleter(self, self.options.implementation)
+            if self._make_deleter is None:
+                raise TypeError(
+                    "this client was made without a tag deleter: build it with adapters.registry.vendors.registry_client"
+                )
+            self._deleter = self._make_deleter(self)
         return self._deleter
 
     def __enter__(self) -> RegistryClient:

@@ -12,7 +12,8 @@ and :class:`ImagesRepo`); the tables they list follow ``schemas.tables``.
 from __future__ import annotations
 
 from adapters.cache import ContentCache
-from adapters.registry import RegistryClient, RegistryOptions, parse_repository
+from adapters.registry import RegistryOptions, parse_repository
+from adapters.registry.vendors import registry_client
 from adapters.storage import codec
 from adapters.storage.base import DeleteResult, StagesStorage
 from adapters.storage.local import LOCAL_ADDRESS, LocalStagesStorage
@@ -76,7 +77,7 @@ def open_stages_storage(
         layout_path(address)
         return RepoStagesStorage(OciBackend(), address, project)
     repository = _registry_address(address, "stages storage")
-    backend = RegistryBackend(RegistryClient(options or RegistryOptions()), cache, immutable=_is_stage_tag)
+    backend = RegistryBackend(registry_client(options or RegistryOptions()), cache, immutable=_is_stage_tag)
     return RepoStagesStorage(backend, repository, project)
 
 
@@ -97,4 +98,4 @@ def open_images_repo(
         name_check = check_image_path if mode == ImagesRepoMode.MULTIREPO.value else None
         return ImagesRepo(OciBackend(), address.rstrip("/"), project, mode, name_check=name_check)
     repository = _registry_address(address, "images repo")
-    return ImagesRepo(RegistryBackend(RegistryClient(options or RegistryOptions()), cache), repository, project, mode)
+    return ImagesRepo(RegistryBackend(registry_client(options or RegistryOptions()), cache), repository, project, mode)

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from adapters.registry import RegistryClient, RegistryOptions, parse_repository
+from adapters.registry import RegistryOptions, parse_repository
+from adapters.registry.vendors import registry_client
 from adapters.storage.oci import is_oci_address, layout_path
 from schemas.errors import InvalidImageName, StorageError
 
@@ -26,7 +27,7 @@ def check_delete_permitted(repository: str, options: RegistryOptions | None = No
         parse_repository(repository)
     except InvalidImageName:  # not a registry repository (:local names, host items)
         return
-    with RegistryClient(options or RegistryOptions()) as client:
+    with registry_client(options or RegistryOptions()) as client:
         client.deleter.preflight(repository)
 
 

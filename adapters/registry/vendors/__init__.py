@@ -8,6 +8,7 @@ import importlib
 import threading
 from collections.abc import Mapping
 
+from adapters.registry.client import RegistryClient
 from adapters.registry.options import RegistryOptions
 from adapters.registry.reference import parse_repository
 from adapters.registry.vendors.base import TagDeleter
@@ -37,6 +38,18 @@ def deleter_class(implementation: RepoImplementation | str) -> type[TagDeleter]:
 
 def make_deleter(client, implementation: RepoImplementation | str, env: Mapping[str, str] | None = None) -> TagDeleter:  # type: ignore[no-untyped-def]
     return deleter_class(implementation)(client, env)
+
+
+def registry_client(options: RegistryOptions | None = None, env: Mapping[str, str] | None = None) -> RegistryClient:
+    """A registry client with its implementation's tag deleter (``options.implementation``), made
+    on first use — at once where that implementation's credentials also serve the registry's
+    reads (ECR's token)."""
+    options = options or RegistryOptions()
+    implementation = options.implementation
+    client = RegistryClient(options, deleter=lambda owner: make_deleter(owner, implementation, env))
+    if implementation not in ("default", "auto") and deleter_class(implementation).provides_registry_credentials:
+        client.deleter  # noqa: B018 - its credentials serve the registry's reads too
+    return client
 
 
 def probe_implementation(client, host: str) -> RepoImplementation | None:  # type: ignore[no-untyped-def]
@@ -95,8 +108,6 @@ def repository_implementation(
         if key in _resolved:
             return _resolved[key]
     if RepoImplementation(option) == RepoImplementation.AUTO and detect(host) is None:
-        from adapters.registry.client import RegistryClient
-
         with RegistryClient(options) as client:  # the probe holds a request slot like every request
             found = resolve_implementation(option, host, option_name, client)
     else:
@@ -111,6 +122,7 @@ __all__ = [
     "deleter_class",
     "make_deleter",
     "probe_implementation",
+    "registry_client",
     "repository_implementation",
     "resolve_implementation",
 ]

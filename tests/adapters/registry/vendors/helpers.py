@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 
 from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry.vendors import registry_client
 from adapters.storage.registry_store import RegistryBackend
 
 
@@ -58,7 +59,7 @@ def vendor_client(
     """A client of ``implementation`` logged in (Docker config under ``tmp_path / config_dir``) as
     ``user`` (the fake's own user by default)."""
     config = fake.write_docker_config(tmp_path / config_dir, user or fake.user)
-    return RegistryClient(registry.options(docker_config=config, implementation=implementation, **options))
+    return registry_client(registry.options(docker_config=config, implementation=implementation, **options))
 
 
 def delete(client: RegistryClient, repo: str, *items: tuple[str, str]):

@@ -12,6 +12,7 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
+from adapters.registry.vendors import registry_client
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation
@@ -69,7 +70,7 @@ def test_az_acr_login_identity_token_deletes_through_the_refresh_token_grant(acr
     token = acr_fake.add_refresh_token(acr_fake.user)
     config = acr_fake.write_identity_config(tmp_path / "docker", token)
     repo = acr_fake.repo(unique_repo)
-    with RegistryClient(registry.options(docker_config=config, implementation="acr")) as client:
+    with registry_client(registry.options(docker_config=config, implementation="acr")) as client:
         client.deleter.preflight(repo)
         assert client.deleter.delete_tag(repo, "a", digests["a"], True) == Outcome.DELETED
 
@@ -107,7 +108,7 @@ def test_preflight_with_bad_or_missing_credentials_names_implementation_permissi
         (tmp_path / "empty").mkdir()
         config = str(tmp_path / "empty")
 
-    with RegistryClient(registry.options(docker_config=config, implementation="acr")) as client:
+    with registry_client(registry.options(docker_config=config, implementation="acr")) as client:
         with pytest.raises(RegistryAuthError) as caught:
             client.deleter.preflight(acr_fake.repo(unique_repo))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapters.registry import RegistryClient
+from adapters.registry.vendors import registry_client
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError
 from schemas.vocab import Outcome, Reason
@@ -45,7 +46,7 @@ def test_on_a_tag_deleting_registry_a_tag_sharing_a_staying_digest_is_deleted_al
 
 def test_on_plain_distribution_a_tag_sharing_a_staying_digest_is_kept_as_shared_digest(registry, unique_repo):
     digests = publish(registry, unique_repo, ["old", "other"], siblings={"production": "old"})
-    backend = RegistryBackend(RegistryClient(registry.options(implementation="default")))
+    backend = RegistryBackend(registry_client(registry.options(implementation="default")))
 
     results = backend.delete(registry.repo(unique_repo), [[("old", digests["old"])]], None)
 

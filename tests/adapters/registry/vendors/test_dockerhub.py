@@ -13,6 +13,7 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
+from adapters.registry.vendors import registry_client
 from adapters.storage.preflight import check_delete_permitted
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
@@ -35,7 +36,7 @@ def hub(dockerhub_fake, monkeypatch):
 def client_for(registry, fake, tmp_path, *, secret: str | None = None, **options) -> RegistryClient:
     """A dockerhub client logged in (Docker config) as the fake's user."""
     config = docker_config(tmp_path / "docker", {fake.host: (fake.user, secret or fake.users[fake.user].secret)})
-    return RegistryClient(registry.options(docker_config=config, implementation="dockerhub", **options))
+    return registry_client(registry.options(docker_config=config, implementation="dockerhub", **options))
 
 
 def hub_deletes(fake) -> list[str]:
@@ -69,7 +70,7 @@ def test_a_tag_sharing_its_digest_with_a_staying_tag_is_deleted_and_the_staying_
 
     assert [(r.tag, r.outcome) for r in results[0]] == [("old", "deleted")]
     assert hub.disk.tags(unique_repo) == {"pinned": digests["old"]}
-    with RegistryClient(registry.options()) as direct:
+    with registry_client(registry.options()) as direct:
         assert direct.get_manifest(registry.repo(unique_repo), "pinned").digest == digests["old"]
     backend.close()
 
@@ -81,7 +82,7 @@ def test_a_docker_io_repository_uses_the_docker_login_entry_and_namespace_and_re
     user, secret = hub.user, hub.users[hub.user].secret
     config = docker_config(tmp_path / "docker", {"https://index.docker.io/v1/": (user, secret)})
 
-    with RegistryClient(registry.options(docker_config=config, implementation="dockerhub")) as client:
+    with registry_client(registry.options(docker_config=config, implementation="dockerhub")) as client:
         outcome = client.deleter.delete_tag(f"docker.io/{unique_repo}", "a", digests["a"], False)
 
     assert outcome == Outcome.DELETED
@@ -145,7 +146,7 @@ def test_preflight_without_credentials_for_the_host_names_the_docker_config_and_
 ):
     publish(registry, unique_repo, ["a"])
     config = docker_config(tmp_path / "docker", {"elsewhere.example.com": ("someone", "secret-elsewhere")})
-    with RegistryClient(registry.options(docker_config=config, implementation="dockerhub")) as client:
+    with registry_client(registry.options(docker_config=config, implementation="dockerhub")) as client:
         with pytest.raises(RegistryAuthError) as caught:
             check_delete_permitted(hub.repo(unique_repo), client.options)
     assert "has no credentials for" in caught.value.message and hub.host in caught.value.message

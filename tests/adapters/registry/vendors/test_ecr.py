@@ -14,7 +14,7 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import DOCKER_MANIFEST, RegistryClient
-from adapters.registry.vendors import ecr
+from adapters.registry.vendors import ecr, registry_client
 from adapters.registry.vendors.ecr import EcrDeleter, parse_registry_host
 from adapters.storage.preflight import check_delete_permitted
 from adapters.storage.registry_store import RegistryBackend
@@ -59,7 +59,7 @@ def repo(ecr_fake, unique_repo) -> str:
 
 def ecr_client(registry, fake: EcrFake, tmp_path, **options) -> RegistryClient:
     """A client with an empty Docker config: its registry credentials are ECR tokens."""
-    client = RegistryClient(
+    client = registry_client(
         registry.options(docker_config=fake.empty_docker_config(tmp_path / "docker"), implementation="ecr", **options)
     )
     assert isinstance(client.deleter, EcrDeleter)  # the deleter answers the registry's challenge with a token
@@ -316,7 +316,7 @@ def test_a_read_without_aws_credentials_names_the_aws_variables(registry, aws, r
 def test_credentials_of_the_docker_config_come_before_an_ecr_token(registry, aws, tmp_path):
     aws.add_user("builder", "docker-config-password")
     config = aws.write_docker_config(tmp_path / "docker-with-entry", "builder")
-    with RegistryClient(registry.options(docker_config=config, implementation="ecr")) as client:
+    with registry_client(registry.options(docker_config=config, implementation="ecr")) as client:
         assert isinstance(client.deleter, EcrDeleter)
         found = client.transport.auth.credentials.lookup(aws.host)
     assert (found.username, found.password) == ("builder", "docker-config-password")
@@ -340,7 +340,7 @@ def test_the_registry_host_names_account_and_region(host, expected):
 
 
 def test_an_ecr_host_sets_registry_id_and_region_and_another_host_uses_aws_region(registry, aws):
-    with RegistryClient(registry.options(implementation="ecr")) as client:
+    with registry_client(registry.options(implementation="ecr")) as client:
         deleter = client.deleter
         on_ecr = deleter.repository("123456789012.dkr.ecr.eu-central-1.amazonaws.com/team/app")
         elsewhere = deleter.repository(aws.repo("team/app"))
@@ -354,7 +354,7 @@ def test_an_ecr_host_sets_registry_id_and_region_and_another_host_uses_aws_regio
 
 def test_without_a_region_for_a_host_that_names_none_the_error_names_aws_region(registry, aws, monkeypatch):
     monkeypatch.delenv("AWS_REGION")
-    with RegistryClient(registry.options(implementation="ecr")) as client:
+    with registry_client(registry.options(implementation="ecr")) as client:
         with pytest.raises(RegistryError) as caught:
             client.deleter.repository(aws.repo("team/app"))
     assert "AWS_REGION" in str(caught.value) and "ecr implementation" in caught.value.message

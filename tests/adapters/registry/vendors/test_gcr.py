@@ -14,6 +14,7 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
+from adapters.registry.vendors import registry_client
 from adapters.registry.vendors.gcr import GcrDeleter, host_permission
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
@@ -144,7 +145,7 @@ def test_preflight_with_bad_or_missing_credentials_names_implementation_permissi
         config = tmp_path / "empty"
         config.mkdir()
 
-    with RegistryClient(registry.options(docker_config=str(config), implementation="gcr")) as client:
+    with registry_client(registry.options(docker_config=str(config), implementation="gcr")) as client:
         with pytest.raises(RegistryAuthError) as caught:
             client.deleter.preflight(gcr_fake.repo(unique_repo))
 
@@ -288,7 +289,7 @@ def test_the_hint_names_the_permission_of_the_host(gcr_fake, registry):
     assert "artifactregistry.repositories.deleteArtifacts" in host_permission("europe-west1-docker.pkg.dev")
     assert "storage.objects.delete" in host_permission("eu.gcr.io")
     assert host_permission("127.0.0.1:5000") is None
-    with RegistryClient(registry.options(implementation="gcr")) as client:
+    with registry_client(registry.options(implementation="gcr")) as client:
         deleter = client.deleter
         assert isinstance(deleter, GcrDeleter)
         assert "artifactregistry.repositories.deleteArtifacts (Artifact Registry)" in deleter.permission_hint("us-docker.pkg.dev")

@@ -9,7 +9,7 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
-from adapters.registry.vendors import probe_implementation, repository_implementation, resolve_implementation
+from adapters.registry.vendors import probe_implementation, registry_client, repository_implementation, resolve_implementation
 from adapters.registry.vendors.gitlab import GitLabDeleter, forget_routes
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
@@ -32,7 +32,7 @@ def _fresh_routes():
 
 def push(registry, path: str, tag: str) -> str:
     """Push a small image as ``path:tag`` straight to the real registry; its digest."""
-    with RegistryClient(registry.options()) as client:
+    with registry_client(registry.options()) as client:
         return client.push_manifest_only_image(registry.repo(path), tag, {"config": {"Labels": {"tag": tag}}})[0]
 
 
@@ -178,7 +178,7 @@ def test_preflight_refuses_when_the_docker_config_has_no_credentials(gitlab_fake
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "config.json").write_text("{}")
     options = registry.options(docker_config=str(tmp_path / "empty"), implementation="gitlab")
-    with RegistryClient(options) as client, pytest.raises(RegistryAuthError) as caught:
+    with registry_client(options) as client, pytest.raises(RegistryAuthError) as caught:
         client.deleter.preflight(gitlab_fake.repo(unique_repo))
     assert_names_what_to_do(caught.value)
     assert set(gitlab_fake.disk.tags(unique_repo)) == {"a"}

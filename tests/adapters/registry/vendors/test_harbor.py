@@ -9,6 +9,7 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
+from adapters.registry.vendors import registry_client
 from adapters.registry.vendors.harbor import HarborDeleter, repository_segment
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
@@ -30,7 +31,7 @@ def path(unique_repo) -> str:
 
 def push(registry, path: str, *tags: str) -> dict[str, str]:
     """Push one small image per tag straight to the real registry: tag → digest."""
-    with RegistryClient(registry.options()) as client:
+    with registry_client(registry.options()) as client:
         return {
             tag: client.push_manifest_only_image(registry.repo(path), tag, {"config": {"Labels": {"t": tag}}})[0] for tag in tags
         }
@@ -152,7 +153,7 @@ def test_preflight_refuses_when_the_docker_config_has_no_credentials(harbor_fake
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "config.json").write_text("{}")
     options = registry.options(docker_config=str(tmp_path / "empty"), implementation="harbor")
-    with RegistryClient(options) as client, pytest.raises(RegistryAuthError) as caught:
+    with registry_client(options) as client, pytest.raises(RegistryAuthError) as caught:
         client.deleter.preflight(harbor_fake.repo(path))
     assert_names_what_to_do(caught.value)
     assert harbor_fake.log == []  # nothing was even asked

@@ -13,6 +13,7 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
+from adapters.registry.vendors import registry_client
 from adapters.storage.preflight import check_delete_permitted
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryRateLimited
@@ -59,7 +60,7 @@ def test_with_the_token_a_tag_sharing_its_digest_with_a_staying_tag_is_deleted_a
 
     assert [(r.tag, r.outcome) for r in results[0]] == [("old", "deleted")]
     assert quay.disk.tags(unique_repo) == {"pinned": digests["old"]}
-    with RegistryClient(registry.options()) as direct:
+    with registry_client(registry.options()) as direct:
         assert direct.get_manifest(registry.repo(unique_repo), "pinned").digest == digests["old"]
     backend.close()
 
