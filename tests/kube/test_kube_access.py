@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from adapters import kube
+from adapters import kube_access as kube
 from adapters.kube import KubeOptions, KubeScan, scan_kube
 from schemas.errors import KubeError
 from tests.fixtures.kube_server import ENDPOINTS, FakeKubeServer
