@@ -16,8 +16,9 @@ from pathlib import Path, PurePosixPath
 from adapters.git_mirror import GitMirror, shown_url
 from gotemplate import Commit
 from gotemplate.glob import BadPattern, compile_pattern, go_clean, literal_prefix
-from schemas.config import RenderedConfig, WerfConfig, parse_werf_config, render_werf_text
+from schemas.config import WerfConfig, parse_werf_config
 from schemas.errors import ConfigError
+from schemas.werf_rendering import RenderedConfig, render_werf_text
 
 TEMPLATES_DIR = ".werf"  #: werf v1.1's default templates directory (--config-templates-dir)
 
