@@ -9,4 +9,9 @@ echo "ruff: lint and format"
 .venv/bin/ruff format --check --quiet .
 echo "mypy: strict on schemas/, core/ and gotemplate/"
 .venv/bin/mypy
-exec .venv/bin/python -m pytest "$@"
+# One pytest-xdist worker per core, at most 4 (STAGESWEEP_TEST_WORKERS=N overrides; 0 runs the
+# tests in this one process); the tests that must not run beside each other are one xdist group
+# (tests/conftest.py). The 20 slowest tests are listed at the end.
+cores=$(nproc)
+workers=${STAGESWEEP_TEST_WORKERS:-$((cores < 4 ? cores : 4))}
+exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup --durations=20 "$@"

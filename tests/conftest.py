@@ -1,8 +1,19 @@
-"""Shared pytest configuration: every fixture module lives in tests/fixtures/."""
+"""Shared pytest configuration: every fixture module lives in tests/fixtures/.
 
+The suite runs on every core (`scripts/test.sh`: pytest-xdist, `--dist loadgroup`). Each worker
+is a pytest session of its own: its session fixtures start its own services (registries, dockerd,
+the Prefect API, PostgreSQL) on ports from its own slice (`tests.fixtures.registry.free_port`),
+and the process gets a scratch home of its own (`HOME`, `PREFECT_HOME`) below, so two workers
+share no state. Tests that must not run beside each other form one group (`ONE_AT_A_TIME`)."""
+
+import atexit
 import os
+import shutil
 import signal
+import tempfile
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # generated inputs are checked on a shared, loaded machine: slow generation is not a failure
@@ -20,6 +31,56 @@ os.environ.setdefault("STAGESWEEP_RETRY_DELAY_SECONDS", "0.05")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # no test leaves a local Prefect server behind unless it asks for one (and stops it)
 os.environ.setdefault("STAGESWEEP_PREFECT_SERVER_AUTOSTART", "false")
+
+# A home of this test process's own: ~/.stagesweep (the registry read cache, the run locks, git
+# mirrors), ~/.prefect and anything else a tool keeps in the home are never shared with another
+# worker, another test run or the user's own. git keeps the user's identity (~/.gitconfig).
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "main")
+_SCRATCH = Path(tempfile.mkdtemp(prefix=f"stagesweep-tests-{_WORKER}-"))
+atexit.register(shutil.rmtree, _SCRATCH, ignore_errors=True)  # a worker may end without unconfigure
+_user_home = Path(os.environ.get("HOME") or Path.home())
+(_SCRATCH / "home").mkdir()
+if (_user_home / ".gitconfig").is_file():
+    shutil.copy(_user_home / ".gitconfig", _SCRATCH / "home" / ".gitconfig")
+os.environ["HOME"] = str(_SCRATCH / "home")
+os.environ["PREFECT_HOME"] = str(_SCRATCH / "prefect")
+
+#: test modules whose tests must not run beside each other's (they interrupt CLIs and workers at a
+#: moment they choose, or count requests in flight at a registry or the Prefect API): one xdist
+#: group, so one worker runs them one after another
+ONE_AT_A_TIME = "one-at-a-time"
+ONE_AT_A_TIME_MODULES = {
+    "tests/deploy/test_dead_runs.py",
+    "tests/deploy/test_fleet_pool.py",
+    "tests/deploy/test_prefect_server.py",
+    "tests/e2e/test_durable_audit.py",
+    "tests/e2e/test_registry_slots.py",
+    "tests/faults/test_prefect_api_faults.py",
+}
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_SCRATCH, ignore_errors=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Group the tests for `--dist loadgroup`: the modules of ONE_AT_A_TIME_MODULES together, and
+    each module whose tests share a module-scoped fixture (a Prefect server, a Go build) on one
+    worker, so the fixture starts once. Runs before xdist reads the groups."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        if item.get_closest_marker("xdist_group") is not None:
+            continue
+        module = Path(str(item.path)).relative_to(root).as_posix()
+        if module in ONE_AT_A_TIME_MODULES:
+            item.add_marker(pytest.mark.xdist_group(ONE_AT_A_TIME))
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        definitions = info.name2fixturedefs.values() if info is not None else ()
+        if any(d.scope == "module" for defs in definitions for d in defs):
+            item.add_marker(pytest.mark.xdist_group(module))
+
 
 pytest_plugins = [
     "tests.fixtures.registry",
