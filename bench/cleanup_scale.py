@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import http.client
 import json
 import os
@@ -40,118 +39,20 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.parse
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from scale_report import MARKER, count, report  # noqa: E402
+from scale_world import Http, push, run_parallel, world_items  # noqa: E402
+
 from adapters.registry import MANIFEST_ACCEPT  # noqa: E402
 from adapters.storage import codec  # noqa: E402
 from tests.fixtures.gitrepo import GitProject  # noqa: E402
 from tests.fixtures.registry import RegistryServer, free_port, require_registry_binary  # noqa: E402
-
-MARKER = "/v2/stagesweep-bench/marker/tags/list"
-KINDS = ("tag list", "manifest GET", "manifest HEAD", "blob GET", "blob HEAD", "DELETE", "write", "other")
-
-
-# ---------------------------------------------------------------------------------- the world
-def sha(text: str, algorithm: str = "sha256") -> str:
-    return hashlib.new(algorithm, text.encode()).hexdigest()
-
-
-def world_items(host: str, project: str, n: int, real_commits: list[str], now: dt.datetime):
-    """(repository path, tag, config, manifest, kind) of every record of one project's world."""
-    stages, images = f"bench/{project}/stages", f"bench/{project}/images/app"
-    keep = len(real_commits)
-    base_parent = "sha256:" + sha("base image")
-    items = []
-    for i in range(n):
-        commit = real_commits[i - (n - keep)] if i >= n - keep else sha(f"{project}/commit/{i}", "sha1")
-        signature = sha(f"{project}/stage/{i}", "sha3_224")
-        content = sha(f"{project}/content/{i}", "sha3_224")
-        created = now - dt.timedelta(days=30) + dt.timedelta(seconds=i)
-        stage_tag = codec.format_stage_tag(signature, int(created.timestamp() * 1000))
-        labels = codec.stage_labels(project, signature, f"{host}/{stages}:{stage_tag}", content_signature=content)
-        stage_config = codec.image_config(labels, created, parent=base_parent)
-        end_labels = {
-            **labels,
-            **codec.end_image_labels("app", commit, content, f"{host}/{images}:{commit}", tag_strategy="git-commit"),
-        }
-        end_config = codec.image_config(end_labels, created, parent=codec.image_id(stage_config))
-        meta_config = codec.image_config(codec.metadata_labels(project, content), created)
-        items.append((stages, stage_tag, stage_config, "stage"))
-        items.append((images, commit, end_config, "image-tag"))
-        items.append((stages, codec.metadata_tag("app", commit), meta_config, "image-metadata"))
-    items.append(
-        (stages, codec.managed_image_tag("app"), codec.image_config(codec.managed_image_labels(project), now), "managed-image")
-    )
-    return [
-        (repo, tag, config, codec.image_manifest(config, codec.DOCKER_MEDIA_TYPES), kind) for repo, tag, config, kind in items
-    ]
-
-
-class Http:
-    """One keep-alive ``http.client`` connection per thread."""
-
-    def __init__(self, host: str) -> None:
-        self.host = host
-        self._local = threading.local()
-
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._local.conn = http.client.HTTPConnection(self.host, timeout=120)
-        conn.request(method, path, body=body, headers=headers or {})
-        response = conn.getresponse()
-        data = response.read()
-        return response.status, response, data
-
-
-def push(http_: Http, item) -> None:
-    repo, tag, config, manifest, _ = item
-    status, response, _ = http_.request("POST", f"/v2/{repo}/blobs/uploads/")
-    assert status == 202, status
-    location = urllib.parse.urlsplit(response.getheader("Location"))
-    query = urllib.parse.parse_qsl(location.query) + [("digest", codec.digest_of(config))]
-    path = f"{location.path}?{urllib.parse.urlencode(query)}"
-    status, _, _ = http_.request("PUT", path, config, {"Content-Type": "application/octet-stream"})
-    assert status == 201, status
-    status, _, body = http_.request(
-        "PUT", f"/v2/{repo}/manifests/{tag}", manifest, {"Content-Type": codec.DOCKER_MEDIA_TYPES.manifest}
-    )
-    assert status == 201, (status, body[:200])
-
-
-def run_parallel(threads: int, fn, items) -> float:
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        for _ in pool.map(fn, items):
-            pass
-    return time.perf_counter() - started
-
-
-# ---------------------------------------------------------------------------------- counting
-def kind_of(method: str, path: str) -> str:
-    if method in ("PUT", "POST", "PATCH"):
-        return "write"
-    if method == "DELETE":
-        return "DELETE"
-    if path.endswith("/tags/list") or "/tags/list?" in path:
-        return "tag list"
-    if "/manifests/" in path:
-        return f"manifest {method}"
-    if "/blobs/" in path:
-        return f"blob {method}"
-    return "other"
-
-
-def count(requests) -> Counter:
-    return Counter(kind_of(m, p) for m, p, _ in requests if not p.startswith(MARKER) and p != "/v2/")
 
 
 # ---------------------------------------------------------------------------------- children
@@ -159,7 +60,7 @@ def child(spec: dict) -> None:
     """Run one stagesweep cleanup in this process and print its measurements as JSON."""
     from prefect.logging.loggers import disable_run_logger
 
-    import tasks.deletion_run as deletion_run
+    import coordination.deletion_run as deletion_run
     from cli.run import flow_for
     from flows import cleanup as cleanup_flow
     from schemas.settings import CleanupSettings
@@ -197,12 +98,22 @@ def child(spec: dict) -> None:
         if spec["mode"] == "flow":
             summary = cleanup_flow.cleanup(settings)
         else:  # the same task functions, called directly
+            import dataclasses
+
             from prefect import Task
 
-            for module in (cleanup_flow, deletion_run):
+            import tasks.delete as delete_tasks
+            from flows import project_inventory
+
+            for module in (cleanup_flow, project_inventory):
                 for name, value in list(vars(module).items()):
                     if isinstance(value, Task):
                         setattr(module, name, value.fn)
+            steps = delete_tasks.RUN_STEPS
+            delete_tasks.RUN_STEPS = dataclasses.replace(
+                steps,
+                **{f.name: getattr(getattr(steps, f.name), "fn", getattr(steps, f.name)) for f in dataclasses.fields(steps)},
+            )
             with disable_run_logger():
                 summary = cleanup_flow.run_cleanup(settings, Command.CLEANUP, images=True, stages=True)
         result["counts"] = summary.counts
@@ -418,58 +329,6 @@ def main() -> int:
             prefect.wait(timeout=30)
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-
-
-def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts: dict) -> None:
-    reads = 2 * werf_tags
-    print(
-        f"\nraw reads (http.client, {args.read_threads} threads): {reads} GETs in {raw_read:.1f} s = {reads / raw_read:.0f} req/s"
-    )
-    header = f"{'run':<40} {'wall s':>7} {'peak MiB':>8} {'requests':>8} {'per tag':>7}  " + "  ".join(f"{k}" for k in KINDS[:6])
-    print(header)
-    names = (
-        ["dry run, cold"]
-        + [f"dry run, {label}{how}" for label in ("warm", "no cache") for how in ("", ", tasks called directly")]
-        + ["cleanup"]
-    )
-    for name in names:
-        if name not in runs:
-            continue
-        run, c = runs[name], counts.get(name, Counter())
-        total = sum(v for k, v in c.items())
-        per = "  ".join(f"{c.get(k, 0) / werf_tags:>{len(k)}.3f}" for k in KINDS[:6])
-        print(f"{name:<40} {run['wall']:>7.1f} {run['peak_rss_mib']:>8.0f} {total:>8} {total / werf_tags:>7.3f}  {per}")
-    cold, warm = runs["dry run, cold"], runs["dry run, warm"]
-    print(f"\ndry run cold vs raw reads: {cold['wall']:.1f} s vs {raw_read:.1f} s = {cold['wall'] / raw_read:.2f}x")
-    for label, rounds in (("warm", args.rounds), ("no cache", args.uncached_rounds)):
-        if f"dry run, {label}" not in runs:
-            continue
-        flow, direct = runs[f"dry run, {label}"], runs[f"dry run, {label}, tasks called directly"]
-        print(
-            f"Prefect overhead ({label} dry run, flow vs .fn, best of {rounds}): {flow['wall']:.1f} s vs "
-            f"{direct['wall']:.1f} s = {flow['wall'] / direct['wall'] - 1:+.0%}"
-        )
-    print(f"warm vs cold dry run: {warm['wall']:.1f} s vs {cold['wall']:.1f} s")
-    if raw_delete is not None:
-        n, seconds = raw_delete
-        cleanup = runs["cleanup"]
-        deleted = cleanup.get("counts", {}).get("deleted", 0)
-        phase_counts = counts["cleanup: deletion phase"]
-        rate = deleted / cleanup["delete_wall"]
-        print(f"raw DELETE ({args.parallel} threads): {n} in {seconds:.1f} s = {n / seconds:.1f}/s")
-        print(
-            f"cleanup: {cleanup.get('counts')}, deletion phase {cleanup['delete_wall']:.1f} s = {rate:.1f} deletes/s "
-            f"= {rate / (n / seconds):.0%} of raw DELETE"
-        )
-        print(
-            f"deletion phase requests: {dict(phase_counts)} = {sum(phase_counts.values()) / max(deleted, 1):.3f} per deleted item"
-        )
-        writes, spent = cleanup.get("audit_part_writes", 0), cleanup.get("audit_part_seconds", 0.0)
-        print(
-            f"durable audit: {writes} part writes in {spent:.2f} s = {spent / cleanup['delete_wall']:.2%} of the deletion phase"
-        )
-        print(f"cleanup reads: {dict(counts['cleanup: reads'])}")
-    print(f"\nrequest counts: { {k: dict(v) for k, v in counts.items()} }")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from cleanup_scale import Http, push, run_parallel, world_items
+from scale_world import Http, push, run_parallel, world_items
 
 from tests.deploy.server import BIN, PrefectServer, stop_process
 from tests.fixtures.registry import RegistryServer, free_port, require_registry_binary
