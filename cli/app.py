@@ -229,7 +229,7 @@ def server_automations(
     """Create or update stagesweep's Prefect automations (deployments/automations.yaml): runs that
     stop sending heartbeats are marked Crashed; failed or crashed runs are notified."""
     from cli import prefect_env
-    from tasks.automations import apply_automations
+    from coordination.automations import apply_automations
 
     api = prefect_env.configure(autostart=False)
     if api == "ephemeral":

@@ -8,8 +8,8 @@ import typer
 from adapters.storage import codec, open_stages_storage
 from adapters.storage.base import StagesStorage
 from cli.werf_yaml import read_werf_yaml
+from coordination.adapters_from_settings import registry_options
 from schemas.settings import CommonSettings
-from tasks.adapters_from_settings import registry_options
 
 
 def _open(settings: CommonSettings) -> StagesStorage:

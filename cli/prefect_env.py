@@ -122,7 +122,7 @@ def configure(home_dir: str | None = None, *, autostart: bool = True, wait: bool
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     os.environ.setdefault("PREFECT_HOME", str(prefect_home(home_dir)))
     # runs heartbeat at stagesweep's period, the one its zombie automation's window is made of
-    from tasks.heartbeats import use_stagesweep_heartbeat
+    from coordination.heartbeats import use_stagesweep_heartbeat
 
     use_stagesweep_heartbeat()
     Path(os.environ["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)

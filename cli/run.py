@@ -147,7 +147,7 @@ def run_command(command: Command, settings: Any) -> int:
     api = prefect_env.configure(wait=False)
     with without_gc():
         flow = flow_for(command)
-        from tasks import progress as hook
+        from coordination import progress as hook
     prefect_env.ready()
     quiet_prefect_console(debug_enabled())
     print_implementations(settings)
@@ -176,7 +176,7 @@ def print_implementations(settings: Any) -> None:
 
     if not isinstance(settings, CommonSettings):
         return
-    from tasks.adapters_from_settings import repo_implementations
+    from coordination.adapters_from_settings import repo_implementations
 
     for kind, facts in repo_implementations(settings).items():
         err.print(

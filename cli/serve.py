@@ -231,7 +231,7 @@ def serve_deployments(prefect_file: str | os.PathLike | None = None) -> int:
     deployments = build_deployments(load_deployment_specs(prefect_file))
     from prefect import serve
 
-    from tasks.automations import apply_automations
+    from coordination.automations import apply_automations
 
     try:
         for line in apply_automations():

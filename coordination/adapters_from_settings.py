@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from adapters.registry.options import RegistryOptions
+from coordination import registry_slots
 from schemas.settings import CommonSettings, RegistryLimit, RunSettings
-from tasks import registry_slots
 
 
 def registry_options(settings: RunSettings, implementation: str = "default") -> RegistryOptions:
@@ -23,7 +23,7 @@ def registry_request_slot(limits: dict[str, RegistryLimit]):
     """``host -> context manager``: a slot of the Prefect global concurrency limit
     ``registry:HOST`` (and a ``registry-rate:HOST`` token where a rate is set) for the hosts in
     ``limits``; nothing for other hosts. The slots come from this process's share of the limit,
-    leased in bulk and lent to its threads (`tasks/registry_slots.py`): a request asks the Prefect
+    leased in bulk and lent to its threads (`coordination/registry_slots.py`): a request asks the Prefect
     API for nothing while the share lasts."""
     return registry_slots.request_slot(limits)
 

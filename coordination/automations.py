@@ -18,14 +18,14 @@ from typing import Any
 
 import yaml
 
-from schemas.errors import ConfigError
-from tasks.heartbeats import (
+from coordination.heartbeats import (
     DEFAULT_MISSED_HEARTBEATS,
     HEARTBEAT_ENV,
     PREFECT_DEFAULT_HEARTBEAT_SECONDS,
     carried_heartbeat,
     heartbeat_seconds,
 )
+from schemas.errors import ConfigError
 
 AUTOMATIONS_FILE = Path(__file__).resolve().parents[1] / "deployments" / "automations.yaml"
 AUTOMATIONS_FILE_ENV = "STAGESWEEP_AUTOMATIONS_FILE"

@@ -9,7 +9,9 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import pyarrow as pa
 from prefect import get_run_logger
@@ -17,26 +19,40 @@ from prefect.context import FlowRunContext
 
 from adapters.audit import audit_path, check_writable, part_path, read_run_record, write_audit_part
 from adapters.report_files import check_report_writable
+from coordination.adapters_from_settings import repo_implementations
+from coordination.exclusive import StorageExclusion
+from coordination.progress import DeletionProgress
 from core import plan as plans
 from core import reclaim
+from core.plan import leaving_tags, merge_outcome
 from schemas.errors import AuditError, DeletionsFailed, StagesweepError, WrongStorageFormat
 from schemas.settings import CleanupSettings, CommonSettings, PurgeSettings, RunSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
-from tasks.adapters_from_settings import repo_implementations
-from tasks.cleanup_report import save_cleanup_report
-from tasks.delete import check_deletes_permitted, delete_batch, leaving_tags, merge_outcome, settled_outcomes
-from tasks.exclusive import StorageExclusion
-from tasks.progress import DeletionProgress
-from tasks.publish import publish_plan, publish_summary, write_audit_file
 
 Reviser = Callable[[list[dict]], list[dict]]
+
+
+@dataclass(frozen=True)
+class RunSteps:
+    """The task calls a deleting run makes; `tasks/` provides them (`tasks.delete.RUN_STEPS`)."""
+
+    publish_plan: Callable[[pa.Table], Any]
+    publish_summary: Callable[[str], Any]
+    write_audit_file: Callable[..., str]
+    save_cleanup_report: Callable[..., Any]
+    check_deletes_permitted: Callable[..., Any]
+    #: a Prefect task: called with `return_state=True`
+    delete_batch: Any
+    #: what earlier attempts of a batch task run settled, for a batch that stopped as a whole
+    settled_outcomes: Callable[[str], list[dict]]
 
 
 class DeletionRun:
     """Collects the outcome rows of one run and writes its audit."""
 
-    def __init__(self, command: Command, settings: RunSettings, project: str = "") -> None:
+    def __init__(self, command: Command, settings: RunSettings, steps: RunSteps, project: str = "") -> None:
+        self.steps = steps
         ctx = FlowRunContext.get()
         flow_run = ctx.flow_run if ctx else None
         self.run_id = str(flow_run.id) if flow_run else str(uuid.uuid4())
@@ -143,12 +159,12 @@ class DeletionRun:
             decided_at=self.decided_at,
         )
         # a run that may have deleted has a part file, which the final file replaces
-        return write_audit_file(str(self.audit_file), table, self.metadata, replace_part=not self.settings.dry_run)
+        return self.steps.write_audit_file(str(self.audit_file), table, self.metadata, replace_part=not self.settings.dry_run)
 
     def write_cleanup_report(self) -> None:
         """werf's JSON cleanup report, when asked for, from the rows the audit holds."""
         if self.cleanup_report:
-            save_cleanup_report(
+            self.steps.save_cleanup_report(
                 self.cleanup_report,
                 self.rows,
                 self.command.value,
@@ -181,14 +197,14 @@ class DeletionRun:
         `revise(rows)` may turn not-yet-run deletes into keeps after a phase (stages cleanup uses
         it when an image-tag delete failed: that image's stages stay).
         """
-        publish_plan(plan)
+        self.steps.publish_plan(plan)
         rows = plans.initial_outcomes(plan, self.settings.dry_run)
         self.record(rows)
         plans.check_max_deletions(plan, self.settings.max_deletions)
         if self.settings.dry_run:
             return
         # a read-only registry or layout is found out before the first delete
-        check_deletes_permitted(
+        self.steps.check_deletes_permitted(
             self.settings, sorted({(r["storage"], r["repository"]) for r in rows if r["action"] == Action.DELETE})
         )
         index = {plans.row_key(r): i for i, r in enumerate(rows)}
@@ -254,7 +270,7 @@ class DeletionRun:
     def _run_batch(self, rows: list[dict], index: dict, batch: list[dict]) -> list[dict]:
         # every tag the plan deletes in the batch's repositories: the other tags there stay
         leaving = leaving_tags(rows, {r["repository"] for r in batch})
-        state = delete_batch(self.settings, self.project, batch, leaving, return_state=True)
+        state = self.steps.delete_batch(self.settings, self.project, batch, leaving, return_state=True)
         if state.is_completed():
             return state.result()
         exc = state.result(raise_on_failure=False)
@@ -263,7 +279,7 @@ class DeletionRun:
         # the batch stopped as a whole (e.g. a 401/403 on DELETE, or a retry that could not even
         # list the repository): what its earlier attempts deleted is recorded as such, its other
         # rows may or may not be gone, later batches do not run
-        settled = settled_outcomes(str(state.state_details.task_run_id))
+        settled = self.steps.settled_outcomes(str(state.state_details.task_run_id))
         self._stop(rows, index, batch, exc, settled)
         return []
 
@@ -313,7 +329,7 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
         finally:
             run.exclusion.release()
     summary = run.summary(error)
-    publish_summary(summary.markdown())
+    run.steps.publish_summary(summary.markdown())
     if error is not None:
         get_run_logger().error("%s stopped: %s", run.command.value, error)
         error.summary = summary

@@ -1,4 +1,4 @@
-"""The shares of registry request limits a process holds (see ``tasks/registry_slots.py``): the
+"""The shares of registry request limits a process holds (see ``coordination/registry_slots.py``): the
 slots of a ``registry:HOST`` global concurrency limit it leased and lends to its threads, the
 tokens of a ``registry-rate:HOST`` rate limit it took, and the timings both keep."""
 
@@ -10,10 +10,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from tasks.registry_slots import ApiSlots
+from typing import Protocol
 
 #: the shortest lease the Prefect server accepts; a dead process's slots are free this long after
 LEASE_SECONDS = 60.0
@@ -68,6 +65,14 @@ def _jitter(seconds: float) -> float:
     return seconds * (0.5 + random.random())
 
 
+class LimitApi(Protocol):
+    """What a share asks of the process's Prefect API (``registry_slots.ApiSlots``)."""
+
+    def take_slots(self, pool: _SlotPool, want: int) -> tuple[_Lease | None, float]: ...
+
+    def take_tokens(self, rate: _RateTokens, want: int) -> tuple[int, float]: ...
+
+
 @dataclass
 class _Lease:
     id: str
@@ -79,7 +84,7 @@ class _Lease:
 class _SlotPool:
     """The slots of one global concurrency limit this process holds, lent to its threads."""
 
-    def __init__(self, api: ApiSlots, name: str, cap: int) -> None:
+    def __init__(self, api: LimitApi, name: str, cap: int) -> None:
         self.api, self.name = api, name
         self.configured = self.cap = cap  # `cap` drops to the server's limit when that is lower
         self.cond = threading.Condition()
@@ -179,7 +184,7 @@ class _SlotPool:
 class _RateTokens:
     """Tokens of one rate limit this process took, spent no faster than the rate."""
 
-    def __init__(self, api: ApiSlots, name: str, per_second: float) -> None:
+    def __init__(self, api: LimitApi, name: str, per_second: float) -> None:
         self.api, self.name, self.per_second = api, name, per_second
         self.cap = max(1, math.ceil(per_second))  # the limit a fleet run gives the rate limit
         self.cond = threading.Condition()

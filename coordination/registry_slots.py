@@ -32,9 +32,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from schemas.errors import ConfigError
-from schemas.settings import RegistryLimit
-from tasks.registry_shares import (
+from coordination.registry_shares import (
     _GONE,
     API_BUSY_STATUSES,
     CLOSE_RETRY_SECONDS,
@@ -52,6 +50,8 @@ from tasks.registry_shares import (
     _SlotPool,
     _status_of,
 )
+from schemas.errors import ConfigError
+from schemas.settings import RegistryLimit
 
 __all__ = ["API_BUSY_STATUSES", "IDLE_SECONDS", "LEASE_SECONDS", "ApiSlots", "request_slot"]
 

@@ -203,3 +203,21 @@ def phase_rows(rows: Sequence[Row], phase: tuple[str, str], schema: pa.Schema) -
     """The delete rows of one execution phase, as a plan table of `schema`."""
     chosen = [r for r in rows if r["action"] == Action.DELETE and (r["storage"], r["item_type"]) == phase]
     return pa.Table.from_pylist([{k: r[k] for k in schema.names} for r in chosen], schema=schema)
+
+
+def leaving_tags(rows: list[Row], repositories: set[str]) -> dict[str, list[str]]:
+    """Repository → every tag the plan (as it stands) deletes there, for `repositories`."""
+    out: dict[str, list[str]] = {repository: [] for repository in repositories}
+    for r in rows:
+        if r["action"] == Action.DELETE and r["repository"] in out and r["storage"] != StorageKind.HOST.value:
+            out[r["repository"]].append(r["tag"])
+    return {repository: sorted(tags) for repository, tags in sorted(out.items())}
+
+
+def merge_outcome(row: Row, result: Row) -> Row:
+    """A plan row with the outcome of its delete; a delete found unsafe at the last moment (the
+    tag moved, or a tag that stays shares its digest) turns the row into a keep saying why."""
+    merged = {**row, "outcome": result["outcome"], "error": result.get("error")}
+    if result["outcome"] == Outcome.KEPT.value and result.get("keep_reason"):
+        merged.update(action=Action.KEEP.value, reason=result["keep_reason"], detail=result.get("keep_detail"))
+    return merged

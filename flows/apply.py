@@ -5,20 +5,21 @@ from __future__ import annotations
 
 from prefect import flow
 
+from coordination.deletion_run import finish
+from coordination.exclusive import audited_storages
 from schemas.settings import ApplySettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
 from tasks.apply import read_audited_plan, read_current_state, recheck_audited_rows
 from tasks.decide import build_deletion_plan, check_storage_format
-from tasks.deletion_run import DeletionRun, finish
-from tasks.exclusive import audited_storages
+from tasks.delete import deletion_run
 from tasks.extract import extract_kube_images
 from tasks.publish import publish_counts
 
 
 @flow(name="apply", description="Execute a reviewed dry-run audit or retry the failed rows of a run, re-checking each row.")
 def apply(settings: ApplySettings) -> RunSummary:
-    run = DeletionRun(Command.APPLY, settings)
+    run = deletion_run(Command.APPLY, settings)
 
     def body() -> None:
         # 1. the audited plan and what to run again

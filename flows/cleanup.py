@@ -4,24 +4,22 @@ from __future__ import annotations
 
 from prefect import flow
 
+from coordination.deletion_run import finish
+from flows.project_inventory import read_project
 from schemas.settings import CleanupSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
 from tasks.decide import (
     apply_keep_policies,
     build_deletion_plan,
-    check_storage_format,
     decide_stage_keep_set,
     stage_reviser,
     switches_of,
 )
-from tasks.deletion_run import DeletionRun, finish
+from tasks.delete import deletion_run
 from tasks.extract import (
     extract_git_history,
-    extract_images_repo,
     extract_kube_images,
-    extract_stages_storage,
-    read_werf_config,
 )
 from tasks.publish import publish_counts, publish_inventory
 
@@ -42,25 +40,16 @@ def stages_cleanup(settings: CleanupSettings) -> RunSummary:
 
 
 def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, stages: bool) -> RunSummary:
-    run = DeletionRun(command, settings)
+    run = deletion_run(command, settings)
 
     def body() -> None:
-        # 1. configuration and the names cleanup works on
-        werf = read_werf_config(settings)
-        run.project = settings.project or werf.project
-        run.metadata["werf_yaml_env"] = list(werf.template_env)
+        # 1–3. the werf.yaml, the stages storage, the images repo's werf tags; the format checked
+        project = read_project(run, settings, stages=stages, images=True)
+        werf, inventory, tags = project.werf, project.inventory, project.tags
         run.metadata["werf_yaml_ignored_keys"] = list(werf.ignored_keys)
         switches = switches_of(settings, werf)
         hours = switches.stages_window.total_seconds() / 3600
-        # 2. stages storage: stages, metadata and managed images
-        inventory = extract_stages_storage(settings, run.project, with_stages=stages)
-        names = sorted(set(werf.images) | set(inventory.managed_names))
         publish_inventory(inventory, with_stages=stages)
-        # 3. images repo tags of those names
-        tags, image_blobs, image_signs = extract_images_repo(settings, run.project, names)
-        run.blobs = [inventory.blobs, image_blobs]  # what the audit's reclaimable bytes are computed from
-        # werf 1.2 / 2.x content read as v1.1's would be deleted: stop before deciding anything
-        check_storage_format([inventory.newer_format, image_signs])
         publish_counts("images-repo-inventory", "werf tags in the images repo", {"image tags": tags.num_rows})
         decisions = []
         image_decisions = None

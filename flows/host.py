@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from prefect import flow
 
+from coordination.deletion_run import finish
 from schemas.settings import HostSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
 from tasks.decide import build_deletion_plan
-from tasks.deletion_run import DeletionRun, finish
+from tasks.delete import deletion_run
 from tasks.host import (
     decide_host_cleanup,
     decide_host_purge,
@@ -27,7 +28,7 @@ from tasks.host import (
 def host_cleanup(settings: HostSettings) -> RunSummary:
     # host cleanup never forces: a container that started after planning stays
     settings = settings.model_copy(update={"force": False})
-    run = DeletionRun(Command.HOST_CLEANUP, settings)
+    run = deletion_run(Command.HOST_CLEANUP, settings)
 
     def body() -> None:
         # 1. what the host holds, and how full its volumes are
@@ -48,7 +49,7 @@ def host_cleanup(settings: HostSettings) -> RunSummary:
     ":local stages-storage image, and stagesweep's temp and cache files.",
 )
 def host_purge(settings: HostSettings) -> RunSummary:
-    run = DeletionRun(Command.HOST_PURGE, settings)
+    run = deletion_run(Command.HOST_PURGE, settings)
 
     def body() -> None:
         docker = extract_docker_host(settings, measure_volume=False)

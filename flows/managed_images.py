@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from prefect import flow
 
+from coordination.deletion_run import finish
 from schemas.settings import ManagedImagesRmSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
 from tasks.decide import build_deletion_plan, check_storage_format, decide_managed_images_rm
-from tasks.deletion_run import DeletionRun, finish
+from tasks.delete import deletion_run
 from tasks.extract import extract_managed_images, read_werf_config
 
 
 @flow(name="managed_images_rm", description="Remove managed-image records from the stages storage.")
 def managed_images_rm(settings: ManagedImagesRmSettings) -> RunSummary:
-    run = DeletionRun(Command.MANAGED_IMAGES_RM, settings)
+    run = deletion_run(Command.MANAGED_IMAGES_RM, settings)
 
     def body() -> None:
         run.project = settings.project or read_werf_config(settings).project

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from prefect import flow
 
+from coordination.deletion_run import finish
+from flows.project_inventory import read_project
 from schemas.settings import PurgeSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
-from tasks.decide import build_deletion_plan, check_storage_format, decide_project_purge
-from tasks.deletion_run import DeletionRun, finish
-from tasks.extract import extract_images_repo, extract_stages_storage, read_werf_config
+from tasks.decide import build_deletion_plan, decide_project_purge
+from tasks.delete import deletion_run
 from tasks.publish import publish_inventory
 from tasks.purge import check_containers_using_stages
 
@@ -30,19 +31,12 @@ def stages_purge(settings: PurgeSettings) -> RunSummary:
 
 
 def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages: bool) -> RunSummary:
-    run = DeletionRun(command, settings)
+    run = deletion_run(command, settings)
 
     def body() -> None:
-        # 1. configuration, the stages storage and (images purge) the images repo
-        werf = read_werf_config(settings)
-        run.project = settings.project or werf.project
-        run.metadata["werf_yaml_env"] = list(werf.template_env)
-        inventory = extract_stages_storage(settings, run.project, with_stages=stages)
-        names = sorted(set(werf.images) | set(inventory.managed_names))
-        tags, image_blobs, image_signs = extract_images_repo(settings, run.project, names) if images else (None, None, None)
-        run.blobs = [inventory.blobs, image_blobs]  # what the audit's reclaimable bytes are computed from
-        # werf 1.2 / 2.x content read as v1.1's would be deleted: stop before deciding anything
-        check_storage_format([inventory.newer_format, image_signs])
+        # 1. configuration, the stages storage and (images purge) the images repo; the format checked
+        project = read_project(run, settings, stages=stages, images=images)
+        inventory, tags = project.inventory, project.tags
         publish_inventory(inventory, with_stages=stages, image_tags=tags)
         # 2. containers using stages stop the purge unless --force (then they are plan rows)
         remove_containers = check_containers_using_stages(settings, inventory) if stages else False

@@ -10,13 +10,13 @@ from pathlib import Path
 import pyarrow as pa
 from prefect import get_run_logger, task
 
+from coordination import adapters_from_settings as build
+from coordination.task_options import PER_RUN, io_task_options
 from core import reapply
 from core.stages import stages_needed_by_images
 from schemas.errors import ConfigError, StagesweepError
 from schemas.settings import ApplySettings
 from schemas.vocab import ItemType, StorageKind
-from tasks import adapters_from_settings as build
-from tasks.task_options import PER_RUN, io_task_options
 
 
 @dataclass

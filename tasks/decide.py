@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 import pyarrow as pa
 from prefect import get_run_logger, task
 
+from coordination.task_options import PER_RUN
 from core import plan as plans
 from core import purge as purges
 from core import stages as stage_rules
@@ -19,7 +20,6 @@ from core.storage_format import refuse_newer_werf_content
 from schemas.config import KeepPolicy, WerfConfig
 from schemas.settings import CleanupSettings
 from tasks.extract import StagesInventory
-from tasks.task_options import PER_RUN
 
 
 @task(name="apply_keep_policies", cache_policy=PER_RUN, persist_result=True)

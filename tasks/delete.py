@@ -16,11 +16,14 @@ from prefect.context import TaskRunContext
 
 from adapters.docker_host import DockerStore
 from adapters.home_dir import HomeDir
+from coordination import adapters_from_settings as build
+from coordination.deletion_run import DeletionRun, RunSteps
+from coordination.task_options import PER_RUN, io_task_options
 from schemas.errors import DeletionsFailed, RegistryError, StorageError
 from schemas.settings import CommonSettings, HostSettings, PurgeSettings, RunSettings
-from schemas.vocab import Action, ItemType, Outcome, StorageKind
-from tasks import adapters_from_settings as build
-from tasks.task_options import PER_RUN, io_task_options
+from schemas.vocab import Command, ItemType, Outcome, StorageKind
+from tasks.cleanup_report import save_cleanup_report
+from tasks.publish import publish_plan, publish_summary, write_audit_file
 
 _BETTER = {Outcome.DELETED.value: 2, Outcome.ALREADY_GONE.value: 1, Outcome.KEPT.value: 1}
 # outcomes of earlier attempts of the same task run, so a retried attempt only redoes what failed
@@ -40,24 +43,6 @@ def _honour_retry_after(results: list[dict]) -> None:
 
 def _key(row: dict) -> tuple:
     return (row["storage"], row["repository"], row["tag"], row["item_type"])
-
-
-def leaving_tags(rows: list[dict], repositories: set[str]) -> dict[str, list[str]]:
-    """Repository → every tag the plan (as it stands) deletes there, for `repositories`."""
-    out: dict[str, list[str]] = {repository: [] for repository in repositories}
-    for r in rows:
-        if r["action"] == Action.DELETE and r["repository"] in out and r["storage"] != StorageKind.HOST.value:
-            out[r["repository"]].append(r["tag"])
-    return {repository: sorted(tags) for repository, tags in sorted(out.items())}
-
-
-def merge_outcome(row: dict, result: dict) -> dict:
-    """A plan row with the outcome of its delete; a delete found unsafe at the last moment (the
-    tag moved, or a tag that stays shares its digest) turns the row into a keep saying why."""
-    merged = {**row, "outcome": result["outcome"], "error": result.get("error")}
-    if result["outcome"] == Outcome.KEPT.value and result.get("keep_reason"):
-        merged.update(action=Action.KEEP.value, reason=result["keep_reason"], detail=result.get("keep_detail"))
-    return merged
 
 
 def execute_rows(
@@ -162,3 +147,20 @@ def check_deletes_permitted(settings: RunSettings, targets: list[tuple[str, str]
             if found:
                 exc.message = f"{storage} {repository} ({found[0]} implementation, {found[1]}): {exc.message}"
             raise
+
+
+#: the task calls a deleting run (`coordination.deletion_run.DeletionRun`) makes
+RUN_STEPS = RunSteps(
+    publish_plan=publish_plan,
+    publish_summary=publish_summary,
+    write_audit_file=write_audit_file,
+    save_cleanup_report=save_cleanup_report,
+    check_deletes_permitted=check_deletes_permitted,
+    delete_batch=delete_batch,
+    settled_outcomes=settled_outcomes,
+)
+
+
+def deletion_run(command: Command, settings: RunSettings) -> DeletionRun:
+    """A deleting run of `command` whose steps are these tasks."""
+    return DeletionRun(command, settings, RUN_STEPS)

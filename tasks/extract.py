@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from prefect import get_run_logger, task
 
+from coordination import adapters_from_settings as build
+from coordination.task_options import PER_RUN, io_task_options
 from schemas.config import WerfConfig
 from schemas.settings import CleanupSettings, CommonSettings, KubeSettings
 from schemas.tables import NEWER_FORMAT_SIGNS_SCHEMA
-from tasks import adapters_from_settings as build
-from tasks.task_options import PER_RUN, io_task_options
 
 if TYPE_CHECKING:
     from adapters.kube import KubeScan

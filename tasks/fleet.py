@@ -144,7 +144,7 @@ def _run_holder() -> dict:
 def _holding_project(name: str):
     """The project's slot (`project:NAME`), held on a lease this process renews: should this run
     die, the slot frees within about a minute. A run that finds it taken says who holds it."""
-    from tasks.slots import holding
+    from coordination.slots import holding
 
     return holding(project_limit(name), what=f"the project {name}", holder=_run_holder(), logger=_logger())
 
@@ -155,7 +155,7 @@ def _holding_all_projects(names: list[str]):
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from tasks.slots import try_acquire_all, write_holder
+    from coordination.slots import try_acquire_all, write_holder
 
     holder = _run_holder()
     logger = _logger()
@@ -214,7 +214,7 @@ def register_project_deployment(work_pool: str) -> str:
     from prefect.exceptions import ObjectNotFound
     from prefect.utilities.callables import parameter_schema
 
-    from tasks.heartbeats import heartbeat_job_variables
+    from coordination.heartbeats import heartbeat_job_variables
 
     flow = import_object(PROJECT_FLOW)
     job_variables = heartbeat_job_variables()

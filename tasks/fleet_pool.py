@@ -14,10 +14,10 @@ from prefect.cache_policies import NO_CACHE
 from prefect.client.orchestration import get_client
 from prefect.utilities.annotations import opaque
 
+from coordination.adapters_from_settings import API_BUSY_STATUSES
 from schemas.errors import StagesweepError
 from schemas.fleet import ProjectOutcome
 from schemas.settings import CleanupSettings
-from tasks.adapters_from_settings import API_BUSY_STATUSES
 from tasks.fleet import (
     POLL_SECONDS,
     _counts,
@@ -46,7 +46,7 @@ def run_projects_on_pool(deployment: str, runs: dict[str, CleanupSettings], dry_
     import contextvars
     import threading
 
-    from tasks.automations import ensure_automations
+    from coordination.automations import ensure_automations
 
     # runs whose process dies are ended (Crashed), failures notified: the automations are made
     # while the children are
@@ -109,7 +109,7 @@ def _crashed_while_running(flow_run: Any) -> bool:
 
 
 def _storage_limits(settings: CleanupSettings) -> dict[str, str]:
-    """The Prefect limits a project's deleting run holds (tasks/exclusive.py) → what they are."""
+    """The Prefect limits a project's deleting run holds (coordination/exclusive.py) → what they are."""
     from adapters.run_lock import lock_name, storage_key
 
     limits = {}
@@ -128,7 +128,7 @@ STORAGE_PATIENCE_SECONDS = 600.0
 def wait_for_free_storages(runs: dict[str, CleanupSettings]) -> None:
     """Wait until no run holds the storages of these projects (a dead run's lease frees them
     within about a minute), saying every minute what it waits for and who holds it."""
-    from tasks.slots import describe_holder, read_holder
+    from coordination.slots import describe_holder, read_holder
 
     logger = get_run_logger()
     wanted = {limit: (name, what) for name, s in runs.items() for limit, what in _storage_limits(s).items()}
@@ -328,7 +328,7 @@ def _await_final(runs: dict[str, str]) -> dict[str, Any]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
     from prefect.exceptions import PrefectHTTPStatusError
 
-    from tasks.heartbeats import SilenceWatch
+    from coordination.silent_runs import SilenceWatch
 
     pending = {run_id: name for name, run_id in runs.items()}
     final: dict[str, Any] = {}

@@ -10,10 +10,10 @@ from prefect import task
 
 from adapters.docker_host import DockerHost, VolumeUsage
 from adapters.home_dir import HomeDir
+from coordination.task_options import PER_RUN, io_task_options
 from core import host as host_rules
 from schemas.settings import HostSettings
 from tasks.publish import publish_counts
-from tasks.task_options import PER_RUN, io_task_options
 
 
 @dataclass

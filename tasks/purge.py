@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from prefect import task
 
+from coordination.task_options import PER_RUN
 from schemas.errors import StorageError
 from schemas.settings import PurgeSettings
 from tasks.extract import StagesInventory
-from tasks.task_options import PER_RUN
 
 
 @task(name="check_containers_using_stages", cache_policy=PER_RUN, persist_result=True)

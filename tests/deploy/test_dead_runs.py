@@ -137,7 +137,7 @@ def test_a_killed_fleet_cli_frees_its_slots_within_about_a_minute_and_the_next_r
     with api_client(prefect_server) as client:
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
-        from tasks.slots import write_holder
+        from coordination.slots import write_holder
 
         # another holder has gamma: the fleet run creates alpha's and beta's runs, then waits
         client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name="project:gamma", limit=1))
@@ -238,7 +238,7 @@ def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_withi
     prefect_server.run(prefect, "work-pool", "create", pool, "--type", "process", env=env)
     with api_client(prefect_server) as client:
         # the automation as it was made under Prefect's default heartbeat: 3 × 180 s
-        from tasks.automations import _upsert, load_spec, zombie_automation
+        from coordination.automations import _upsert, load_spec, zombie_automation
 
         _upsert(client, zombie_automation(load_spec(env["STAGESWEEP_AUTOMATIONS_FILE"])["crash_zombie_runs"], 180))
     applied = prefect_server.run(str(BIN / "stagesweep"), "server", "automations", env=env).stdout

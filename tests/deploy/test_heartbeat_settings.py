@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 import yaml
 
+from coordination.automations import load_spec, zombie_automation
+from coordination.heartbeats import HEARTBEAT_ENV, PREFECT_HEARTBEAT_ENV, heartbeat_job_variables, use_stagesweep_heartbeat
 from schemas.errors import ConfigError
-from tasks.automations import load_spec, zombie_automation
-from tasks.heartbeats import HEARTBEAT_ENV, PREFECT_HEARTBEAT_ENV, heartbeat_job_variables, use_stagesweep_heartbeat
 from tests.deploy.server import PROJECT_ROOT
 
 

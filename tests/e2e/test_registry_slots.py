@@ -1,4 +1,4 @@
-"""Registry request slots taken from Prefect in bulk (`tasks/registry_slots.py`), against the
+"""Registry request slots taken from Prefect in bulk (`coordination/registry_slots.py`), against the
 session's real Prefect API and the real registry behind the counting fault proxy: the limit holds
 at the wire across processes, the API is asked about once per many requests, rate tokens are spent
 no faster than the rate, and a process gives its slots back when it goes idle.
@@ -21,9 +21,9 @@ import pytest
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
 from adapters.registry import RegistryClient, RegistryOptions
+from coordination import registry_slots
+from coordination.registry_slots import ApiSlots, request_slot
 from schemas.settings import RegistryLimit
-from tasks import registry_slots
-from tasks.registry_slots import ApiSlots, request_slot
 from tests.fixtures.fault_proxy import SLOW, FaultProfile
 from tests.fixtures.prefect_fault_proxy import direct_client
 
@@ -135,7 +135,7 @@ def test_threads_of_two_processes_sharing_the_limit_never_have_more_requests_in_
 
 
 def test_hundreds_of_requests_ask_the_prefect_api_at_most_once_per_twenty(prefect_api, prefect_fault_proxy, slow_proxy, image):
-    from tasks.adapters_from_settings import _clients, registry_request_slot
+    from coordination.adapters_from_settings import _clients, registry_request_slot
 
     host = slow_proxy.host
     slot = registry_request_slot({host: RegistryLimit(max_concurrent_requests=4)})

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
+import coordination.deletion_run
 import tasks.delete
-import tasks.deletion_run
 from tests.e2e.world import World, ago, basic_world, registry_world
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
@@ -110,13 +110,13 @@ def test_a_delete_costs_its_recheck_and_its_delete_not_a_look_up_of_every_tag(
     ]
     assert world.cleanup("cleanup", *args, "--dry-run").exit_code == 0  # warms the cache
     marks = []
-    execute = tasks.deletion_run.DeletionRun.execute
+    execute = coordination.deletion_run.DeletionRun.execute
 
     def marked(self, plan, revise=None):
         marks.append(len(fault_proxy.forwarded))
         return execute(self, plan, revise)
 
-    monkeypatch.setattr(tasks.deletion_run.DeletionRun, "execute", marked)
+    monkeypatch.setattr(coordination.deletion_run.DeletionRun, "execute", marked)
     result = world.cleanup("cleanup", *args)
 
     assert result.exit_code == 0, result.output

@@ -55,8 +55,8 @@ def _delete_limit(api_url: str, name: str) -> None:
 
 @pytest.mark.parametrize("busy", [503, 429, 502])
 def test_a_registry_request_slot_is_taken_and_given_back_through_a_busy_api(busy, prefect_api, prefect_fault_proxy):
-    from tasks import adapters_from_settings
-    from tasks.adapters_from_settings import registry_request_slot
+    from coordination import adapters_from_settings
+    from coordination.adapters_from_settings import registry_request_slot
 
     proxy = prefect_fault_proxy
     host = f"registry-{uuid.uuid4().hex[:8]}.test:5000"
@@ -123,7 +123,7 @@ def test_a_project_run_whose_create_answer_was_lost_is_created_once(prefect_api,
 @pytest.fixture
 def storage(prefect_api, tmp_path, monkeypatch):
     """A stages storage address of its own, the file locks of this test's home, the default wait."""
-    from tasks.exclusive import WAIT_ENV
+    from coordination.exclusive import WAIT_ENV
 
     monkeypatch.setenv("STAGESWEEP_HOME_DIR", str(tmp_path / "home"))
     monkeypatch.delenv(WAIT_ENV, raising=False)
@@ -136,13 +136,13 @@ def storage(prefect_api, tmp_path, monkeypatch):
 def _exclusion(command: str = "cleanup"):
     from prefect.runtime import flow_run
 
-    from tasks.exclusive import StorageExclusion
+    from coordination.exclusive import StorageExclusion
 
     return StorageExclusion(str(flow_run.id), command, datetime.now(timezone.utc))
 
 
 def test_a_free_storage_is_taken_while_the_api_answers_slowly(prefect_api, prefect_fault_proxy, storage):
-    from tasks.exclusive import DEFAULT_WAIT_SECONDS
+    from coordination.exclusive import DEFAULT_WAIT_SECONDS
 
     proxy = prefect_fault_proxy
     address, name = storage
@@ -171,7 +171,7 @@ def test_a_held_storage_is_reported_held_even_when_the_api_is_slow(
 ):
     from prefect.runtime import flow_run
 
-    from tasks.exclusive import DEFAULT_WAIT_SECONDS
+    from coordination.exclusive import DEFAULT_WAIT_SECONDS
 
     proxy = prefect_fault_proxy
     address, name = storage

@@ -151,8 +151,8 @@ def test_two_processes_sharing_one_cache_both_get_correct_inventories(registry, 
 
 
 def test_no_cache_setting_builds_no_cache(tmp_path):
+    from coordination.adapters_from_settings import content_cache
     from schemas.settings import RunSettings
-    from tasks.adapters_from_settings import content_cache
 
     assert content_cache(RunSettings(home_dir=str(tmp_path), no_cache=True)) is None
     assert content_cache(RunSettings(home_dir=str(tmp_path))).root == tmp_path / "cache"
