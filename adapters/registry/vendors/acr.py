@@ -22,21 +22,18 @@ From the Azure Container Registry REST API reference (learn.microsoft.com, data 
 
 from __future__ import annotations
 
-import re
 import urllib.parse
 
 from adapters.registry.client import _repository
 from adapters.registry.errors import parse_error_body
 from adapters.registry.reference import Reference
 from adapters.registry.transport import Response
-from adapters.registry.vendors.base import TagDeleter, link_paged_listing, quote_path
+from adapters.registry.vendors.base import DIGEST, PROBE_DIGEST, TagDeleter, link_paged_listing, listed_tag, quote_path
 from schemas.errors import RegistryAuthError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
-PROBE_DIGEST = "sha256:" + "0" * 64
 PAGE_SIZE = 100
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _CREDENTIALS_HELP = (
     "Log in with `az acr login --name REGISTRY` (an identity token) or `docker login REGISTRY.azurecr.io` with a "
     "repository-scoped token or a service principal that has the AcrDelete role."
@@ -55,12 +52,11 @@ class AcrDeleter(TagDeleter):
         return f"{super().permission_hint()} {_CREDENTIALS_HELP}"
 
     def _refused(self, repository: str, detail: str, status: int | None, url: str | None) -> RegistryAuthError:
-        return RegistryAuthError(
+        return self.denied(
             f"the acr implementation cannot delete in {repository}: the registry refused ({detail}) — deleting needs "
             f"{self.spec.permission}" + (f" [{url}]" if url else ""),
             status=status,
             url=url,
-            hint=self.permission_hint(),
         )
 
     # -- the interface ------------------------------------------------------------------------
@@ -85,7 +81,7 @@ class AcrDeleter(TagDeleter):
             what = f"cannot untag {repository}:{tag}"
             path = f"/acr/v1/{ref.path}/_tags/{quote_path(tag)}"
         else:
-            if not _DIGEST.fullmatch(digest or ""):
+            if not DIGEST.fullmatch(digest or ""):
                 raise ValueError(f"expected a digest like sha256:<hex>, got {digest!r}")
             what = f"cannot delete manifest {repository}@{digest} (tag {tag})"
             path = f"/v2/{ref.path}/manifests/{digest}"
@@ -99,9 +95,8 @@ class AcrDeleter(TagDeleter):
         def read(document) -> dict[str, str]:
             found: dict[str, str] = {}
             for item in document.get("tags") or []:
-                tag, digest = item.get("name"), item.get("digest")
-                if isinstance(tag, str) and isinstance(digest, str) and _DIGEST.fullmatch(digest):
-                    found[tag] = digest
+                if (listed := listed_tag(item)) is not None:
+                    found[listed[0]] = listed[1]
             return found
 
         return link_paged_listing(

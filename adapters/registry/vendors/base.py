@@ -17,13 +17,15 @@ import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from adapters.registry.client import _repository
 from adapters.registry.errors import error_for_response, parse_error_body, parse_retry_after
-from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
+from schemas.errors import NotFoundError, RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import IMPLEMENTATIONS, Implementation, RepoImplementation
 from schemas.vocab import Outcome
 
 if TYPE_CHECKING:
     from adapters.registry.client import RegistryClient
+    from adapters.registry.reference import Reference
     from adapters.registry.transport import Response
 
 #: one delete of a batch: (tag, digest it was found at right before, whether a staying tag shares that digest)
@@ -33,6 +35,10 @@ TagToDelete = tuple[str, str, bool]
 NEXT_LINK = re.compile(r'<([^>]*)>\s*;\s*(?:[^,]*;\s*)?rel="?next"?', re.IGNORECASE)
 #: pages a listing follows at the most
 MAX_PAGES = 100_000
+#: a digest no image has: a pre-flight deletes it to learn whether deletes are permitted
+PROBE_DIGEST = "sha256:" + "0" * 64
+#: a well-formed digest (``algorithm:hex``)
+DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 
 
 class TagDeleter:
@@ -132,21 +138,42 @@ class TagDeleter:
             f"{spec.credentials}. Nothing was deleted."
         )
 
+    def denied(self, message: str, *, url: str | None, status: int | None = 403, code: str | None = None) -> RegistryAuthError:
+        """The credentials may not delete (a pre-flight's finding, or a refused delete): ``message``
+        with the hint naming the permission and where the credentials come from."""
+        return RegistryAuthError(message, status=status, code=code, url=url, hint=self.permission_hint())
+
     def refused(self, storage_what: str, response: Response, *, detail_label: str | None = None) -> RegistryAuthError:
         """A 401/403 of a pre-flight: one message naming the implementation and the permission;
         with ``detail_label`` (``""``, ``"GitHub: "``) the vendor's own message follows, so labelled."""
         spec = self.spec
-        error = RegistryAuthError(
+        error = self.denied(
             f"{storage_what}: the {spec.name} API refused ({response.status}) — deleting needs {spec.permission} "
             f"[{response.url}]",
             status=response.status,
             url=response.url,
-            hint=self.permission_hint(),
         )
         detail = vendor_message(response.body) if detail_label is not None else None
         if detail:
             error.message = f"{error.message} — {detail_label}{detail}"
         return error
+
+    def repository_document(
+        self, what: str, response: Response, unknown: str, *, url: str | None = None
+    ) -> dict[str, Any] | None:
+        """The JSON object a pre-flight read about the repository (None where the body is none):
+        404 raises ``NotFoundError(unknown)`` — the credentials may not see the repository — and any
+        other status but 200 the typed error of ``what``. ``url``: the one messages name
+        (``response.url`` by default)."""
+        if response.status == 404:
+            raise NotFoundError(unknown, status=404, url=response.url if url is None else url, hint=self.permission_hint())
+        if response.status != 200:
+            raise self.fail(what, response)
+        try:
+            document = json.loads(response.body)
+        except ValueError:
+            return None
+        return document if isinstance(document, dict) else None
 
     def deleted_or_gone(self, what: str, response: Response) -> Outcome:
         """The outcome of a vendor's delete answer: 200/202/204 ``deleted``, 404 ``already-gone``;
@@ -187,6 +214,15 @@ def _reset_header(response: Response) -> str | None:
     if not reset or not reset.strip().isdigit():
         return None
     return str(max(0, int(reset.strip()) - int(time.time())))
+
+
+def listed_tag(item: Any, digest_key: str = "digest") -> tuple[str, str] | None:
+    """(tag, digest) of one entry of a vendor's tag listing (its ``name`` and ``digest_key``);
+    None where either is missing or the digest is malformed (the tag is then looked up alone)."""
+    tag, digest = item.get("name"), item.get(digest_key)
+    if isinstance(tag, str) and isinstance(digest, str) and DIGEST.fullmatch(digest):
+        return tag, digest
+    return None
 
 
 def next_page(response: Response, seen: set[str], what: str) -> str | None:
@@ -242,18 +278,33 @@ def link_paged_listing(
     return None
 
 
+def namespace_and_name(repository: str, problem: str, hint: str) -> tuple[Reference, str, str]:
+    """(reference, first path component, the rest) of ``HOST/FIRST/REST…``, for a vendor API that
+    names a repository by its namespace (owner, project) and name; a path of one component raises
+    ``RegistryError(problem, hint=hint)``."""
+    ref = _repository(repository)
+    namespace, _, name = ref.path.partition("/")
+    if not name:
+        raise RegistryError(problem, hint=hint)
+    return ref, namespace, name
+
+
 def quote_path(value: str) -> str:
     """A path segment (slashes encoded)."""
     return urllib.parse.quote(value, safe="")
 
 
 __all__ = [
+    "DIGEST",
     "MAX_PAGES",
     "NEXT_LINK",
+    "PROBE_DIGEST",
     "RegistryRateLimited",
     "TagDeleter",
     "TagToDelete",
     "link_paged_listing",
+    "listed_tag",
+    "namespace_and_name",
     "next_link",
     "next_page",
     "parse_retry_after",

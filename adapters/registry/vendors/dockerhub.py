@@ -31,18 +31,16 @@ repository on a Docker Hub host: a repository elsewhere needs the variable set t
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import urllib.parse
 from collections.abc import Mapping
 
 from adapters.registry.auth import Credential
-from adapters.registry.client import _repository
 from adapters.registry.reference import DOCKER_HUB, Reference
 from adapters.registry.transport import Response, origin
-from adapters.registry.vendors.base import TagDeleter
-from schemas.errors import NotFoundError, RegistryAuthError, RegistryError, RegistryRateLimited
+from adapters.registry.vendors.base import TagDeleter, listed_tag, namespace_and_name
+from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
@@ -52,7 +50,6 @@ DEFAULT_API_URL = "https://hub.docker.com"
 TOKEN_LIFETIME = 600.0
 TOKEN_MARGIN = 60.0
 PAGE_SIZE = 100  # the reference's maximum
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _JSON = {"Accept": "application/json"}
 
 
@@ -86,14 +83,11 @@ class DockerHubDeleter(TagDeleter):
     def _names(self, repository: str) -> tuple[Reference, str, str]:
         """(reference, namespace, repository name) of ``repository``: the first path component
         and the rest (``docker.io/library/x`` → ``library``, ``x``)."""
-        ref = _repository(repository)
-        namespace, _, name = ref.path.partition("/")
-        if not name:
-            raise RegistryError(
-                f"{repository} names no Docker Hub namespace and repository (NAMESPACE/REPOSITORY)",
-                hint="Address Docker Hub repositories as docker.io/NAMESPACE/REPOSITORY.",
-            )
-        return ref, namespace, name
+        return namespace_and_name(
+            repository,
+            f"{repository} names no Docker Hub namespace and repository (NAMESPACE/REPOSITORY)",
+            "Address Docker Hub repositories as docker.io/NAMESPACE/REPOSITORY.",
+        )
 
     def _credential(self, ref: Reference) -> Credential:
         """The Docker config's user and password (or personal access token) for the repository's
@@ -187,29 +181,18 @@ class DockerHubDeleter(TagDeleter):
         response = self._hub("GET", ref, f"/v2/repositories/{_segment(namespace)}/{name}/")
         if response.status in (401, 403):
             raise self.refused(what, response)
-        if response.status == 404:
-            raise NotFoundError(
-                f"{what}: Docker Hub knows no repository {namespace}/{name} that this user can see [{response.url}]",
-                status=404,
-                url=response.url,
-                hint=self.permission_hint(),
-            )
-        if response.status != 200:
-            raise self.fail(what, response)
-        try:
-            permissions = json.loads(response.body).get("permissions")
-        except (ValueError, AttributeError):
-            permissions = None
+        document = self.repository_document(
+            what, response, f"{what}: Docker Hub knows no repository {namespace}/{name} that this user can see [{response.url}]"
+        )
+        permissions = (document or {}).get("permissions")
         if not isinstance(permissions, dict):
             return  # no permissions in the answer: the deletes themselves will tell (403 stops the run)
         if not permissions.get("admin"):
             granted = ", ".join(p for p in ("read", "write", "admin") if permissions.get(p)) or "nothing"
-            raise RegistryAuthError(
+            raise self.denied(
                 f"{what}: the dockerhub API grants {granted} on {namespace}/{name}, and deleting tags needs admin "
                 f"— {self.spec.permission} [{response.url}]",
-                status=403,
                 url=response.url,
-                hint=self.permission_hint(),
             )
 
     def delete_tag(self, repository: str, tag: str, digest: str, shared: bool) -> Outcome:
@@ -234,9 +217,8 @@ class DockerHubDeleter(TagDeleter):
                     return None
                 document = json.loads(response.body)
                 for item in document.get("results") or []:
-                    tag, digest = item.get("name"), item.get("digest")
-                    if isinstance(tag, str) and isinstance(digest, str) and _DIGEST.fullmatch(digest):
-                        found[tag] = digest
+                    if (listed := listed_tag(item)) is not None:
+                        found[listed[0]] = listed[1]
                 following = document.get("next")
                 url = urllib.parse.urljoin(url, following) if isinstance(following, str) and following else None
                 if url is not None and origin(url) != origin(base):

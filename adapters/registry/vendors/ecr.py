@@ -29,7 +29,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from adapters.registry.vendors.base import TagDeleter, TagToDelete
+from adapters.registry.vendors.base import PROBE_DIGEST, TagDeleter, TagToDelete
 from adapters.registry.vendors.ecr_api import THROTTLE_WAIT, EcrApi, EcrRepository, host_of, parse_registry_host
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import RepoImplementation
@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 BATCH_LIMIT = 100
 #: DescribeImages page size (its maximum)
 PAGE_SIZE = 1000
-#: a digest no image has: the pre-flight's delete
-PROBE_DIGEST = "sha256:" + "0" * 64
 
 
 class EcrDeleter(TagDeleter):

@@ -28,23 +28,20 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import re
 import urllib.parse
 
 from adapters.registry.client import _repository
 from adapters.registry.errors import parse_error_body
 from adapters.registry.reference import Reference
 from adapters.registry.transport import Response
-from adapters.registry.vendors.base import TagDeleter, link_paged_listing, vendor_message
+from adapters.registry.vendors.base import DIGEST, PROBE_DIGEST, TagDeleter, link_paged_listing, vendor_message
 from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
 log = logging.getLogger(__name__)
 
-PROBE_DIGEST = "sha256:" + "0" * 64
 PAGE_SIZE = 1000
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _ARTIFACT_REGISTRY_HOSTS = ("*-docker.pkg.dev", "*.pkg.dev")
 _CONTAINER_REGISTRY_HOSTS = ("gcr.io", "*.gcr.io")
 #: what Google answers a manifest delete while a tag still names the manifest
@@ -170,7 +167,7 @@ class GcrDeleter(TagDeleter):
         """Delete the manifest ``tag`` named, now that the tag is gone; Google keeps it while
         another tag names it. The tag's delete already happened: a failure here leaves an
         untagged manifest (storage, not a tag), so it is logged, not raised."""
-        if not _DIGEST.fullmatch(digest or ""):
+        if not DIGEST.fullmatch(digest or ""):
             return
         try:
             response = self._request("DELETE", ref, f"/v2/{ref.path}/manifests/{digest}", "delete")
@@ -194,7 +191,7 @@ class GcrDeleter(TagDeleter):
             found: dict[str, str] = {}
             for digest, info in manifests.items():
                 tags = info.get("tag") if isinstance(info, dict) else None
-                if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) or not isinstance(tags, list):
+                if not isinstance(digest, str) or not DIGEST.fullmatch(digest) or not isinstance(tags, list):
                     continue
                 for tag in tags:
                     if isinstance(tag, str):

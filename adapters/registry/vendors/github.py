@@ -37,7 +37,15 @@ from typing import TYPE_CHECKING
 
 from adapters.registry.client import _repository
 from adapters.registry.transport import Response, origin
-from adapters.registry.vendors.base import NEXT_LINK, TagDeleter, TagToDelete, _reset_header, quote_path, vendor_message
+from adapters.registry.vendors.base import (
+    NEXT_LINK,
+    TagDeleter,
+    TagToDelete,
+    _reset_header,
+    namespace_and_name,
+    quote_path,
+    vendor_message,
+)
 from schemas.errors import NotFoundError, RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import RepoImplementation, detect
 from schemas.vocab import Outcome
@@ -96,13 +104,12 @@ class GitHubDeleter(TagDeleter):
         return (self.env.get("GITHUB_API_URL") or "").strip().rstrip("/") or DEFAULT_API
 
     def _package(self, repository: str) -> _Package:
-        ref = _repository(repository)
-        owner, _, name = ref.path.partition("/")
-        if not name:
-            raise RegistryError(
-                f"{repository}: a GitHub container repository is HOST/OWNER/PACKAGE; {ref.path!r} names no package",
-                hint="Point the storage at ghcr.io/<owner>/<package>, e.g. ghcr.io/acme/app.",
-            )
+        ref, owner, name = namespace_and_name(
+            repository,
+            f"{repository}: a GitHub container repository is HOST/OWNER/PACKAGE; "
+            f"{_repository(repository).path!r} names no package",
+            "Point the storage at ghcr.io/<owner>/<package>, e.g. ghcr.io/acme/app.",
+        )
         return _Package(repository, ref.registry, owner, name)
 
     def _token(self, host: str) -> tuple[str | None, str]:
@@ -276,12 +283,10 @@ class GitHubDeleter(TagDeleter):
             raise self._error(f"cannot list the package versions of {repository}", response, wait=True)
         scopes = response.header("X-OAuth-Scopes")
         if scopes is not None and PERMISSION not in {s.strip() for s in scopes.split(",")}:
-            raise RegistryAuthError(
+            raise self.denied(
                 f"{repository}: the token for the {self.spec.name} implementation has the scopes "
                 f"[{scopes.strip() or 'none'}] — deleting needs {PERMISSION} [{response.url}]",
-                status=403,
                 url=response.url,
-                hint=self.permission_hint(),
             )
 
     def delete_tags(self, repository: str, items: Sequence[TagToDelete]) -> list[Outcome | RegistryError]:

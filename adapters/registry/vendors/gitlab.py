@@ -132,13 +132,12 @@ class GitLabDeleter(TagDeleter):
 
     def _refusal(self, repository: str, exc: RegistryAuthError) -> RegistryAuthError:
         spec = self.spec
-        return RegistryAuthError(
+        return self.denied(
             f"{repository}: the {spec.name} registry refused a delete ({exc.status or 401}"
             f"{' ' + exc.code if exc.code else ''}) — deleting needs {spec.permission}: {exc.message}",
             status=exc.status,
             code=exc.code,
             url=exc.url,
-            hint=self.permission_hint(),
         )
 
     # -- deletes -------------------------------------------------------------------------------

@@ -35,13 +35,12 @@ from collections.abc import Mapping
 
 from adapters.registry.client import _repository
 from adapters.registry.transport import Response, origin
-from adapters.registry.vendors.base import TagDeleter, next_page, quote_path
-from schemas.errors import RegistryAuthError, RegistryError
+from adapters.registry.vendors.base import PROBE_DIGEST, TagDeleter, namespace_and_name, next_page, quote_path
+from schemas.errors import RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
 API = "/api/v2.0"
-PROBE_DIGEST = "sha256:" + "0" * 64
 PROBE_TAG = "stagesweep-probe"
 #: what a delete needs, as Harbor's RBAC names it: (resource, action)
 NEEDED = (("artifact", "delete"), ("tag", "delete"))
@@ -49,13 +48,11 @@ NEEDED = (("artifact", "delete"), ("tag", "delete"))
 
 def harbor_names(repository: str) -> tuple[str, str, str]:
     """(registry host, project, repository name in the project) of ``HOST/<project>/<name…>``."""
-    ref = _repository(repository)
-    project, _, name = ref.path.partition("/")
-    if not name:
-        raise RegistryError(
-            f"{repository} is not a Harbor repository address: it needs HOST/<project>/<repository>",
-            hint="Harbor keeps every repository in a project; address it as HOST/PROJECT/NAME. Nothing was deleted.",
-        )
+    ref, project, name = namespace_and_name(
+        repository,
+        f"{repository} is not a Harbor repository address: it needs HOST/<project>/<repository>",
+        "Harbor keeps every repository in a project; address it as HOST/PROJECT/NAME. Nothing was deleted.",
+    )
     return ref.registry, project, name
 
 
@@ -74,12 +71,11 @@ class HarborDeleter(TagDeleter):
         credential = self.client.transport.auth.credentials.lookup(host)
         if credential is None or credential.password is None or credential.username is None:
             spec = self.spec
-            raise RegistryAuthError(
+            raise self.denied(
                 f"{repository}: the {spec.name} API needs a username and password (or robot account) for {host}, "
                 f"and the Docker config has none — deleting needs {spec.permission}",
                 status=401,
                 url=self.client.transport.url(host, API),
-                hint=self.permission_hint(),
             )
         raw = f"{credential.username}:{credential.password}".encode()
         return "Basic " + base64.b64encode(raw).decode("ascii")
@@ -147,12 +143,10 @@ class HarborDeleter(TagDeleter):
         missing = [f"{resource} {action}" for resource, action in NEEDED if not _granted(granted, resource, action)]
         if missing:
             spec = self.spec
-            raise RegistryAuthError(
+            raise self.denied(
                 f"{what}: the credentials lack {', '.join(missing)} in project {project} — deleting needs "
                 f"{spec.permission} [{response.url}]",
-                status=403,
                 url=response.url,
-                hint=self.permission_hint(),
             )
 
     def _probe_deletes(self, repository: str, what: str) -> None:

@@ -24,19 +24,16 @@ shares is then kept (``shared-digest``), since that delete would take the stayin
 from __future__ import annotations
 
 import json
-import re
 import urllib.parse
 
 from adapters.registry.client import _repository
-from adapters.registry.vendors.base import TagDeleter
-from schemas.errors import NotFoundError, RegistryAuthError, RegistryError
+from adapters.registry.vendors.base import MAX_PAGES, TagDeleter, listed_tag
+from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
 
 TOKEN_VARIABLE = "STAGESWEEP_REPO_QUAY_TOKEN"
 PAGE_LIMIT = 100  # the API's maximum
-MAX_PAGES = 100_000
-_DIGEST = re.compile(r"[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
 _JSON = {"Accept": "application/json"}
 
 
@@ -79,27 +76,14 @@ class QuayDeleter(TagDeleter):
             error = self.refused(what, response, detail_label="")
             error.message += f"; the token comes from {TOKEN_VARIABLE}"
             raise error
-        if response.status == 404:
-            raise NotFoundError(
-                f"{what}: Quay knows no repository {_repository(repository).path} that the token of {TOKEN_VARIABLE} "
-                f"can see [{url}]",
-                status=404,
-                url=url,
-                hint=self.permission_hint(),
-            )
-        if response.status != 200:
-            raise self.fail(what, response)
-        try:
-            can_write = json.loads(response.body).get("can_write")
-        except (ValueError, AttributeError):
-            can_write = None
+        path = _repository(repository).path
+        unknown = f"{what}: Quay knows no repository {path} that the token of {TOKEN_VARIABLE} can see [{url}]"
+        can_write = (self.repository_document(what, response, unknown, url=url) or {}).get("can_write")
         if can_write is not True:
-            raise RegistryAuthError(
-                f"{what}: the quay API says the token of {TOKEN_VARIABLE} may not write to {_repository(repository).path} "
+            raise self.denied(
+                f"{what}: the quay API says the token of {TOKEN_VARIABLE} may not write to {path} "
                 f"(can_write: {json.dumps(can_write)}), and deleting tags needs {self.spec.permission} [{url}]",
-                status=403,
                 url=url,
-                hint=self.permission_hint(),
             )
 
     def delete_tag(self, repository: str, tag: str, digest: str, shared: bool) -> Outcome:
@@ -130,9 +114,8 @@ class QuayDeleter(TagDeleter):
                     return None
                 document = json.loads(response.body)
                 for item in document.get("tags") or []:
-                    tag, digest = item.get("name"), item.get("manifest_digest")
-                    if isinstance(tag, str) and isinstance(digest, str) and _DIGEST.fullmatch(digest):
-                        found.setdefault(tag, digest)
+                    if (listed := listed_tag(item, "manifest_digest")) is not None:
+                        found.setdefault(*listed)
                 if not document.get("has_additional"):
                     return found
         except (RegistryError, ValueError, AttributeError, TypeError):
