@@ -195,15 +195,27 @@ def _delete_if_present(filesystem: pafs.FileSystem, target: str) -> None:
 
 
 def _write_local(path: Path, table: pa.Table) -> None:
+    """Write through a temp file, fsync it, rename it into place and fsync the directory: once
+    this returns the rows survive a power loss (a part file is written before its batch deletes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".parquet.tmp", dir=path.parent)
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        _fsync_path(tmp, os.O_RDONLY)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_path(path.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
+
+def _fsync_path(path: str | Path, flags: int) -> None:
+    fd = os.open(path, flags)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _written_at(path: str, filesystem: pafs.FileSystem | None = None) -> int:

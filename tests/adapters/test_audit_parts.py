@@ -4,6 +4,7 @@ the newer one. On a local directory and on S3 (moto)."""
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -57,6 +58,26 @@ def outcomes(table: pa.Table) -> list[str]:
 
 def local_files(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+def test_a_part_file_and_its_directory_are_on_disk_before_the_write_returns(tmp_path, monkeypatch):
+    """Power loss after a batch's part was written must not lose its rows: the file is fsynced
+    before its rename, the directory (the rename) after it."""
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    part = part_path(audit_path(tmp_path, "run-1", STARTED))
+    write_audit_part(part, rows("run-1", ["started"]))
+    assert len(synced) == 2
+    temp, directory = synced
+    assert Path(temp).parent == Path(part).parent and Path(temp).name.endswith(".parquet.tmp")
+    assert directory == str(Path(part).parent)
+    assert outcomes(read_audit(str(part))) == ["started"]
 
 
 def test_a_running_runs_part_is_read_by_stagesweep_and_by_a_plain_dataset_read(tmp_path):
