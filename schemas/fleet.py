@@ -36,6 +36,23 @@ PROJECT_KEYS = {"git": "git_url", "images_repo": "images_repo", "stages_storage"
 #: settings no fleet file may set: each project has its own, or the fleet run sets them
 NOT_IN_FLEET = frozenset({"git_url", "dir", "save_cleanup_report"})
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
+#: settings whose value is a credential: a fleet file (kept in git, its values passed on as Prefect
+#: parameters) never holds one; where the value goes instead
+CREDENTIALS = {
+    "kube_config_base64": "Put the kubeconfig in a file on the machines that run the projects and set "
+    "`kube_config: PATH`, or set STAGESWEEP_KUBE_CONFIG_BASE64 in the environment of the fleet run and of the "
+    "pool's workers; nothing was run.",
+}
+
+
+def _refuse_credential(file: str, path: str, key: str) -> None:
+    if key in CREDENTIALS:
+        raise ConfigError(
+            "a credential's value, which a fleet file never holds (it is kept in git and passed on as Prefect parameters)",
+            file=file,
+            path=path,
+            hint=CREDENTIALS[key],
+        )
 
 
 RegistryLimits = RegistryLimit
@@ -118,6 +135,7 @@ def parse_fleet(text: str, *, file: str) -> Fleet:
     if not isinstance(defaults, dict):
         raise ConfigError("expected a mapping of cleanup settings", file=file, path="defaults")
     for key in defaults:
+        _refuse_credential(file, f"defaults.{key}", key)
         if key not in CleanupSettings.model_fields or key in NOT_IN_FLEET or key in PROJECT_KEYS.values():
             raise ConfigError("not a settings field a fleet's defaults can set", file=file, path=f"defaults.{key}")
     projects_data = data.get("projects")
@@ -141,6 +159,7 @@ def parse_fleet(text: str, *, file: str) -> Fleet:
         for key, value in entry.items():
             if key == "name":
                 continue
+            _refuse_credential(file, f"{where}.{key}", key)
             if key in PROJECT_KEYS:
                 values[PROJECT_KEYS[key]] = value
             elif key in CleanupSettings.model_fields and key not in NOT_IN_FLEET:

@@ -97,3 +97,22 @@ def test_fleet_summary_has_a_reclaimable_bytes_column():
     header, _, row_a, row_b = markdown.splitlines()[-4:]
     assert "reclaimable bytes" in header
     assert "| 4096 |" in row_a and "| ? |" in row_b
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (GOOD.replace("  without_kube: true\n", "  kube_config_base64: YXBpVmVyc2lvbjogdjEK\n"), "defaults.kube_config_base64"),
+        (
+            GOOD.replace("    config_ref: release\n", "    kube_config_base64: YXBpVmVyc2lvbjogdjEK\n"),
+            "projects[beta].kube_config_base64",
+        ),
+    ],
+)
+def test_a_fleet_file_holding_a_credential_is_refused_saying_where_it_goes(text, path):
+    with pytest.raises(ConfigError) as refused:
+        parse_fleet(text, file="fleet.yaml")
+    error = refused.value
+    assert error.path == path
+    assert "credential" in error.message and "YXBpVmVyc2lvbjogdjEK" not in str(error)
+    assert "kube_config: PATH" in error.hint and "STAGESWEEP_KUBE_CONFIG_BASE64" in error.hint
