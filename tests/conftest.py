@@ -80,6 +80,22 @@ def pytest_collection_modifyitems(config, items):
         definitions = info.name2fixturedefs.values() if info is not None else ()
         if any(d.scope == "module" for defs in definitions for d in defs):
             item.add_marker(pytest.mark.xdist_group(module))
+    if getattr(config.option, "loadgroup", False):
+        for item in items:
+            _name_group(item)
+
+
+def _name_group(item) -> None:
+    """Append `@GROUP` to the test's node id: how `--dist loadgroup` tells the controller which
+    tests go together. pytest-xdist does it by setting `item._nodeid`, which pytest 9.2 no longer
+    reads (its node id is `item._id`), so the groups would be silently ignored; on a pytest that
+    reads `_nodeid`, pytest-xdist's own hook still does it."""
+    names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")})
+    if not names or not hasattr(item, "_id") or "@" in item.nodeid.rsplit("]", 1)[-1]:
+        return
+    from _pytest.nodeid import NodeId
+
+    item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(names)}")
 
 
 pytest_plugins = [
