@@ -124,15 +124,7 @@ class DeletionRun:
         began = time.perf_counter()
         done = self.earlier_done()
         if self._snapshot is None or self._snapshot[0] is not self.rows or self._snapshot[1].num_rows != len(self.rows):
-            table = plans.audit_table(
-                self.rows,
-                run_id=self.run_id,
-                command=self.command.value,
-                dry_run=self.settings.dry_run,
-                project=self.project,
-                started_at=self.started_at,
-                decided_at=self.decided_at,
-            )
+            table = self._audit_table()
         else:
             table = self._snapshot[1]
         table = plans.refresh_audit_table(table, self.rows, self.decided_at, done)
@@ -140,6 +132,18 @@ class DeletionRun:
         write_audit_part(self.part_file, table, self.metadata)
         self.checkpoint_writes += 1
         self.checkpoint_seconds += time.perf_counter() - began
+
+    def _audit_table(self) -> pa.Table:
+        """The run's rows as the audit table (AUDIT_SCHEMA)."""
+        return plans.audit_table(
+            self.rows,
+            run_id=self.run_id,
+            command=self.command.value,
+            dry_run=self.settings.dry_run,
+            project=self.project,
+            started_at=self.started_at,
+            decided_at=self.decided_at,
+        )
 
     def write_audit(self) -> str:
         if not self.settings.dry_run and self.rows:
@@ -149,15 +153,7 @@ class DeletionRun:
             self.rows = [{**r, "reclaimable_bytes": b} for r, b in zip(self.rows, freed)]
             self.reclaimable_bytes = reclaim.total(freed)
             self.metadata["reclaimable_bytes"] = self.reclaimable_bytes
-        table = plans.audit_table(
-            self.rows,
-            run_id=self.run_id,
-            command=self.command.value,
-            dry_run=self.settings.dry_run,
-            project=self.project,
-            started_at=self.started_at,
-            decided_at=self.decided_at,
-        )
+        table = self._audit_table()
         # a run that may have deleted has a part file, which the final file replaces
         return self.steps.write_audit_file(str(self.audit_file), table, self.metadata, replace_part=not self.settings.dry_run)
 

@@ -35,14 +35,19 @@ class TemplateError(Exception):
 
     def position_text(self) -> str:
         """``line L, column C: FUNCTION: REASON`` (the parts that are known)."""
-        where = ""
-        if self.line is not None:
-            where = f"line {self.line}" + (f", column {self.column}" if self.column is not None else "")
-        what = f"{self.function}: " if self.function else ""
-        return f"{where}: {what}{self.reason}" if where else f"{what}{self.reason}"
+        return position_text(self.reason, self.line, self.column, self.function)
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+def position_text(reason: str, line: int | None, column: int | None, function: str | None) -> str:
+    """``line L, column C: FUNCTION: REASON``, of the parts that are known."""
+    where = ""
+    if line is not None:
+        where = f"line {line}" + (f", column {column}" if column is not None else "")
+    what = f"{function}: " if function else ""
+    return f"{where}: {what}{reason}" if where else f"{what}{reason}"
 
 
 class ExecError(Exception):

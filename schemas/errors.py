@@ -73,12 +73,7 @@ class TemplateError(ConfigError, gotemplate_errors.TemplateError):
         function: str | None = None,
         hint: str | None = None,
     ) -> None:
-        where = ""
-        if line is not None:
-            where = f"line {line}" + (f", column {column}" if column is not None else "")
-        what = f"{function}: " if function else ""
-        text = f"{where}: {what}{message}" if where else f"{what}{message}"
-        super().__init__(text, file=file, hint=hint)
+        super().__init__(gotemplate_errors.position_text(message, line, column, function), file=file, hint=hint)
         self.line = line
         self.column = column
         self.function = function

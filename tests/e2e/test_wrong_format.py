@@ -33,6 +33,22 @@ def werf2(world, registry, unique_repo):
         storage.close()
 
 
+def run_v11(world, *words: str, stages: str, images: str | None = None, flags: tuple[str, ...] = ()):
+    """`stagesweep WORDS` on v1.1's options: `--stages-storage STAGES [--images-repo IMAGES]`."""
+    return world.cli(
+        *words,
+        "--stages-storage",
+        stages,
+        *(["--images-repo", images] if images else []),
+        "--dir",
+        str(world.git.work),
+        "--audit-dir",
+        str(world.audit_dir),
+        "--insecure-registry",
+        *flags,
+    )
+
+
 def raw_tags(registry, repository: str) -> set[str]:
     return set(RegistryClient(registry.options()).list_tags(repository))
 
@@ -56,17 +72,9 @@ def test_a_v11_run_over_a_werf2_repository_stops_and_deletes_nothing(world, werf
     before = raw_tags(registry, werf2.repository)
     words = command.split()
     flags = [w for w in words if w.startswith("-")] + (["--without-kube"] if words[0] == "cleanup" else [])
-    result = world.cli(
-        *[w for w in words if not w.startswith("-")],
-        "--stages-storage",
-        werf2.repository,
-        *([] if words[:2] == ["stages", "purge"] else ["--images-repo", werf2.repository.rsplit("/", 1)[0] + "/images"]),
-        "--dir",
-        str(world.git.work),
-        "--audit-dir",
-        str(world.audit_dir),
-        "--insecure-registry",
-        *flags,
+    images = None if words[:2] == ["stages", "purge"] else werf2.repository.rsplit("/", 1)[0] + "/images"
+    result = run_v11(
+        world, *[w for w in words if not w.startswith("-")], stages=werf2.repository, images=images, flags=tuple(flags)
     )
     metadata = refused(result, world.audit_dir)
     assert raw_tags(registry, werf2.repository) == before == werf2.tags
@@ -79,19 +87,13 @@ def test_a_v11_run_over_a_werf2_repository_stops_and_deletes_nothing(world, werf
 def test_a_werf2_repository_given_as_the_images_repo_stops_images_cleanup(world, werf2, registry):
     basic_world(world)
     stages_before = world.stage_tags()
-    result = world.cli(
+    result = run_v11(
+        world,
         "images",
         "cleanup",
-        "--images-repo",
-        werf2.repository.rsplit("/", 1)[0],  # multirepo: image `app` lives in <images repo>/app
-        "--stages-storage",
-        world.stages_address,
-        "--dir",
-        str(world.git.work),
-        "--audit-dir",
-        str(world.audit_dir),
-        "--insecure-registry",
-        "--without-kube",
+        stages=world.stages_address,
+        images=werf2.repository.rsplit("/", 1)[0],  # multirepo: image `app` lives in <images repo>/app
+        flags=("--without-kube",),
     )
     refused(result, world.audit_dir)
     assert raw_tags(registry, werf2.repository) == werf2.tags
@@ -106,18 +108,7 @@ def test_managed_images_rm_on_a_werf2_repository_is_refused(world, werf2, regist
     finally:
         storage.close()
     before = raw_tags(registry, werf2.repository)
-    result = world.cli(
-        "managed-images",
-        "rm",
-        "app",
-        "--stages-storage",
-        werf2.repository,
-        "--dir",
-        str(world.git.work),
-        "--audit-dir",
-        str(world.audit_dir),
-        "--insecure-registry",
-    )
+    result = run_v11(world, "managed-images", "rm", "app", stages=werf2.repository)
     refused(result, world.audit_dir)
     assert raw_tags(registry, werf2.repository) == before
 
