@@ -84,8 +84,9 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
             "GitLab container registry, the tag alone: `DELETE /v2/<name>/tags/reference/<tag>` (GitLab's own route, "
             "until GitLab 17.0), else the OCI tag delete `DELETE /v2/<name>/manifests/<tag>` (GitLab 16.4 on); the "
             "manifest delete by digest where neither exists. Digests listed by `GET /gitlab/v1/repositories/<name>/tags/list/`",
-            f"{_DOCKER_CONFIG}; a token with the write_registry scope (or CI_JOB_TOKEN of a maintainer's job)",
-            "write_registry (repository:<name>:delete, granted to Maintainers)",
+            f"{_DOCKER_CONFIG}; a personal, group or project access token with the api scope of a Maintainer "
+            "(write_registry allows push only; docs.gitlab.com/security/tokens/access_token_scopes)",
+            "the api scope (repository:<name>:delete, granted to Maintainers)",
             deletes_by_digest=False,
         ),
         Implementation(

@@ -3,8 +3,8 @@
 
 Its credentials are the Registry API's own: a Bearer token for ``repository:<name>:delete`` from
 GitLab's ``/jwt/auth`` realm, obtained with the Docker config's credentials for the registry host (a
-token with ``write_registry`` of a Maintainer, or a Maintainer's ``CI_JOB_TOKEN``). Nothing goes
-to another host.
+token with the ``api`` scope of a Maintainer: GitLab's token-scope table gives ``write_registry`` push
+only). Nothing goes to another host.
 
 A tag is removed alone, by name, where the registry can:
 
