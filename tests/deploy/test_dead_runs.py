@@ -149,6 +149,9 @@ def test_a_killed_fleet_cli_frees_its_slots_within_about_a_minute_and_the_next_r
             first = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
         try:
             wait_for(lambda: "waiting for the project gamma" in first_log.read_text(), 300, "the first run to wait for gamma")
+            # the zombie automation watches runs that have heartbeated: kill once the server has one
+            dead = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["fleet_cleanup"])))[0]
+            wait_for(lambda: _heartbeats(client, dead.id), 120, "the first run's first heartbeat on the server")
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
             killed_at = datetime.now(timezone.utc)
@@ -277,6 +280,8 @@ def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_withi
                 lambda: [r for r in client.read_flow_runs(flow_run_filter=by_name) if r.state.is_running()], 120, "victim running"
             )[0]
             pid, owner = wait_for(lambda: _flow_run_process([w.pid for w in workers], str(victim.id)), 60, "the victim's process")
+            # the zombie automation watches runs that have heartbeated: kill once the server has one
+            wait_for(lambda: _heartbeats(client, victim.id), 120, "the victim's first heartbeat on the server")
             os.killpg(owner, signal.SIGKILL)  # the worker, and its flow-run process with it
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
@@ -321,7 +326,8 @@ def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_withi
     assert "Crashed" in texts[0] and f"/runs/flow-run/{crashed.id}" in texts[0], texts[0]
 
 
-def _last_heartbeat(client, flow_run_id) -> datetime:
+def _heartbeats(client, flow_run_id) -> list:
+    """The newest heartbeat event of the flow run the server has, if any."""
     from prefect.events.filters import EventFilter, EventNameFilter, EventResourceFilter
 
     page = client.read_events(
@@ -331,8 +337,13 @@ def _last_heartbeat(client, flow_run_id) -> datetime:
         ),
         limit=1,
     )
-    assert page.events, f"flow run {flow_run_id} sent no heartbeat"
-    return page.events[0].occurred
+    return list(page.events)
+
+
+def _last_heartbeat(client, flow_run_id) -> datetime:
+    found = _heartbeats(client, flow_run_id)
+    assert found, f"flow run {flow_run_id} sent no heartbeat"
+    return found[0].occurred
 
 
 def _newest_run(client, name: str):
