@@ -21,6 +21,17 @@ PHASES: tuple[tuple[str, str], ...] = (
     (StorageKind.STAGES_STORAGE.value, ItemType.STAGE.value),
     (StorageKind.STAGES_STORAGE.value, ItemType.REJECTED_MARKER.value),
     (StorageKind.STAGES_STORAGE.value, ItemType.MANAGED_IMAGE.value),
+    # werf 1.2 / 2.x (SPEC §13.3): meta records, stages (and rejected ones), their custom tags and
+    # the custom tags' metadata, rejected markers last of a stage's items, then import metadata,
+    # managed-image records, and the final repo
+    (StorageKind.REPO.value, ItemType.IMAGE_METADATA.value),
+    (StorageKind.REPO.value, ItemType.STAGE.value),
+    (StorageKind.REPO.value, ItemType.CUSTOM_TAG.value),
+    (StorageKind.REPO.value, ItemType.CUSTOM_TAG_METADATA.value),
+    (StorageKind.REPO.value, ItemType.REJECTED_MARKER.value),
+    (StorageKind.REPO.value, ItemType.IMPORT_METADATA.value),
+    (StorageKind.REPO.value, ItemType.MANAGED_IMAGE.value),
+    (StorageKind.FINAL_REPO.value, ItemType.FINAL_STAGE.value),
     (StorageKind.HOST.value, ItemType.CONTAINER.value),
     (StorageKind.HOST.value, ItemType.LOCAL_IMAGE.value),
     (StorageKind.HOST.value, ItemType.CACHE_ENTRY.value),

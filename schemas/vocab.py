@@ -40,6 +40,23 @@ class Reason(StrEnum):
     TAG_MOVED = "tag-moved"
     # at delete time a tag that stays points to the same manifest (a registry deletes by digest)
     SHARED_DIGEST = "shared-digest"
+    # werf 1.2 / 2.x repository (SPEC §13.3)
+    #: cleanup.disable in werf.yaml: every managed-image and meta record goes, nothing else
+    CLEANUP_DISABLED = "cleanup-disabled"
+    NONEXISTENT_IMAGE = "nonexistent-image"
+    NONEXISTENT_STAGE = "nonexistent-stage"
+    GIT_POLICY_DISABLED = "git-policy-disabled"
+    KEEP_LIST = "keep-list"
+    #: a parent (or further ancestor) of a protected stage
+    ANCESTOR = "ancestor"
+    DEPENDENCY_SOURCE = "dependency-source"
+    IMAGE_INDEX_PLATFORM = "image-index-platform"
+    #: a stage whose manifest or config could not be read: never deleted in that run
+    UNREADABLE = "unreadable"
+    #: a custom tag (or its metadata) of a stage this run deletes
+    STAGE_DELETED = "stage-deleted"
+    #: an import metadata record whose source stage is not protected
+    UNUSED_IMPORT_METADATA = "unused-import-metadata"
 
 
 class ItemType(StrEnum):
@@ -51,6 +68,11 @@ class ItemType(StrEnum):
     LOCAL_IMAGE = "local-image"
     CONTAINER = "container"
     CACHE_ENTRY = "cache-entry"
+    # werf 1.2 / 2.x repository (SPEC §13.3)
+    CUSTOM_TAG = "custom-tag"
+    CUSTOM_TAG_METADATA = "custom-tag-metadata"
+    IMPORT_METADATA = "import-metadata"
+    FINAL_STAGE = "final-stage"
 
 
 class Outcome(StrEnum):
@@ -70,6 +92,9 @@ class StorageKind(StrEnum):
     IMAGES_REPO = "images-repo"
     STAGES_STORAGE = "stages-storage"
     HOST = "host"
+    #: werf 1.2 / 2.x: the one repository (`--repo`) and werf's copy of final images (`--final-repo`)
+    REPO = "repo"
+    FINAL_REPO = "final-repo"
 
 
 class Command(StrEnum):
