@@ -27,7 +27,7 @@ _DELETERS: dict[RepoImplementation, str] = {
     RepoImplementation.GCR: "adapters.registry.vendors.gcr:GcrDeleter",
 }
 
-#: a header only GitLab's container registry sends (on every answer, `GET /v2/` included)
+#: a header only GitLab's container registry sends, on its answer to `GET /v2/`
 GITLAB_HEADER = "Gitlab-Container-Registry-Version"
 
 

@@ -1,5 +1,6 @@
 """``gitlab``: the GitLab container registry (gitlab.com's ``registry.gitlab.com``, self-managed
-``registry.gitlab.example.com`` or any registry answering with ``Gitlab-Container-Registry-Version``).
+``registry.gitlab.example.com`` or any registry whose ``GET /v2/`` answers with the
+``Gitlab-Container-Registry-Version`` header, which GitLab's registry sends there).
 
 Its credentials are the Registry API's own: a Bearer token for ``repository:<name>:delete`` from
 GitLab's ``/jwt/auth`` realm, obtained with the Docker config's credentials for the registry host (a
@@ -22,7 +23,13 @@ every tag on it, so a tag whose digest a staying tag shares is kept (``shared-di
 
 Every tag with its digest comes from the registry's list-tags extension
 ``GET /gitlab/v1/repositories/<path>/tags/list/`` (metadata database only; marker paged with ``n`` /
-``last`` and a ``Link`` header), so a warm read or a delete batch needs no HEAD per tag.
+``last`` and a ``Link`` header), so a warm read or a delete batch needs no HEAD per tag. That API
+is only served where the metadata database is on, and may sit behind rules of its own: a 401, 403,
+404 or 405 from it means "no listing here", and the tags are read one by one as on any registry.
+
+References: https://docs.gitlab.com/user/packages/container_registry/ ,
+https://docs.gitlab.com/security/tokens/access_token_scopes/ (``api`` is the scope that deletes),
+https://gitlab.com/gitlab-org/container-registry/-/blob/master/docs/spec/gitlab/api.md .
 """
 
 from __future__ import annotations
@@ -168,7 +175,8 @@ class GitLabDeleter(TagDeleter):
     # -- listing -------------------------------------------------------------------------------
     def listed_digests(self, repository: str) -> dict[str, str] | None:
         """Tag → digest from ``GET /gitlab/v1/repositories/<path>/tags/list/`` (every page); None
-        where the registry has no such listing (no metadata database, or not GitLab's registry)."""
+        where the registry has no such listing for these credentials (no metadata database, not
+        GitLab's registry, or the API refused: 401/403/404/405) — the tags are then read one by one."""
         ref = _repository(repository)
         base = self.client.transport.url(ref.registry, "/")
         with _cache_lock:
@@ -179,12 +187,17 @@ class GitLabDeleter(TagDeleter):
         found: dict[str, str] = {}
         seen: set[str] = set()
         while url is not None:
-            response = self.client.transport.request("GET", ref.registry, url, scope=scope)
+            try:
+                response = self.client.transport.request("GET", ref.registry, url, scope=scope)
+            except RegistryAuthError:
+                return None  # a 401 the token flow could not answer: read tag by tag
             if response.status == 404 and parse_error_body(response.body)[0] == "NAME_UNKNOWN" and not seen:
                 return {}  # no such repository: no tags
             if response.status in (404, 405) and not seen:
                 with _cache_lock:
                     _no_listing.add(base)
+                return None
+            if response.status in (401, 403, 404, 405):
                 return None
             if response.status != 200:
                 raise self.fail(f"cannot list the tags of {repository}", response)

@@ -314,3 +314,57 @@ def test_the_implementation_probe_holds_a_request_slot_of_its_host_like_every_re
     found, _ = repository_implementation(f"{gitlab_fake.host}/group/probe-slot", "auto", "--repo-implementation", options)
     assert found == RepoImplementation.GITLAB
     assert gitlab_fake.host in hosts.seen
+
+
+def test_a_write_registry_token_pushes_but_the_preflight_refuses_it_naming_the_api_scope(
+    gitlab_fake, registry, unique_repo, tmp_path
+):
+    # GitLab's token-scope table: write_registry pushes; only api deletes
+    push(registry, unique_repo, "a")
+    gitlab_fake.add_token_user("ci", {"read_registry", "write_registry"})
+    repo = gitlab_fake.repo(unique_repo)
+    with gitlab_client(gitlab_fake, registry, tmp_path, user="ci") as client:
+        pushed = client.push_manifest_only_image(repo, "pushed-by-ci", {"config": {}})[0]
+        with pytest.raises(RegistryAuthError) as caught:
+            client.deleter.preflight(repo)
+        with pytest.raises(RegistryAuthError):
+            client.deleter.delete_tag(repo, "a", pushed, False)
+
+    assert "the api scope" in caught.value.message
+    assert "insufficient_scope" in caught.value.message or caught.value.status == 401
+    assert set(gitlab_fake.disk.tags(unique_repo)) == {"a", "pushed-by-ci"}
+    assert not [s for _, _, s, _ in gitlab_fake.requests("DELETE") if s < 300]
+
+
+def test_the_gitlab_fake_grants_the_delete_action_only_to_an_api_token(gitlab_fake):
+    gitlab_fake.add_token_user("reader", {"read_registry"})
+    gitlab_fake.add_token_user("writer", {"write_registry"})
+    granted = {name: {a for a in ("pull", "push", "delete") if a in user.grants} for name, user in gitlab_fake.users.items()}
+    assert granted == {"maintainer": {"pull", "push", "delete"}, "reader": {"pull"}, "writer": {"pull", "push"}}
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_refused_listing_api_falls_back_to_reading_each_tag_and_the_batch_deletes(
+    status, gitlab_fake, registry, unique_repo, tmp_path
+):
+    old = push(registry, unique_repo, "old")
+    push(registry, unique_repo, "keep")
+    gitlab_fake.listing_status = status
+    repo = gitlab_fake.repo(unique_repo)
+    with gitlab_client(gitlab_fake, registry, tmp_path) as client:
+        assert client.deleter.listed_digests(repo) is None
+        results = delete(client, repo, ("old", old))
+
+    assert [(r.tag, r.outcome) for r in results] == [("old", "deleted")]
+    assert set(gitlab_fake.disk.tags(unique_repo)) == {"keep"}
+    assert [s for _, p, s, _ in gitlab_fake.requests("HEAD") if p.endswith("/manifests/keep")] == [200]
+
+
+def test_gitlab_names_itself_on_get_v2_only_and_that_is_where_auto_detection_looks(gitlab_fake, registry, unique_repo, tmp_path):
+    push(registry, unique_repo, "a")
+    with gitlab_client(gitlab_fake, registry, tmp_path) as client:
+        tags_answer = client.transport.request(
+            "GET", gitlab_fake.host, f"/v2/{unique_repo}/tags/list", scope=f"repository:{unique_repo}:pull"
+        )
+        assert tags_answer.status == 200 and tags_answer.header("Gitlab-Container-Registry-Version") is None
+        assert probe_implementation(client, gitlab_fake.host) == RepoImplementation.GITLAB
