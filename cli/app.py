@@ -12,21 +12,24 @@ import typer
 
 from cli import options as o
 from cli.run import DEBUG_ENV, exit_now, guard, one_command_process, run_command
+from schemas.errors import UsageError
 from schemas.settings import (
     DEFAULT_AUDIT_DIR,
+    V11_ONLY,
     ApplySettings,
     CleanupSettings,
     CommonSettings,
     HostSettings,
     ManagedImagesRmSettings,
     PurgeSettings,
+    address_problem,
 )
 from schemas.vocab import Command
 
 app = typer.Typer(
     name="stagesweep",
-    help="Clean werf v1.1 images repos and stages storages by git history, never touching "
-    "what Kubernetes runs, with a Parquet audit of every decision. Runs as Prefect flows.",
+    help="Clean werf registries by git history — werf 1.2 / 2.x repositories (--repo) and werf v1.1 "
+    "images repos and stages storages — never touching what Kubernetes runs, with a Parquet audit of every decision. Runs as Prefect flows.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -34,7 +37,7 @@ app = typer.Typer(
 images_app = typer.Typer(help="Images repo cleaning.", no_args_is_help=True)
 stages_app = typer.Typer(help="Stages storage cleaning.", no_args_is_help=True)
 host_app = typer.Typer(help="Build host cleaning (local Docker, stagesweep's home).", no_args_is_help=True)
-managed_app = typer.Typer(help="Managed images of the stages storage.", no_args_is_help=True)
+managed_app = typer.Typer(help="Managed images of the stages storage or --repo.", no_args_is_help=True)
 app.add_typer(images_app, name="images")
 app.add_typer(stages_app, name="stages")
 app.add_typer(host_app, name="host")
@@ -66,16 +69,28 @@ HOST_PURGE_EXCLUDED = HOST_EXCLUDED | {
     "allowed_local_cache_volume_usage",
     "allowed_local_cache_volume_usage_margin",
 }
-REPOS_REQUIRED = ("images_repo",)
+#: werf 1.2 / 2.x options a v1.1-only command leaves out (it keeps --repo, to refuse it by name)
+V11_ONLY_EXCLUDED = {"final_repo", "keep_list"}
+
+
+def _settings(command: str, model: type, kw: dict[str, Any], **extra: Any) -> Any:
+    """The command's settings, or a usage error (exit 2) when its storage addresses don't fit."""
+    settings = o.settings_from(model, kw, **extra)
+    problem = address_problem(settings, command)
+    if problem:
+        raise UsageError(
+            problem, hint=f"See `stagesweep {command.replace('-', ' ', 1) if command in V11_ONLY else command} --help`."
+        )
+    return settings
 
 
 def _run(command: Command, model: type, kw: dict[str, Any], **extra: Any) -> int:
-    return run_command(command, o.settings_from(model, kw, **extra))
+    return run_command(command, _settings(command.value, model, kw, **extra))
 
 
 @app.command("cleanup")
 @guard
-@o.settings_options(CleanupSettings, required=REPOS_REQUIRED)
+@o.settings_options(CleanupSettings)
 def cleanup(**kw: Any) -> int:
     """Images cleanup by git-history keep policies, then stages cleanup."""
     return _run(Command.CLEANUP, CleanupSettings, kw)
@@ -83,7 +98,7 @@ def cleanup(**kw: Any) -> int:
 
 @images_app.command("cleanup")
 @guard
-@o.settings_options(CleanupSettings, required=REPOS_REQUIRED)
+@o.settings_options(CleanupSettings, exclude=V11_ONLY_EXCLUDED)
 def images_cleanup(**kw: Any) -> int:
     """Delete images-repo tags no keep policy and no Kubernetes workload protects."""
     return _run(Command.IMAGES_CLEANUP, CleanupSettings, kw)
@@ -91,7 +106,7 @@ def images_cleanup(**kw: Any) -> int:
 
 @stages_app.command("cleanup")
 @guard
-@o.settings_options(CleanupSettings, exclude=o.GIT | o.KUBE, required=REPOS_REQUIRED)
+@o.settings_options(CleanupSettings, exclude=o.GIT | o.KUBE | V11_ONLY_EXCLUDED)
 def stages_cleanup(**kw: Any) -> int:
     """Delete stages that no image in the images repo needs (outside the grace window)."""
     return _run(Command.STAGES_CLEANUP, CleanupSettings, kw)
@@ -99,7 +114,7 @@ def stages_cleanup(**kw: Any) -> int:
 
 @app.command("purge")
 @guard
-@o.settings_options(PurgeSettings, required=REPOS_REQUIRED)
+@o.settings_options(PurgeSettings)
 def purge(**kw: Any) -> int:
     """Delete every werf image of the project, then every stage and record. No Kubernetes check."""
     return _run(Command.PURGE, PurgeSettings, kw)
@@ -107,7 +122,7 @@ def purge(**kw: Any) -> int:
 
 @images_app.command("purge")
 @guard
-@o.settings_options(PurgeSettings, exclude={"force"}, required=REPOS_REQUIRED)
+@o.settings_options(PurgeSettings, exclude={"force"} | V11_ONLY_EXCLUDED)
 def images_purge(**kw: Any) -> int:
     """Delete every werf tag of every managed image in the images repo (foreign tags stay)."""
     return _run(Command.IMAGES_PURGE, PurgeSettings, kw)
@@ -115,7 +130,7 @@ def images_purge(**kw: Any) -> int:
 
 @stages_app.command("purge")
 @guard
-@o.settings_options(PurgeSettings, exclude={"images_repo"})
+@o.settings_options(PurgeSettings, exclude={"images_repo"} | V11_ONLY_EXCLUDED)
 def stages_purge(**kw: Any) -> int:
     """Delete every stage, rejected marker, metadata and managed-image record."""
     return _run(Command.STAGES_PURGE, PurgeSettings, kw)
@@ -144,7 +159,7 @@ def managed_ls(**kw: Any) -> int:
     """List managed images (`~` is the nameless image)."""
     from cli.managed import list_managed_images
 
-    return list_managed_images(o.settings_from(CommonSettings, kw))
+    return list_managed_images(_settings("managed-images", CommonSettings, kw))
 
 
 @managed_app.command("add")
@@ -154,7 +169,7 @@ def managed_add(name: Annotated[str, typer.Argument(help="Image name (`~` for th
     """Add a managed image record."""
     from cli.managed import add_managed_image
 
-    return add_managed_image(name, o.settings_from(CommonSettings, kw))
+    return add_managed_image(name, _settings("managed-images", CommonSettings, kw))
 
 
 @managed_app.command("rm")

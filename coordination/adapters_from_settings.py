@@ -55,6 +55,8 @@ def repo_implementations(settings: CommonSettings) -> dict[str, dict[str, str]]:
     for kind, label, address in (
         ("stages_storage", "stages-storage", settings.stages_storage),
         ("images_repo", "images-repo", settings.images_repo),
+        ("repo", "repo", settings.repo),
+        ("final_repo", "final-repo", settings.final_repo),
     ):
         got = storage_implementation(settings, kind, address) if address else None
         if got:
@@ -110,3 +112,13 @@ def images_repo(settings: CommonSettings, project: str, address: str | None = No
         storage_registry_options(settings, "images_repo", where),
         cache=content_cache(settings),
     )
+
+
+def werf2_repo(settings: CommonSettings, project: str, address: str | None = None, *, final: bool = False):
+    """werf 1.2 / 2.x's repository of `settings` (`--repo`, or `--final-repo` when `final`), or the
+    repository `address` of an audited row."""
+    from adapters.storage.werf2_repo import open_repo
+
+    kind = "final_repo" if final else "repo"
+    where = address or (settings.final_repo if final else settings.repo)
+    return open_repo(where, project, storage_registry_options(settings, kind, where), cache=content_cache(settings))

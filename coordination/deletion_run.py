@@ -165,7 +165,7 @@ class DeletionRun:
                 self.rows,
                 self.command.value,
                 self.settings.dry_run,
-                (self.settings.stages_storage or "") if isinstance(self.settings, CommonSettings) else "",
+                (self.settings.stages_storage or self.settings.repo or "") if isinstance(self.settings, CommonSettings) else "",
                 self.settings.images_repo if isinstance(self.settings, CommonSettings) else None,
             )
 
@@ -310,7 +310,8 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
         # before anything is read (apply adds the storages of its audit once it has read it);
         # a dry run deletes nothing, so it reads alongside a deleting run instead of waiting
         if isinstance(run.settings, CommonSettings) and not run.settings.dry_run:
-            run.hold(run.settings.stages_storage, run.settings.images_repo)
+            settings = run.settings
+            run.hold(settings.stages_storage or settings.repo, settings.images_repo or settings.final_repo)
         run.note_implementations()
         body()
     except StagesweepError as exc:

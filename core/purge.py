@@ -121,10 +121,15 @@ def purge_stages(
     return pa.Table.from_pylist(rows, schema=DECISIONS_SCHEMA)
 
 
-def decide_managed_images_rm(managed: pa.Table, names: list[str]) -> pa.Table:
-    """Delete rows (reason `purge`) for the managed-image records of `names`."""
+def decide_managed_images_rm(managed: pa.Table, names: list[str], storage: str | None = None) -> pa.Table:
+    """Delete rows (reason `purge`) for the managed-image records of `names`; `storage`: the
+    audit's storage of the records (default: the stages storage; `repo` for werf 1.2 / 2.x)."""
     chosen = managed.filter(pc.is_in(managed["image_name"], pa.array(names, pa.string())))
-    return purge_stages(STAGES_SCHEMA.empty_table(), METADATA_SCHEMA.empty_table(), chosen)
+    rows = purge_stages(STAGES_SCHEMA.empty_table(), METADATA_SCHEMA.empty_table(), chosen)
+    if storage is None:
+        return rows
+    i = rows.schema.get_field_index("storage")
+    return rows.set_column(i, rows.schema.field(i), pa.array([storage] * rows.num_rows, pa.string()))
 
 
 def decide_purge(

@@ -6,6 +6,7 @@ from prefect import flow
 
 from coordination.deletion_run import finish
 from flows.project_inventory import read_project
+from flows.repo_runs import run_repo_cleanup
 from schemas.settings import CleanupSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
@@ -40,6 +41,8 @@ def stages_cleanup(settings: CleanupSettings) -> RunSummary:
 
 
 def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, stages: bool) -> RunSummary:
+    if settings.werf2:  # werf 1.2 / 2.x's one repository (`--repo`)
+        return run_repo_cleanup(settings, command)
     run = deletion_run(command, settings)
 
     def body() -> None:

@@ -6,6 +6,7 @@ from prefect import flow
 
 from coordination.deletion_run import finish
 from flows.project_inventory import read_project
+from flows.repo_runs import run_repo_purge
 from schemas.settings import PurgeSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command
@@ -31,6 +32,8 @@ def stages_purge(settings: PurgeSettings) -> RunSummary:
 
 
 def run_purge(settings: PurgeSettings, command: Command, *, images: bool, stages: bool) -> RunSummary:
+    if settings.werf2:  # werf 1.2 / 2.x's one repository (`--repo`)
+        return run_repo_purge(settings, command)
     run = deletion_run(command, settings)
 
     def body() -> None:

@@ -29,6 +29,13 @@ class StagesweepError(Exception):
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
 
 
+class UsageError(StagesweepError):
+    """The command line does not fit together (e.g. --repo with --stages-storage): exit 2, as a
+    usage error of the parser is."""
+
+    exit_code = 2
+
+
 class ConfigError(StagesweepError):
     """werf.yaml or settings are invalid. Carries file, document and key path in the message."""
 

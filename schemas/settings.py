@@ -76,8 +76,18 @@ class CommonSettings(RunSettings):
         description="With --git-url: the branch, tag or commit to read the werf.yaml from (default: the origin's default branch).",
     )
     env: str = Field("", description="werf's --env: the value of .Env in werf.yaml templates (as in werf v1.2).")
-    stages_storage: str = Field(..., description="Stages storage: HOST[:PORT]/PATH, oci:DIR or :local.")
-    images_repo: str | None = Field(None, description="Images repo: HOST[:PORT]/PATH or oci:DIR.")
+    stages_storage: str | None = Field(
+        None, description="werf v1.1 stages storage: HOST[:PORT]/PATH, oci:DIR or :local (or --repo for werf 1.2 / 2.x)."
+    )
+    images_repo: str | None = Field(None, description="werf v1.1 images repo: HOST[:PORT]/PATH or oci:DIR.")
+    repo: str | None = Field(
+        None,
+        description="werf 1.2 / 2.x repository (stages, meta records and custom tags in one): HOST[:PORT]/PATH or "
+        "oci:DIR; instead of --stages-storage and --images-repo.",
+    )
+    final_repo: str | None = Field(
+        None, description="werf 1.2 / 2.x final repository (werf's --final-repo): HOST[:PORT]/PATH or oci:DIR."
+    )
     images_repo_mode: ImagesRepoMode = Field(ImagesRepoMode.MULTIREPO, description="Images repo layout.")
     keep_stages_built_within_last_n_hours: float | None = Field(
         None,
@@ -98,15 +108,59 @@ class CommonSettings(RunSettings):
     )
 
     def implementation_option(self, storage: str) -> tuple[RepoImplementation, str]:
-        """(the option's value, the option that set it) for `storage` (`images_repo` or `stages_storage`)."""
+        """(the option's value, the option that set it) for `storage` (`images_repo`, `stages_storage`,
+        or werf 1.2 / 2.x's `repo` and `final_repo`, which take --repo-implementation)."""
+        if storage in ("repo", "final_repo"):
+            return self.repo_implementation, "--repo-implementation"
         own = "images_repo_implementation" if storage == "images_repo" else "stages_storage_repo_implementation"
         if getattr(self, own) != RepoImplementation.AUTO:
             return getattr(self, own), "--" + own.replace("_", "-")
         return self.repo_implementation, "--repo-implementation"
 
+    @property
+    def werf2(self) -> bool:
+        """The run reads werf 1.2 / 2.x's one repository (`--repo`), not v1.1's two storages."""
+        return bool(self.repo)
+
     def config_path(self) -> Path:
         path = Path(self.config).expanduser()
         return path if path.is_absolute() else Path(self.dir).expanduser() / path
+
+
+#: commands that read werf v1.1's images repo and so need --images-repo beside --stages-storage
+NEEDS_IMAGES_REPO = frozenset({"cleanup", "images-cleanup", "stages-cleanup", "purge", "images-purge"})
+#: v1.1-only commands: with --repo the whole-project command does the job
+V11_ONLY = {"images-cleanup": "cleanup", "stages-cleanup": "cleanup", "images-purge": "purge", "stages-purge": "purge"}
+
+
+def address_problem(settings: CommonSettings, command: str) -> str | None:
+    """What is wrong with the storage addresses of `command` (SPEC §9, §13.1), or None."""
+    v11 = [
+        name for name, value in (("--stages-storage", settings.stages_storage), ("--images-repo", settings.images_repo)) if value
+    ]
+    if settings.repo:
+        if command in V11_ONLY:
+            return (
+                f"`{command.replace('-', ' ')}` cleans werf v1.1 storages and does not take --repo; "
+                f"for a werf 1.2 / 2.x repository run `stagesweep {V11_ONLY[command]} --repo {settings.repo}`"
+            )
+        if v11:
+            return (
+                f"--repo cannot be combined with {' or '.join(v11)}: werf 1.2 / 2.x keeps stages and images in one "
+                "repository; pass --repo alone (or, for a werf v1.1 project, --stages-storage and --images-repo)"
+            )
+        return None
+    if settings.final_repo:
+        return "--final-repo needs --repo (werf 1.2 / 2.x)"
+    if command == "apply":  # the storages default to the audited rows'
+        return None
+    if getattr(settings, "keep_list", None):
+        return "--keep-list needs --repo (werf 1.2 / 2.x)"
+    if not settings.stages_storage:
+        return "missing --stages-storage (werf v1.1) or --repo (werf 1.2 / 2.x)"
+    if command in NEEDS_IMAGES_REPO and not settings.images_repo:
+        return f"`{command.replace('-', ' ')}` of a werf v1.1 project needs --images-repo beside --stages-storage"
+    return None
 
 
 class GitSettings(_Settings):
@@ -150,6 +204,11 @@ class CleanupSettings(CommonSettings, GitSettings, KubeSettings):
     """Settings of `cleanup`, `images cleanup` and `stages cleanup`."""
 
     save_cleanup_report: str | None = Field(None, description=_CLEANUP_REPORT_HELP)
+    keep_list: str | None = Field(
+        None,
+        description="With --repo: a file of tags to keep, one per line (a stage ID or a custom tag; blank lines and "
+        "# comments ignored): each protects its stage.",
+    )
 
 
 class PurgeSettings(CommonSettings):

@@ -101,15 +101,19 @@ def decide_project_purge(
 
 
 @task(name="decide_managed_images_rm", cache_policy=PER_RUN, persist_result=True)
-def decide_managed_images_rm(managed: pa.Table, names: list[str]) -> pa.Table:
-    """Delete rows for the records of `names` (refused when a name is not a werf image name)."""
+def decide_managed_images_rm(managed: pa.Table, names: list[str], storage: str | None = None) -> pa.Table:
+    """Delete rows for the records of `names` (refused when a name is not a werf image name);
+    `storage`: `repo` for a werf 1.2 / 2.x repository's records."""
     from adapters.storage.codec import validate_image_name
 
-    names = [validate_image_name(name) for name in names]
+    if storage is None:
+        names = [validate_image_name(name) for name in names]
+    else:  # werf 1.2 / 2.x image names: `~` is the nameless image, any other name as written
+        names = ["" if name in ("~", "") else name for name in names]
     missing = sorted(set(names) - set(managed.column("image_name").to_pylist()))
     if missing:
         get_run_logger().warning("not managed images (nothing to remove): %s", ", ".join(n or "~" for n in missing))
-    return purges.decide_managed_images_rm(managed, names)
+    return purges.decide_managed_images_rm(managed, names, storage)
 
 
 @task(name="build_deletion_plan", cache_policy=PER_RUN, persist_result=True)

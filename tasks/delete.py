@@ -53,7 +53,7 @@ def execute_rows(
     if not rows:
         return []
     store = _store_for(settings, project, rows[0])
-    werf_storage = rows[0]["storage"] in (StorageKind.IMAGES_REPO.value, StorageKind.STAGES_STORAGE.value)
+    werf_storage = rows[0]["storage"] in WERF_STORAGES
     if leaving is not None and werf_storage and rows[0]["item_type"] != ItemType.CONTAINER.value:
         results = store.delete_items(rows, settings.parallel_tasks_limit, leaving=leaving)
     else:
@@ -79,6 +79,19 @@ def execute_rows(
     return out
 
 
+#: storages whose deletes take the plan's leaving tags (a tag that stays is never removed)
+WERF_STORAGES = frozenset(
+    {StorageKind.IMAGES_REPO.value, StorageKind.STAGES_STORAGE.value, StorageKind.REPO.value, StorageKind.FINAL_REPO.value}
+)
+#: storage kind → the settings field its registry implementation comes from
+_IMPLEMENTATION_OF = {
+    StorageKind.IMAGES_REPO.value: "images_repo",
+    StorageKind.STAGES_STORAGE.value: "stages_storage",
+    StorageKind.REPO.value: "repo",
+    StorageKind.FINAL_REPO.value: "final_repo",
+}
+
+
 def _store_for(settings: RunSettings, project: str, row: dict) -> Any:
     """What deletes `row`'s kind of item: the home dir, the Docker daemon, the images repo or the
     stages storage of the row."""
@@ -92,6 +105,8 @@ def _store_for(settings: RunSettings, project: str, row: dict) -> Any:
         raise StorageError(f"{storage} rows cannot be deleted by this command")
     if storage == StorageKind.IMAGES_REPO.value:
         return build.images_repo(settings, project, row["repository"])
+    if storage in (StorageKind.REPO.value, StorageKind.FINAL_REPO.value):
+        return build.werf2_repo(settings, project, row["repository"], final=storage == StorageKind.FINAL_REPO.value)
     return build.stages_storage(settings, project, row["repository"])
 
 
@@ -136,9 +151,8 @@ def check_deletes_permitted(settings: RunSettings, targets: list[tuple[str, str]
     for storage, repository in targets:
         options = build.registry_options(settings)
         found = None
-        if isinstance(settings, CommonSettings) and storage in (StorageKind.IMAGES_REPO.value, StorageKind.STAGES_STORAGE.value):
-            kind = "images_repo" if storage == StorageKind.IMAGES_REPO.value else "stages_storage"
-            found = build.storage_implementation(settings, kind, repository)
+        if isinstance(settings, CommonSettings) and storage in _IMPLEMENTATION_OF:
+            found = build.storage_implementation(settings, _IMPLEMENTATION_OF[storage], repository)
             if found:
                 options = build.registry_options(settings, found[0])
         try:
