@@ -112,9 +112,16 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
         ),
         Implementation(
             RepoImplementation.ECR,
-            ("*.dkr.ecr.*.amazonaws.com", "*.dkr.ecr-fips.*.amazonaws.com", "*.dkr.ecr.*.amazonaws.com.cn"),
-            "AWS ECR API: `BatchDeleteImage` by `imageTag` (up to 100 per call): the tag alone goes, the image with "
-            "its last tag; digests listed by `DescribeImages`",
+            (
+                "*.dkr.ecr.*.amazonaws.com",
+                "*.dkr.ecr-fips.*.amazonaws.com",
+                "*.dkr.ecr.*.amazonaws.com.cn",
+                "*.dkr-ecr.*.on.aws",
+                "*.dkr-ecr-fips.*.on.aws",
+            ),
+            "AWS ECR API: `BatchDeleteImage` by `imageTag` and `imageDigest` together (up to 100 per call): the tag "
+            "alone goes, and only while it names the digest it was checked at (a tag pushed again is not deleted); "
+            "the image goes with its last tag; digests listed by `DescribeImages`",
             "the standard AWS chain (AWS_PROFILE, SSO, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, instance or task "
             "role); region from the host, else AWS_REGION / AWS_DEFAULT_REGION; AWS_ENDPOINT_URL_ECR honoured; the "
             "registry's own credentials from the Docker config, else an ECR token (GetAuthorizationToken)",

@@ -8,7 +8,10 @@ Where a repository lives, the AWS credentials, tokens and how each API failure i
   that host with ``AWS`` and the password of an ECR authorization token (``GetAuthorizationToken``,
   cached until shortly before it expires) — for an ECR host, or for the host the token names as its
   ``proxyEndpoint``; never for another host.
-* Deletes: ``BatchDeleteImage`` with ``imageTag`` only, up to 100 tags per call. A tag delete
+* Deletes: ``BatchDeleteImage``, up to 100 images per call, each named by its tag AND the digest
+  the tag was found at right before (an ``ImageIdentifier`` takes both): ECR removes the tag only
+  while it still names that digest, so a tag pushed again since the re-check keeps its new image
+  (``ImageTagDoesNotMatchDigest``: not deleted, reported as the tag having moved). A tag delete
   removes that tag; the image goes with its last tag — so a tag whose digest a staying tag shares
   is deleted alone (``deletes_by_digest`` is False). Per tag: deleted → ``deleted``;
   ``ImageNotFound`` → ``already-gone``; other failures → errors. A whole call refused with
@@ -21,6 +24,13 @@ Where a repository lives, the AWS credentials, tokens and how each API failure i
   ``ImageNotFound`` means deletes are permitted; ``AccessDeniedException`` means they are not.
 * ``listed_digests``: ``DescribeImages`` (tagged images, 1000 per page) — every tag's digest in a
   few requests; where it fails, None (the backend then asks the Registry API per tag).
+
+References: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_BatchDeleteImage.html ,
+https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageIdentifier.html ,
+https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageFailure.html ,
+https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImages.html ,
+https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonelasticcontainerregistry.html
+(the IAM actions).
 """
 
 from __future__ import annotations
@@ -144,11 +154,15 @@ class EcrDeleter(TagDeleter):
         return [outcome for chunk in done for outcome in chunk]  # type: ignore[union-attr]
 
     def _delete_chunk(self, repository: str, target: EcrRepository, chunk: list[TagToDelete]) -> list[Outcome | RegistryError]:
-        tags = list(dict.fromkeys(tag for tag, _, _ in chunk))
+        tags = {tag: digest for tag, digest, _ in chunk}  # the digest each tag was found at right before
         what = f"cannot delete {len(tags)} tag(s) of {repository}"
         try:
             answer = self.api.call(
-                what, target.region, "batch_delete_image", deletes=True, **target.params(imageIds=[{"imageTag": t} for t in tags])
+                what,
+                target.region,
+                "batch_delete_image",
+                deletes=True,
+                **target.params(imageIds=[{"imageTag": tag, "imageDigest": digest} for tag, digest in tags.items()]),
             )
         except RegistryAuthError as exc:
             exc.hint = self._needs(nothing_deleted=False)
@@ -193,7 +207,11 @@ class EcrDeleter(TagDeleter):
         if code in ("UpstreamUnavailable", "KmsError"):
             return RegistryError(text, code=code, retryable=True)
         if code == "ImageTagDoesNotMatchDigest":
-            return RegistryError(text, code="TAG_MOVED", hint="Run the cleanup again to decide on the new image.")
+            return RegistryError(
+                f"{text}: the tag was pushed again since its re-check and names another image now; it was not deleted",
+                code="TAG_MOVED",
+                hint="Run the cleanup again to decide on the new image.",
+            )
         if code == "ImageReferencedByManifestList":
             return RegistryError(
                 text, code=code, hint="An image index (manifest list) refers to this image; it goes with the index."

@@ -1,8 +1,9 @@
 """The ECR API for the ``ecr`` implementation (boto3): where a repository lives, the AWS
 credentials, authorization tokens and every call's failure as a typed error.
 
-* Where: a registry host ``<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`` names the
-  registry (``registryId`` = the account) and the region. Any other host (a test fake, a proxy)
+* Where: a registry host ``<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`` (IPv4) or
+  ``<account>.dkr-ecr[-fips].<region>.on.aws`` (dual-stack, IPv4 and IPv6:
+  https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-requests.html) names the registry (``registryId`` = the account) and the region. Any other host (a test fake, a proxy)
   is the default registry of the credentials' account, in the region of the standard AWS chain
   (``AWS_REGION``, ``AWS_DEFAULT_REGION``, the profile's ``region``).
 * Who: boto3's standard credential chain (``AWS_PROFILE``, SSO, ``AWS_ACCESS_KEY_ID`` /
@@ -49,7 +50,10 @@ _BODY_LOGGER = logging.getLogger("botocore.parsers")
 if _BODY_LOGGER.level < logging.INFO:  # NOTSET included: it would follow a DEBUG root
     _BODY_LOGGER.setLevel(logging.INFO)
 
-_HOST = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$")
+_HOST = re.compile(
+    r"^(?P<account>[0-9]{12})\.(?:dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?"
+    r"|dkr-ecr(?:-fips)?\.(?P<dual_region>[a-z0-9-]+)\.on\.aws)$"
+)
 
 #: seconds to wait after a throttled call when AWS sends no Retry-After (ECR refills per second)
 THROTTLE_WAIT = 1.0
@@ -120,7 +124,7 @@ def parse_registry_host(host: str) -> tuple[str, str] | None:
     if name.count(":") == 1:
         name = name.rsplit(":", 1)[0]
     found = _HOST.match(name)
-    return (found["account"], found["region"]) if found else None
+    return (found["account"], found["region"] or found["dual_region"]) if found else None
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """The ``ecr`` implementation against a fake of the ECR API and registry
 (tests/fixtures/vendor_ecr.py) in front of the real registry: a tag goes by ``BatchDeleteImage``
-with its tag (up to 100 per call) and alone — a tag sharing its digest with a staying tag goes
+with its tag and the digest it was checked at (up to 100 per call; a tag pushed again since is not
+deleted) and alone — a tag sharing its digest with a staying tag goes
 and the staying tag keeps the image; the pre-flight proves the AWS credentials may delete; a
 throttled call is a rate limit with a wait and a 5xx is retryable; the registry gets an ECR token
 and nothing else, the API the SigV4 signature; ``DescribeImages`` gives every tag's digest."""
@@ -82,7 +83,9 @@ def path_of(repo: str) -> str:
 
 
 # -- deletes ---------------------------------------------------------------------------------
-def test_a_delete_removes_exactly_the_tag_with_one_batch_delete_by_tag_and_the_image_with_its_last_tag(client, aws, repo):
+def test_a_delete_removes_exactly_the_tag_with_one_batch_delete_by_tag_and_digest_and_the_image_with_its_last_tag(
+    client, aws, repo
+):
     a, b, _ = (push(client, repo, tag) for tag in ("a", "b", "c"))
 
     results = delete(client, repo, ("a", a))
@@ -90,7 +93,7 @@ def test_a_delete_removes_exactly_the_tag_with_one_batch_delete_by_tag_and_the_i
     assert results["a"].outcome == "deleted"
     assert sorted(client.list_tags(repo)) == ["b", "c"]
     assert tag_deletes(aws) == [
-        {"repositoryName": path_of(repo), "imageIds": [{"imageTag": "a"}]}
+        {"repositoryName": path_of(repo), "imageIds": [{"imageTag": "a", "imageDigest": a}]}
     ]  # no registryId: the default registry
     assert client.head_manifest(repo, a) is None  # its last tag went: so did the image
     assert client.head_manifest(repo, b) == b
@@ -330,6 +333,9 @@ def test_credentials_of_the_docker_config_come_before_an_ecr_token(registry, aws
         ("123456789012.dkr.ecr.eu-central-1.amazonaws.com", ("123456789012", "eu-central-1")),
         ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn", ("123456789012", "cn-north-1")),
         ("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com:443", ("123456789012", "us-gov-west-1")),
+        ("123456789012.dkr-ecr.eu-central-1.on.aws", ("123456789012", "eu-central-1")),
+        ("123456789012.dkr-ecr-fips.us-east-1.on.aws", ("123456789012", "us-east-1")),
+        ("123456789012.dkr-ecr.eu-central-1.amazonaws.com", None),
         ("public.ecr.aws", None),
         ("127.0.0.1:5000", None),
         ("12345.dkr.ecr.eu-west-1.amazonaws.com", None),
@@ -350,6 +356,30 @@ def test_an_ecr_host_sets_registry_id_and_region_and_another_host_uses_aws_regio
     assert detect("123456789012.dkr.ecr.eu-central-1.amazonaws.com") == RepoImplementation.ECR
     assert detect("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn") == RepoImplementation.ECR
     assert detect("123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com") == RepoImplementation.ECR
+    assert detect("123456789012.dkr-ecr.eu-central-1.on.aws") == RepoImplementation.ECR  # dual-stack
+
+
+def test_a_dual_stack_host_names_the_registry_and_its_reads_get_an_ecr_token_of_that_region(registry, aws, tmp_path):
+    dual = f"123456789012.dkr-ecr.{aws.region}.on.aws"  # the fake serves one region
+    with ecr_client(registry, aws, tmp_path) as client:
+        target = client.deleter.repository(f"{dual}/team/app")
+        found = client.transport.auth.credentials.lookup(dual)
+    assert (target.registry_id, target.region, target.name) == ("123456789012", aws.region, "team/app")
+    assert found is not None and found.username == "AWS" and found.password in aws.token_expiry
+
+
+def test_a_tag_pushed_again_after_its_recheck_is_not_deleted_and_keeps_its_new_image(client, aws, repo):
+    checked = push(client, repo, "moving")
+    push(client, repo, "other")
+    pushed_again = push(client, repo, "moving-source")
+    client.put_manifest(repo, "moving", client.get_manifest(repo, pushed_again).raw, DOCKER_MANIFEST)
+
+    [outcome] = client.deleter.delete_tags(repo, [("moving", checked, False)])
+
+    assert isinstance(outcome, RegistryError) and outcome.code == "TAG_MOVED" and not outcome.retryable
+    assert "pushed again" in outcome.message
+    assert client.head_manifest(repo, "moving") == pushed_again
+    assert tag_deletes(aws)[0]["imageIds"] == [{"imageTag": "moving", "imageDigest": checked}]
 
 
 def test_without_a_region_for_a_host_that_names_none_the_error_names_aws_region(registry, aws, monkeypatch):
