@@ -35,3 +35,27 @@ def refuse_newer_werf_content(signs: pa.Table, options: str) -> None:
             "check that the addresses name its own stages storage and images repo."
         ),
     )
+
+
+def refuse_older_werf_content(signs: pa.Table, repository: str) -> None:
+    """Raise :class:`WrongStorageFormat` when `signs` (OLDER_FORMAT_SIGNS_SCHEMA) has a row.
+
+    A werf v1.1 stage tag (``<signature>-<uniqueID>``) has the shape of a werf 1.2 / 2.x stage ID,
+    so a `--repo` run over a v1.1 stages storage would take its stages for unused v2 stages and
+    delete them. `repository`: the `--repo` (or `--final-repo`) address the run read."""
+    if signs.num_rows == 0:
+        return
+    rows = sorted(signs.to_pylist(), key=lambda r: (r["repository"], r["tag"]))
+    shown = "; ".join(f"{r['repository']}:{r['tag']} is {r['sign']}" for r in rows[:SHOWN])
+    more = f" (and {len(rows) - SHOWN} more)" if len(rows) > SHOWN else ""
+    raise WrongStorageFormat(
+        f"{repository} holds werf v1.1 content, which this werf 1.2 / 2.x run (--repo) would read as "
+        f"unused stages and delete: {shown}{more}. Nothing was deleted; clean it with "
+        "--stages-storage / --images-repo.",
+        signs=rows,
+        hint=(
+            "A werf v1.1 project's storages are cleaned with `--stages-storage STORAGE` and "
+            "`--images-repo REPO`, never with --repo; if this is a werf 1.2 / 2.x project, check that "
+            "--repo names its own repository."
+        ),
+    )

@@ -55,3 +55,34 @@ def test_a_stage_labelled_for_another_project_is_kept(owner, reason):
     stages = pa.Table.from_pylist([stage_row("a" * 56 + "-1", owner)])
     decided = decide_stages(stages, IMAGE_TAGS_SCHEMA.empty_table(), datetime.now(UTC), timedelta(0), project="acme")
     assert decided.column("reason").to_pylist() == [reason]
+
+
+# --- a `--repo` run over werf v1.1 content (SPEC §13.4) ---------------------------------------
+
+
+def older_signs(*tags: str) -> pa.Table:
+    from schemas.repo_tables import OLDER_FORMAT_SIGNS_SCHEMA
+
+    rows = [{"repository": "r.example/acme", "tag": t, "sign": f"v1.1 sign of {t}"} for t in tags]
+    return pa.Table.from_pylist(rows, schema=OLDER_FORMAT_SIGNS_SCHEMA)
+
+
+def test_repo_without_werf_1_1_content_lets_the_run_go_on():
+    from core.storage_format import refuse_older_werf_content
+
+    refuse_older_werf_content(older_signs(), "r.example/acme")
+
+
+def test_werf_1_1_content_in_repo_stops_the_run_naming_the_v1_1_options():
+    from core.storage_format import refuse_older_werf_content
+
+    with pytest.raises(WrongStorageFormat) as raised:
+        refuse_older_werf_content(older_signs("s4", "s1", "s3", "s2"), "r.example/acme")
+    error = raised.value
+    assert error.exit_code == 1
+    text = str(error)
+    assert text.startswith("r.example/acme holds werf v1.1 content")
+    assert "r.example/acme:s1 is v1.1 sign of s1" in text and "(and 1 more)" in text
+    assert "--stages-storage" in error.message and "--images-repo" in error.message
+    assert "Nothing was deleted" in error.message and "--repo" in text
+    assert [s["tag"] for s in error.signs] == ["s1", "s2", "s3", "s4"]
