@@ -166,7 +166,7 @@ class DeletionRun:
                 self.command.value,
                 self.settings.dry_run,
                 (self.settings.stages_storage or self.settings.repo or "") if isinstance(self.settings, CommonSettings) else "",
-                self.settings.images_repo if isinstance(self.settings, CommonSettings) else None,
+                (self.settings.images_repo or self.settings.final_repo) if isinstance(self.settings, CommonSettings) else None,
             )
 
     def summary(self, error: StagesweepError | None = None) -> RunSummary:

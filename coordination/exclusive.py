@@ -45,10 +45,12 @@ def wait_seconds() -> float:
 
 
 def audited_storages(rows: list[dict], images_repo: str | None) -> tuple[str | None, str | None]:
-    """The stages storage and images repo an apply deletes in, from the rows it will run."""
-    stages = next((r["repository"] for r in rows if r["storage"] == StorageKind.STAGES_STORAGE), None)
+    """The stages storage (or werf 1.2 / 2.x's repository) and the images repo (or final repository)
+    an apply deletes in, from the rows it will run."""
+    stages = next((r["repository"] for r in rows if r["storage"] in (StorageKind.STAGES_STORAGE, StorageKind.REPO)), None)
     images = images_repo if any(r["storage"] == StorageKind.IMAGES_REPO for r in rows) else None
-    return stages, images
+    final = next((r["repository"] for r in rows if r["storage"] == StorageKind.FINAL_REPO), None)
+    return stages, images or final
 
 
 def on_prefect_server() -> bool:

@@ -9,6 +9,11 @@ commit, id}`` with empty fields left out. stagesweep's werf v1.1 items map onto 
 * rejected marker → ``rejectedStageMarker``; metadata record → ``imageMetadata``
   (``imageName``, ``commit``); managed-image record → ``managedImage`` (``imageName``).
 
+A werf 1.2 / 2.x repository's rows (``--repo``) take werf v2's types as they are, with ``stageID``:
+``stage``, ``rejectedStage``, ``finalStage`` (``--final-repo``), ``customTag`` (its metadata record
+is part of it), ``rejectedStageMarker``, ``imageMetadata``, ``managedImage``, ``importMetadata``
+(``id``: the import source id).
+
 ``deleted`` holds only what was deleted (``would-delete`` in a dry run): failed, blocked and
 already-gone rows are left out. ``kept`` holds the stages and images-repo tags whose outcome is
 ``kept`` (also a planned delete found unsafe when it was about to run), with werf's reason phrase. Rows werf has no type for (containers removed by ``--force``) are left out.
@@ -20,7 +25,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from schemas.tables import Row
-from schemas.vocab import Action, ItemType, Outcome, Reason
+from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
 #: stagesweep keep reason → werf's protection reason phrase
 KEEP_REASONS: dict[str, str] = {
@@ -32,13 +37,29 @@ KEEP_REASONS: dict[str, str] = {
     Reason.USED_BY_CONTAINER.value: "used by container",
     Reason.HIT_COMMIT.value: "git policy",
     Reason.TAG_MOVED.value: "tag moved",
+    Reason.ANCESTOR.value: "ancestor",
+    Reason.DEPENDENCY_SOURCE.value: "dependency source",
+    Reason.KEEP_LIST.value: "keep list",
 }
 
 #: the werf item types this module produces
-ITEM_TYPES = ("stage", "finalStage", "rejectedStage", "rejectedStageMarker", "imageMetadata", "managedImage")
+ITEM_TYPES = (
+    "stage",
+    "finalStage",
+    "customTag",
+    "rejectedStage",
+    "rejectedStageMarker",
+    "imageMetadata",
+    "managedImage",
+    "importMetadata",
+)
+#: item types whose kept rows the report lists
+KEPT_TYPES = ("stage", "finalStage", "customTag")
 
 
 def _item(row: Row) -> dict[str, Any] | None:
+    if row["storage"] in (StorageKind.REPO.value, StorageKind.FINAL_REPO.value):
+        return _repo_item(row)
     kind = row["item_type"]
     name = row.get("image_name")
     if kind == ItemType.IMAGE_TAG.value:
@@ -52,6 +73,29 @@ def _item(row: Row) -> dict[str, Any] | None:
         return {"type": "imageMetadata", "imageName": name, "commit": row.get("commit")}
     if kind == ItemType.MANAGED_IMAGE.value:
         return {"type": "managedImage", "imageName": name}
+    return None
+
+
+def _repo_item(row: Row) -> dict[str, Any] | None:
+    """A werf 1.2 / 2.x repository's row as werf v2 reports it (``signature`` holds the stage ID);
+    a custom tag's metadata record is part of its ``customTag`` item."""
+    kind, stage = row["item_type"], row.get("signature")
+    if kind == ItemType.STAGE.value:
+        rejected = row["action"] == Action.DELETE.value and row["reason"] == Reason.REJECTED.value
+        return {"type": "rejectedStage" if rejected else "stage", "tag": row["tag"], "stageID": stage or row["tag"]}
+    if kind == ItemType.FINAL_STAGE.value:
+        return {"type": "finalStage", "tag": row["tag"], "stageID": stage or row["tag"]}
+    if kind == ItemType.CUSTOM_TAG.value:
+        return {"type": "customTag", "tag": row["tag"], "stageID": stage}
+    if kind == ItemType.REJECTED_MARKER.value:
+        return {"type": "rejectedStageMarker", "tag": row["tag"], "stageID": stage}
+    if kind == ItemType.IMAGE_METADATA.value:
+        name = row.get("image_name")
+        return {"type": "imageMetadata", "tag": row["tag"], "imageName": name, "commit": row.get("commit"), "stageID": stage}
+    if kind == ItemType.MANAGED_IMAGE.value:
+        return {"type": "managedImage", "tag": row["tag"], "imageName": row.get("image_name")}
+    if kind == ItemType.IMPORT_METADATA.value:
+        return {"type": "importMetadata", "tag": row["tag"], "id": row["tag"].removeprefix("import-metadata-"), "stageID": stage}
     return None
 
 
@@ -70,7 +114,7 @@ def cleanup_report(rows: Iterable[Row], *, command: str, dry_run: bool, repo: st
             continue
         if row["action"] == Action.DELETE.value and row["outcome"] == gone:
             deleted.append(_clean(item))
-        elif row["outcome"] == Outcome.KEPT.value and item["type"] in ("stage", "finalStage"):
+        elif row["outcome"] == Outcome.KEPT.value and item["type"] in KEPT_TYPES:
             reason = KEEP_REASONS.get(row["reason"], row["reason"].replace("-", " "))
             kept.append(_clean({**item, "reason": reason}))
     document: dict[str, Any] = {"command": command, "dryRun": dry_run, "repo": repo}

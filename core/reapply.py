@@ -12,6 +12,9 @@ from schemas.tables import DECISIONS_SCHEMA, IMAGE_TAGS_SCHEMA, Row
 from schemas.vocab import Action, ImagesRepoMode, ItemType, Outcome, Reason, StorageKind
 
 TAG_MOVED = Reason.TAG_MOVED.value
+#: storages whose rows a workload may run: werf v1.1's images repo; werf 1.2 / 2.x's repository
+#: (stages and custom tags) and final repository
+KUBE_CHECKED = frozenset({StorageKind.IMAGES_REPO.value, StorageKind.REPO.value, StorageKind.FINAL_REPO.value})
 
 
 #: rows `apply --only-failed` runs again: failed, and started with no outcome (a run that died
@@ -46,7 +49,7 @@ def recheck(
     for r in rows:
         key = (r["repository"], r["tag"])
         keep: tuple[str, str] | None = None
-        if r["storage"] == StorageKind.IMAGES_REPO and key in kube_used:
+        if r["storage"] in KUBE_CHECKED and key in kube_used:
             keep = (Reason.USED_IN_KUBERNETES.value, f"apply: now used by {kube_used[key]}")
         elif r["item_type"] == ItemType.STAGE and key in needed_stage_tags:
             keep = (Reason.PARENT_OF_KEPT_IMAGE.value, f"apply: now needed by {needed_stage_tags[key]}")
@@ -83,12 +86,13 @@ def image_names_of_rows(rows: list[Row]) -> list[str]:
 
 
 def kube_used_tags(rows: list[Row], kube_images: pa.Table) -> dict[tuple[str, str], str]:
-    """(repository, tag) -> workload detail for the audited images-repo rows a workload uses now."""
+    """(repository, tag) -> workload detail for the audited rows a workload uses now (images-repo
+    tags; a werf 1.2 / 2.x repository's stages and custom tags, by tag or by digest)."""
     tags = pa.Table.from_pylist(
         [
             {"image_name": r["image_name"] or "", "repository": r["repository"], "tag": r["tag"], "digest": r["digest"] or ""}
             for r in rows
-            if r["storage"] == StorageKind.IMAGES_REPO
+            if r["storage"] in KUBE_CHECKED
         ],
         schema=IMAGE_TAGS_SCHEMA,
     )

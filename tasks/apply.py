@@ -65,6 +65,7 @@ def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime
     for r in plan.rows:
         if r["storage"] == StorageKind.IMAGES_REPO:
             by_repo.setdefault(r["repository"], []).append(r["tag"])
+    digests.update(_werf2_digests(settings, plan, signs))
     for repository, tags in by_repo.items():
         repo = build.images_repo(settings, plan.project, repository)
         try:
@@ -103,6 +104,24 @@ def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime
         stages.close()
         images.close()
     return CurrentState(digests, needed, pa.concat_tables(signs))
+
+
+def _werf2_digests(settings: ApplySettings, plan: AuditedPlan, signs: list[pa.Table]) -> dict[tuple[str, str], str | None]:
+    """Where the audited tags of werf 1.2 / 2.x repositories point now (None: gone); werf v1.1
+    content found there goes to `signs`' counterpart check (the repository changed hands)."""
+    found: dict[tuple[str, str], str | None] = {}
+    by_repo: dict[tuple[str, str], list[str]] = {}
+    for r in plan.rows:
+        if r["storage"] in (StorageKind.REPO, StorageKind.FINAL_REPO):
+            by_repo.setdefault((r["storage"], r["repository"]), []).append(r["tag"])
+    for (storage, repository), tags in by_repo.items():
+        repo = build.werf2_repo(settings, plan.project, repository, final=storage == StorageKind.FINAL_REPO)
+        try:
+            now = repo.tag_digests(tags)
+        finally:
+            repo.close()
+        found.update({(repository, t): now.get(t) for t in tags})
+    return found
 
 
 def _werf_yaml_images(settings: ApplySettings) -> tuple[str, ...]:
