@@ -10,13 +10,17 @@ projects:
     images_repo: registry.example.com/acme
     stages_storage: registry.example.com/acme/stages
     config_ref: release        # any cleanup settings field overrides the defaults
+    kube_config_secret: acme-kubeconfig        # credentials by reference: Prefect Secret blocks,
+    registry_secret: [registry.example.com=acme-registry]  # read by the project's run
 registries:                    # per registry host, shared by every worker of the fleet
   registry.example.com:
     max_concurrent_requests: 8
     requests_per_second: 50    # optional
 ```
 
-Errors name the file, the project and the key.
+Errors name the file, the project and the key. A credential's value (a kubeconfig, a token, a
+password, a Docker config's auths) is refused wherever it stands: the file names the Prefect
+Secret blocks that hold them, or the machines that run the projects have them.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.errors import ConfigError
+from schemas.credentials import credentials_in
+from schemas.errors import ConfigError, StagesweepError
 from schemas.settings import DEFAULT_AUDIT_DIR, CleanupSettings, RegistryLimit
 
 #: keys a project must have, and the settings field each one fills
@@ -36,22 +41,20 @@ PROJECT_KEYS = {"git": "git_url", "images_repo": "images_repo", "stages_storage"
 #: settings no fleet file may set: each project has its own, or the fleet run sets them
 NOT_IN_FLEET = frozenset({"git_url", "dir", "save_cleanup_report"})
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
-#: settings whose value is a credential: a fleet file (kept in git, its values passed on as Prefect
-#: parameters) never holds one; where the value goes instead
-CREDENTIALS = {
-    "kube_config_base64": "Put the kubeconfig in a file on the machines that run the projects and set "
-    "`kube_config: PATH`, or set STAGESWEEP_KUBE_CONFIG_BASE64 in the environment of the fleet run and of the "
-    "pool's workers; nothing was run.",
-}
 
 
-def _refuse_credential(file: str, path: str, key: str) -> None:
-    if key in CREDENTIALS:
+def _refuse_credentials(file: str, data: dict) -> None:
+    """A fleet file is kept in git and its values become Prefect parameters: a credential in it —
+    under a key that names one (`kube_config_base64`, `password`, `token`, `auths`, …), or as a
+    value (a kubeconfig, a Docker config, a private key, a token, a URL with a password) — stops
+    the run before anything runs, saying where the credential goes instead. The value is never
+    quoted."""
+    for path, hint in credentials_in(data):
         raise ConfigError(
             "a credential's value, which a fleet file never holds (it is kept in git and passed on as Prefect parameters)",
             file=file,
             path=path,
-            hint=CREDENTIALS[key],
+            hint=f"{hint}; nothing was run.",
         )
 
 
@@ -118,6 +121,8 @@ def _settings(file: str, where: str, values: dict[str, Any]) -> CleanupSettings:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(first["msg"], file=file, path=f"{where}.{_key(first['loc'])}") from None
+    except StagesweepError as exc:  # a field's own check (e.g. a Secret block's name), which quotes no value
+        raise ConfigError(exc.message, file=file, path=where, hint=exc.hint) from None
 
 
 def parse_fleet(text: str, *, file: str) -> Fleet:
@@ -128,6 +133,7 @@ def parse_fleet(text: str, *, file: str) -> Fleet:
         raise ConfigError(f"not valid YAML: {exc}", file=file) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping with defaults:, projects: and registries:", file=file)
+    _refuse_credentials(file, data)
     unknown = set(data) - {"defaults", "projects", "registries"}
     if unknown:
         raise ConfigError("unknown key (expected defaults, projects, registries)", file=file, path=sorted(unknown)[0])
@@ -135,7 +141,6 @@ def parse_fleet(text: str, *, file: str) -> Fleet:
     if not isinstance(defaults, dict):
         raise ConfigError("expected a mapping of cleanup settings", file=file, path="defaults")
     for key in defaults:
-        _refuse_credential(file, f"defaults.{key}", key)
         if key not in CleanupSettings.model_fields or key in NOT_IN_FLEET or key in PROJECT_KEYS.values():
             raise ConfigError("not a settings field a fleet's defaults can set", file=file, path=f"defaults.{key}")
     projects_data = data.get("projects")
@@ -159,7 +164,6 @@ def parse_fleet(text: str, *, file: str) -> Fleet:
         for key, value in entry.items():
             if key == "name":
                 continue
-            _refuse_credential(file, f"{where}.{key}", key)
             if key in PROJECT_KEYS:
                 values[PROJECT_KEYS[key]] = value
             elif key in CleanupSettings.model_fields and key not in NOT_IN_FLEET:

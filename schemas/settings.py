@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from schemas.credentials import block_name_field, registry_secret_field
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import ImagesRepoMode
 
@@ -36,6 +37,18 @@ class RegistrySettings(_Settings):
     docker_config: str | None = Field(
         None, description="Docker config dir with registry credentials (else DOCKER_CONFIG, else ~/.docker)."
     )
+    docker_config_secret: str | None = Field(
+        None,
+        description="Name of a Prefect Secret block holding a Docker config (config.json's JSON: auths, credential "
+        "helpers), used instead of --docker-config; the run reads it from the Prefect API into a private temporary "
+        "directory, removed when the run ends.",
+    )
+    registry_secret: list[str] = Field(
+        default_factory=list,
+        description="HOST[:PORT]=BLOCK: the credentials for that registry are in the Prefect Secret block BLOCK "
+        "({username, password}, or USERNAME:TOKEN), read by the run from the Prefect API; they take the place of the "
+        "Docker config's for that host (repeatable).",
+    )
     insecure_registry: bool = Field(False, description="Use plain HTTP for registries.")
     skip_tls_verify_registry: bool = Field(False, description="Do not verify registry TLS certificates.")
     registry_ca_file: str | None = Field(None, description="Extra CA bundle (PEM) to verify registry certificates with.")
@@ -44,6 +57,9 @@ class RegistrySettings(_Settings):
         description="Registry hosts (HOST[:PORT]) whose every request holds a slot of the Prefect global concurrency "
         "limit `registry:HOST`, and, where a rate is set, one of `registry-rate:HOST`; set by a fleet run from its fleet file.",
     )
+
+    check_docker_config_secret = field_validator("docker_config_secret")(block_name_field)
+    check_registry_secret = field_validator("registry_secret")(registry_secret_field)
 
 
 class RunSettings(RegistrySettings):
@@ -182,6 +198,13 @@ class KubeSettings(_Settings):
         description="The kubeconfig's content, base64-encoded (a CI variable); a credential: prefer the environment "
         "variable, it is never logged nor kept in Prefect parameters (a deployment run reads it from its environment).",
     )
+    kube_config_secret: str | None = Field(
+        None,
+        description="Name of a Prefect Secret block holding the kubeconfig (its YAML, or base64 of it), instead of "
+        "--kube-config / --kube-config-base64; the run reads it from the Prefect API and hands it to the Kubernetes "
+        "client only.",
+    )
+    check_kube_config_secret = field_validator("kube_config_secret")(block_name_field)
     kube_context: list[str] = Field(default_factory=list, description="Only this kubeconfig context (repeatable).")
     scan_context_namespace_only: bool = Field(
         False,
