@@ -58,7 +58,7 @@ KEPT_TYPES = ("stage", "finalStage", "customTag")
 
 
 def _item(row: Row) -> dict[str, Any] | None:
-    if row["storage"] in (StorageKind.REPO.value, StorageKind.FINAL_REPO.value):
+    if row.get("storage") in (StorageKind.REPO.value, StorageKind.FINAL_REPO.value):
         return _repo_item(row)
     kind = row["item_type"]
     name = row.get("image_name")
