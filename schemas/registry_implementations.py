@@ -91,7 +91,7 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
         ),
         Implementation(
             RepoImplementation.HARBOR,
-            ("*harbor*",),
+            (),  # Harbors run under any name: found by probing its API (GET /api/v2.0/systeminfo)
             "Harbor API v2.0: `DELETE /api/v2.0/projects/<p>/repositories/<r>/artifacts/<digest>/tags/<tag>` "
             "when a staying tag shares the digest, else the artifact (`DELETE …/artifacts/<digest>`); digests listed "
             "by `GET …/artifacts?with_tag=true`",

@@ -31,7 +31,8 @@ README = Path(__file__).resolve().parents[2] / "README.md"
         ("gcr.io", "gcr"),
         ("eu.gcr.io", "gcr"),
         ("europe-west1-docker.pkg.dev", "gcr"),
-        ("harbor.example.com:8443", "harbor"),
+        ("harbor.example.com:8443", None),  # Harbor is found by probing its API, never by its name
+        ("123456789012.dkr-ecr.eu-west-1.on.aws", "ecr"),
         ("127.0.0.1:5000", None),
         ("registry.example.com", None),
     ],

@@ -5,6 +5,7 @@ its :class:`TagDeleter`. The facts per implementation are in ``schemas/registry_
 from __future__ import annotations
 
 import importlib
+import json
 import threading
 from collections.abc import Mapping
 
@@ -52,15 +53,37 @@ def registry_client(options: RegistryOptions | None = None, env: Mapping[str, st
     return client
 
 
+#: Harbor's general system information, answered to anonymous callers too (Harbor API v2.0 ``getSystemInfo``)
+HARBOR_SYSTEMINFO = "/api/v2.0/systeminfo"
+#: keys of Harbor's ``GeneralInfo`` that an anonymous answer carries (``harbor_version`` only when signed in)
+_HARBOR_KEYS = frozenset({"auth_mode", "primary_auth_mode", "harbor_version", "self_registration"})
+
+#: why each probed implementation was chosen (the run prints and audits it)
+PROBE_REASONS = {
+    RepoImplementation.GITLAB: f"answered GET /v2/ with the {GITLAB_HEADER} header",
+    RepoImplementation.HARBOR: f"answered GET {HARBOR_SYSTEMINFO} with Harbor's system information",
+}
+
+
 def probe_implementation(client, host: str) -> RepoImplementation | None:  # type: ignore[no-untyped-def]
-    """What ``GET /v2/`` of ``host`` tells about the implementation (GitLab names itself in a
-    header); None when it tells nothing or does not answer."""
+    """What ``host`` tells of itself: GitLab's registry names itself in a header of its ``GET /v2/``
+    answer; Harbor answers ``GET /api/v2.0/systeminfo`` (anonymous callers too) with its general
+    information. None when neither does or the host does not answer."""
     try:
         response = client.transport.request("GET", host, "/v2/")
     except Exception:
-        return None
-    if response.header(GITLAB_HEADER):
+        response = None
+    if response is not None and response.header(GITLAB_HEADER):
         return RepoImplementation.GITLAB
+    try:
+        # anonymous (Harbor answers it so): no registry credential goes to an API that needs none
+        url = client.transport.url(host, HARBOR_SYSTEMINFO)
+        response = client.transport.send("GET", url, {"Accept": "application/json"})
+        document = json.loads(response.body) if response.status == 200 else None
+    except Exception:
+        return None
+    if isinstance(document, dict) and _HARBOR_KEYS & document.keys():
+        return RepoImplementation.HARBOR
     return None
 
 
@@ -81,7 +104,7 @@ def resolve_implementation(
     if client is not None:
         probed = probe_implementation(client, host)
         if probed is not None:
-            return probed, f"the registry at {host} answered with the {GITLAB_HEADER} header"
+            return probed, f"the registry at {host} {PROBE_REASONS[probed]}"
     return RepoImplementation.DEFAULT, f"host {host} matches no vendor host pattern"
 
 
@@ -93,7 +116,8 @@ def repository_implementation(
     repository: str, option: RepoImplementation | str, option_name: str, options: RegistryOptions
 ) -> tuple[RepoImplementation, str]:
     """(implementation, why) of the registry repository ``repository`` (``HOST[:PORT]/PATH``),
-    resolved once per process and host (a probe is one ``GET /v2/``)."""
+    resolved once per process and host (a probe is a ``GET /v2/`` and, unless that tells, a
+    ``GET /api/v2.0/systeminfo``)."""
     host = parse_repository(repository).registry
     key = (
         host,

@@ -9,11 +9,11 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
-from adapters.registry.vendors import registry_client
+from adapters.registry.vendors import probe_implementation, registry_client, resolve_implementation
 from adapters.registry.vendors.harbor import HarborDeleter, repository_segment
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
-from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation
+from schemas.registry_implementations import IMPLEMENTATIONS, RepoImplementation, detect
 from schemas.vocab import Outcome
 from tests.adapters.registry.vendors.helpers import Recorder, delete, tag_also, vendor_client
 from tests.fixtures.vendor_harbor import HarborFake
@@ -289,3 +289,20 @@ def test_a_once_encoded_repository_name_is_not_harbors(harbor_fake, registry, pa
             "GET", harbor_fake.repo(path), f"/projects/{project}/repositories/{repository_segment(name)}/artifacts"
         )
     assert (response.status, twice.status) == (404, 200)
+
+
+def test_auto_finds_harbor_on_a_host_without_harbor_in_its_name_by_probing_its_api(harbor_fake, registry, tmp_path):
+    assert "harbor" not in harbor_fake.host
+    with vendor_client(registry, harbor_fake, tmp_path, "default") as client:
+        found, why = resolve_implementation("auto", harbor_fake.host, "--repo-implementation", client)
+        assert probe_implementation(client, harbor_fake.host) == RepoImplementation.HARBOR
+    assert found == RepoImplementation.HARBOR and "/api/v2.0/systeminfo" in why
+    [probe] = [r for r in harbor_fake.requests("GET", "/api/v2.0/systeminfo")][:1]
+    assert probe[2] == 200 and probe[3] is None  # anonymous: Harbor answers it without credentials
+
+
+def test_auto_on_a_plain_registry_is_default_and_a_harbor_name_alone_decides_nothing(registry, tmp_path):
+    with registry_client(registry.options()) as client:
+        found, _ = resolve_implementation("auto", registry.host, "--repo-implementation", client)
+    assert found == RepoImplementation.DEFAULT
+    assert detect("harbor.example.com") is None
