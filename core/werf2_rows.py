@@ -1,0 +1,130 @@
+"""Shared pieces of the werf 1.2 / 2.x decisions (SPEC §13): decision rows, record kinds, the
+safety pass every decision table goes through.
+
+The record kinds are the values of ``REPO_TAGS_SCHEMA.kind`` (the adapter's
+``Werf2RecordKind``), spelled here because core does not import adapters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import Enum
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from core.stages import other_project
+from schemas.config import NAMELESS, NAMELESS_SHOWN
+from schemas.repo_tables import RepoInventory
+from schemas.tables import DECISIONS_SCHEMA
+from schemas.vocab import Action, ItemType, Reason
+
+#: kinds of tags no command deletes (SPEC §13.2, §13.5): they never appear as a delete
+NEVER_DELETED_KINDS = frozenset({"client-id", "sync-server", "cleanup", "foreign"})
+#: what a tag of each kind is in the audit
+KIND_ITEM_TYPES = {
+    "stage": ItemType.STAGE,
+    "multiplatform-stage": ItemType.STAGE,
+    "rejected-marker": ItemType.REJECTED_MARKER,
+    "image-metadata": ItemType.IMAGE_METADATA,
+    "custom-tag": ItemType.CUSTOM_TAG,
+    "custom-tag-metadata": ItemType.CUSTOM_TAG_METADATA,
+    "import-metadata": ItemType.IMPORT_METADATA,
+    "managed-image": ItemType.MANAGED_IMAGE,
+}
+#: a protection: why an item stays, and the words that say so in the audit
+Protection = tuple[Reason, str]
+
+
+def plain(value: object) -> object:
+    """An enum member as its string value; anything else as it is."""
+    return value.value if isinstance(value, Enum) else value
+
+
+def shown_image_name(name: str | None) -> str | None:
+    """An image name as the audit shows it: ``~`` for the nameless image, None when unknown."""
+    if name is None:
+        return None
+    return NAMELESS_SHOWN if name == NAMELESS else name
+
+
+def owner_detail(owner: str | None, project: str) -> str | None:
+    """Why an item labelled ``werf=<owner>`` is not this project's, or None when it is (or has no label)."""
+    return other_project({"project": owner}, project)
+
+
+def decision_table(columns: Mapping[str, Any], size: int) -> pa.Table:
+    """A DECISIONS_SCHEMA table of ``size`` rows: each column given as one value for every row
+    (a string, number or enum member), a sequence or an Arrow array; a column not given is null."""
+    arrays = []
+    for f in DECISIONS_SCHEMA:
+        value = columns.get(f.name)
+        if value is None:
+            arrays.append(pa.nulls(size, f.type))
+        elif isinstance(value, (pa.Array, pa.ChunkedArray)):
+            arrays.append(value.cast(f.type))
+        elif isinstance(value, (str, int, Enum)):
+            arrays.append(pa.array([plain(value)] * size, f.type))
+        else:
+            arrays.append(pa.array([plain(v) for v in value], f.type, from_pandas=True))
+    return pa.Table.from_arrays(arrays, schema=DECISIONS_SCHEMA)
+
+
+def empty_decisions() -> pa.Table:
+    return DECISIONS_SCHEMA.empty_table()
+
+
+def tags_of_kinds(repo: RepoInventory, kinds: frozenset[str]) -> set[str]:
+    """The tags of ``repo`` whose kind is one of ``kinds``."""
+    tags = repo.tags
+    chosen = tags.filter(pc.is_in(tags["kind"], pa.array(sorted(kinds), pa.string())))
+    return set(chosen["tag"].to_pylist())
+
+
+def unreadable_rows(repo: RepoInventory, storage: str, *, final: bool = False) -> pa.Table:
+    """A keep row (``unreadable``) for every tag of ``repo`` whose content the run could not read;
+    what it is comes from its kind (a stage when the listing does not say)."""
+    if not repo.unreadable:
+        return empty_decisions()
+    kinds = dict(zip(repo.tags["tag"].to_pylist(), repo.tags["kind"].to_pylist()))
+    tags = sorted(repo.unreadable)
+    item_types = []
+    for tag in tags:
+        item_type = KIND_ITEM_TYPES.get(kinds.get(tag, "stage"), ItemType.STAGE)
+        item_types.append(ItemType.FINAL_STAGE if final and item_type is ItemType.STAGE else item_type)
+    return decision_table(
+        {
+            "storage": storage,
+            "repository": repo.repository,
+            "tag": tags,
+            "item_type": item_types,
+            "action": Action.KEEP,
+            "reason": Reason.UNREADABLE,
+            "detail": [f"could not be read in this run: {repo.unreadable[t]}" for t in tags],
+        },
+        len(tags),
+    )
+
+
+def make_safe(decisions: pa.Table, inventories: list[RepoInventory]) -> pa.Table:
+    """The last pass of every werf 1.2 / 2.x decision table: a delete of a tag whose kind no
+    command deletes (client-id, sync-server, cleanup, foreign) is dropped; a delete of a tag the
+    run could not read, or of a tag another row keeps, is dropped too (its keep row says why)."""
+    if decisions.num_rows == 0:
+        return decisions
+    never: set[tuple[str, str]] = set()
+    for repo in inventories:
+        never |= {(repo.repository, t) for t in tags_of_kinds(repo, NEVER_DELETED_KINDS)}
+        never |= {(repo.repository, t) for t in repo.unreadable}
+    storages = decisions["storage"].to_pylist()
+    repositories = decisions["repository"].to_pylist()
+    tags = decisions["tag"].to_pylist()
+    actions = decisions["action"].to_pylist()
+    kept = {(s, r, t) for s, r, t, a in zip(storages, repositories, tags, actions) if a == Action.KEEP.value}
+    keep = np.ones(decisions.num_rows, dtype=bool)
+    for i, (s, r, t, a) in enumerate(zip(storages, repositories, tags, actions)):
+        if a == Action.DELETE.value and ((r, t) in never or (s, r, t) in kept):
+            keep[i] = False
+    return decisions if keep.all() else decisions.filter(pa.array(keep))
