@@ -2,19 +2,36 @@
 ``containers.HOST``) through the GitHub REST API's Packages endpoints.
 
 The registry itself does not delete manifests; a package version does. For
-``ghcr.io/<owner>/<path>`` the package is ``<path>`` (``/`` encoded as ``%2F``) of the user or
-organisation ``<owner>``, and each version is one manifest digest (its ``name``) carrying every
-tag on that digest (``metadata.container.tags``). Deleting a tag is deleting the version whose
-name is the tag's digest — every tag on it goes — so a tag whose digest a staying tag shares is
-kept (``shared-digest``, applied by the registry backend).
+``ghcr.io/<owner>/<path>`` the package is ``<path>`` (``/`` encoded as ``%2F``) of package type
+``container``, of the user or organisation ``<owner>``; for the older Docker registry
+``docker.pkg.github.com/<owner>/<repository>/<image>`` it is ``<image>`` of package type ``docker``
+(a registry with repository-scoped permissions: the token needs ``repo`` too). Each version is one
+manifest digest (its ``name``) carrying every tag on that digest (``metadata.container.tags``).
+Deleting a tag is deleting the version whose name is the tag's digest — every tag on it goes — so
+a tag whose digest a staying tag shares is kept (``shared-digest``, applied by the registry backend).
 
-* Owner: ``GET /users/<owner>`` tells a user from an organisation (``type``), asked once per
-  owner and API base in a process; paths are ``/orgs/<org>/…`` or ``/users/<user>/…``.
+* Owner: ``GET /users/<owner>`` tells a user from an organisation (``type``). An organisation's
+  packages are under ``/orgs/<org>/packages/…``; the caller's own under ``/user/packages/…``
+  (``GET /user`` names the token's user). GitHub lets a token delete no other user's packages
+  (``/users/<user>/…`` lists another user's public packages): such a repository, or a token that
+  cannot name its user (an Actions ``GITHUB_TOKEN``: "Resource not accessible by integration"),
+  is refused before anything is deleted, saying which token would do. Asked once per owner,
+  token and API base in a process.
 * Versions: ``GET …/packages/container/<package>/versions?per_page=100`` following ``Link``
   ``rel="next"`` (only within the API base); digest → version id is cached per repository,
   re-listed once per batch when a digest is missing (a push since) or a cached id answers 404.
 * Delete: ``DELETE …/versions/<id>`` → 204; 404 → ``already-gone``. GitHub refuses (400) to
-  delete a package's last tagged version: that item fails, not retryable, quoting GitHub.
+  delete a package's last tagged version ("You must delete the package instead"): the delete
+  then empties the package of tags, so the package itself is deleted (``DELETE
+  …/packages/<type>/<package>``, which takes its untagged versions too). Where GitHub refuses that
+  as well (a public package with a version downloaded more than 5,000 times, a token without
+  admin on it), the item fails, not retryable, quoting both refusals.
+
+References: https://docs.github.com/en/rest/packages/packages (API version 2022-11-28: the
+``/user``, ``/orgs/{org}`` and ``/users/{username}`` package endpoints, their scopes and the
+last-version rule), https://docs.github.com/en/packages/learn-github-packages/about-permissions-for-github-packages
+(``read:packages``, ``delete:packages``; ``repo`` for repository-scoped registries) and
+https://docs.github.com/en/packages/learn-github-packages/deleting-and-restoring-a-package .
 * Token: ``GITHUB_TOKEN``, else ``GH_TOKEN``, else the Docker config's password for the
   registry host — the latter only for a GitHub host (ghcr.io, docker.pkg.github.com) or with
   ``GITHUB_API_URL`` set, so a password for another registry never goes to api.github.com. It is
@@ -27,6 +44,7 @@ kept (``shared-digest``, applied by the registry backend).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -56,12 +74,14 @@ if TYPE_CHECKING:
 DEFAULT_API = "https://api.github.com"
 API_VERSION = "2022-11-28"
 PERMISSION = "delete:packages"
+#: the older Docker registry of GitHub Packages: package type ``docker``, repository-scoped permissions
+DOCKER_PKG_HOST = "docker.pkg.github.com"
 PAGE_SIZE = 100
 #: GitHub's advice for a secondary rate limit without a retry-after header
 SECONDARY_WAIT = 60.0
 
-#: (API base, owner) → "orgs" or "users"; asked once per process
-_owner_kinds: dict[tuple[str, str], str] = {}
+#: (API base, owner, token digest) → the package path prefix ("user" or "orgs/<org>"); asked once per process
+_owner_kinds: dict[tuple[str, str, str], str] = {}
 _owner_kinds_lock = threading.Lock()
 
 
@@ -73,6 +93,13 @@ class _Package:
     host: str
     owner: str
     name: str
+    #: the REST API's package type: ``container`` (ghcr.io), ``docker`` (docker.pkg.github.com)
+    type: str = "container"
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """The classic-token scopes a delete needs."""
+        return (PERMISSION, "repo") if self.type == "docker" else (PERMISSION,)
 
 
 @dataclass
@@ -110,6 +137,15 @@ class GitHubDeleter(TagDeleter):
             f"{_repository(repository).path!r} names no package",
             "Point the storage at ghcr.io/<owner>/<package>, e.g. ghcr.io/acme/app.",
         )
+        if ref.registry.lower().rsplit(":", 1)[0] == DOCKER_PKG_HOST:
+            # docker.pkg.github.com/<owner>/<repository>/<image>: the package is the image
+            _, _, image = name.partition("/")
+            if not image:
+                raise RegistryError(
+                    f"{repository}: a docker.pkg.github.com repository is HOST/OWNER/REPOSITORY/IMAGE",
+                    hint="Point the storage at docker.pkg.github.com/<owner>/<repository>/<image>.",
+                )
+            return _Package(repository, ref.registry, owner, image, "docker")
         return _Package(repository, ref.registry, owner, name)
 
     def _token(self, host: str) -> tuple[str | None, str]:
@@ -143,8 +179,9 @@ class GitHubDeleter(TagDeleter):
             "Nothing was deleted.",
         )
 
-    def _url(self, kind: str, package: _Package, suffix: str = "") -> str:
-        return f"{self.api_base}/{kind}/{quote_path(package.owner)}/packages/container/{quote_path(package.name)}{suffix}"
+    def _url(self, prefix: str, package: _Package, suffix: str = "") -> str:
+        """``<API>/<prefix>/packages/<type>/<package><suffix>``; ``prefix``: ``user`` or ``orgs/<org>``."""
+        return f"{self.api_base}/{prefix}/packages/{package.type}/{quote_path(package.name)}{suffix}"
 
     def _get(self, url: str, authorization: str) -> Response:
         return self.api_request("GET", url, authorization=authorization, headers=_HEADERS)
@@ -155,13 +192,7 @@ class GitHubDeleter(TagDeleter):
         sleep the hinted time first (capped), as reads of the client do."""
         limited = _rate_limit_wait(response)
         if limited is None:
-            error = self.fail(what, response)
-            if response.status == 400 and "last" in (vendor_message(response.body) or "").lower():
-                error.hint = (
-                    "GitHub keeps a package's last tagged version; delete the whole package on GitHub "
-                    "(Package settings → Delete this package) if it should go."
-                )
-            return error
+            return self.fail(what, response)
         if wait and limited:
             time.sleep(min(limited, self.client.options.max_retry_after))
         detail = vendor_message(response.body)
@@ -185,7 +216,9 @@ class GitHubDeleter(TagDeleter):
 
     # -- owner and versions ------------------------------------------------------------------
     def _owner_kind(self, package: _Package, authorization: str) -> str:
-        key = (self.api_base, package.owner)
+        """The path prefix of the package's endpoints: ``orgs/<org>`` for an organisation's,
+        ``user`` for the token's own user's; another user's packages are refused."""
+        key = (self.api_base, package.owner, hashlib.sha256(authorization.encode()).hexdigest())
         with _owner_kinds_lock:
             known = _owner_kinds.get(key)
         if known is not None:
@@ -202,17 +235,47 @@ class GitHubDeleter(TagDeleter):
             raise self._refused(package.repository, response)
         if response.status != 200:
             raise self._error(f"cannot look up the GitHub owner {package.owner}", response, wait=True)
+        owner_type = self._json_field(response, "type", f"cannot look up the GitHub owner {package.owner}")
+        if owner_type == "Organization":
+            prefix = f"orgs/{quote_path(package.owner)}"
+        else:
+            login = self._token_user(package, authorization)
+            if login.lower() != package.owner.lower():
+                raise self.denied(
+                    f"{package.repository}: the package belongs to the GitHub user {package.owner}, and the token "
+                    f"from {self._token(package.host)[1]} is {login}'s — GitHub lets a token delete only its own "
+                    f"user's packages (/user/packages) or an organisation's (/orgs/<org>/packages); nothing was deleted",
+                    url=response.url,
+                )
+            prefix = "user"
+        with _owner_kinds_lock:
+            _owner_kinds[key] = prefix
+        return prefix
+
+    def _token_user(self, package: _Package, authorization: str) -> str:
+        """The login of the token's user (``GET /user``); a token that has none (an Actions or app
+        installation token) is refused for a user's packages, saying which token would do."""
+        response = self._get(f"{self.api_base}/user", authorization)
+        if response.status == 200:
+            return str(self._json_field(response, "login", "cannot read the token's GitHub user"))
+        if response.status in (401, 403) and _rate_limit_wait(response) is None:
+            detail = vendor_message(response.body) or f"{response.status}"
+            raise self.denied(
+                f"{package.repository}: the package belongs to the GitHub user {package.owner}, whose packages are "
+                f"deleted through /user/packages with a token of that user; the token from "
+                f"{self._token(package.host)[1]} has no user (GitHub: {detail}) [{response.url}]",
+                status=response.status,
+                url=response.url,
+            )
+        raise self._error("cannot read the token's GitHub user", response, wait=True)
+
+    def _json_field(self, response: Response, key: str, what: str) -> object:
         try:
-            kind = "orgs" if json.loads(response.body).get("type") == "Organization" else "users"
+            return json.loads(response.body).get(key)
         except (ValueError, AttributeError) as exc:
             raise RegistryError(
-                f"cannot look up the GitHub owner {package.owner}: the API sent a body that is not a user [{response.url}]",
-                url=response.url,
-                retryable=True,
+                f"{what}: the API sent a body that is not the expected object [{response.url}]", url=response.url, retryable=True
             ) from exc
-        with _owner_kinds_lock:
-            _owner_kinds[key] = kind
-        return kind
 
     def _list(self, package: _Package) -> _Versions:
         """Every version of the package (following ``Link`` pages within the API base); cached."""
@@ -282,10 +345,12 @@ class GitHubDeleter(TagDeleter):
         if response.status != 200:
             raise self._error(f"cannot list the package versions of {repository}", response, wait=True)
         scopes = response.header("X-OAuth-Scopes")
-        if scopes is not None and PERMISSION not in {s.strip() for s in scopes.split(",")}:
+        missing = [s for s in package.scopes if s not in {g.strip() for g in (scopes or "").split(",")}]
+        if scopes is not None and missing:
             raise self.denied(
                 f"{repository}: the token for the {self.spec.name} implementation has the scopes "
-                f"[{scopes.strip() or 'none'}] — deleting needs {PERMISSION} [{response.url}]",
+                f"[{scopes.strip() or 'none'}] — deleting {package.type} packages needs {', '.join(package.scopes)}; "
+                f"missing: {', '.join(missing)} [{response.url}]",
                 url=response.url,
             )
 
@@ -353,7 +418,44 @@ class GitHubDeleter(TagDeleter):
                     return Outcome.ALREADY_GONE
                 version_id = again
                 continue
+            if response.status == 400 and _last_tagged_version(response):
+                return self._delete_package(package, kind, authorization, versions, tag, digest, response)
             raise self._error(f"cannot delete package version {version_id} ({repository}:{tag}, {digest})", response)
+
+    def _delete_package(
+        self,
+        package: _Package,
+        prefix: str,
+        authorization: str,
+        versions: _Versions,
+        tag: str,
+        digest: str,
+        refusal: Response,
+    ) -> Outcome:
+        """GitHub keeps a package's last tagged version: the delete of ``tag`` empties the package
+        of tags, so the package goes (its untagged versions with it)."""
+        response = self.api_request("DELETE", self._url(prefix, package), authorization=authorization, headers=_HEADERS)
+        if response.status in (200, 202, 204, 404):
+            with self._lock:
+                versions.deleted.update(versions.ids)
+                versions.ids.clear()
+            return Outcome.DELETED if response.status != 404 else Outcome.ALREADY_GONE
+        if _rate_limit_wait(response) is not None:
+            raise self._error(f"cannot delete the package {package.name} of {package.owner}", response)
+        error = self.fail(f"cannot delete {package.repository}:{tag} ({digest})", response)
+        error.message = (
+            f"cannot delete {package.repository}:{tag} ({digest}): it is the package's last tagged version, which "
+            f"GitHub does not delete alone (GitHub: {vendor_message(refusal.body)}), and GitHub refused to delete the "
+            f"package {package.name} ({response.status}: {vendor_message(response.body) or 'no message'}) "
+            f"[{response.url}]; it was not deleted"
+        )
+        error.retryable = False
+        error.hint = (
+            "GitHub does not delete a public package with a version downloaded more than 5,000 times, and deletes a "
+            "package only for a token with admin on it; delete the package on GitHub (Package settings → Delete this "
+            "package) if it should go."
+        )
+        raise error
 
     def listed_digests(self, repository: str) -> dict[str, str] | None:
         """Tag → digest from the package's version listing; None when it cannot be read (no token,
@@ -376,6 +478,12 @@ def _next_link(response: Response) -> str | None:
         if match:
             return urllib.parse.urljoin(response.url, match.group(1))
     return None
+
+
+def _last_tagged_version(response: Response) -> bool:
+    """Whether a 400 is GitHub's refusal to delete a package's last tagged version."""
+    message = (vendor_message(response.body) or "").lower()
+    return "last tagged version" in message or ("last" in message and "delete the package" in message)
 
 
 def _rate_limit_wait(response: Response) -> float | None:

@@ -39,9 +39,16 @@ def repo(github_fake, unique_repo) -> str:
     return github_fake.repo(f"{unique_repo}/app")
 
 
-def versions_path(fake: GitHubFake, repo: str, kind: str = "users") -> str:
+def versions_path(fake: GitHubFake, repo: str, kind: str = "user") -> str:
+    """``/user/packages/…`` (the token user's own) or ``/orgs/<owner>/packages/…``."""
     owner, _, package = repo.split("/", 1)[1].partition("/")
-    return f"/{kind}/{owner}/packages/container/{urllib.parse.quote(package, safe='')}/versions"
+    prefix = "user" if kind == "user" else f"{kind}/{owner}"
+    return f"/{prefix}/packages/container/{urllib.parse.quote(package, safe='')}/versions"
+
+
+def organisation_owned(fake: GitHubFake, repo: str) -> None:
+    """The repository's owner becomes an organisation (any token of the fake may use its packages)."""
+    fake.organisations.add(repo.split("/")[1])
 
 
 def api_requests(fake: GitHubFake, method: str | None = None) -> list[tuple[str, str, int, str | None]]:
@@ -124,13 +131,81 @@ def test_a_version_deleted_behind_the_deleter_s_back_is_already_gone_and_a_new_d
         assert client.list_tags(repo) == ["stays"]
 
 
-def test_the_last_tagged_version_of_a_package_fails_not_retryable_with_github_s_reason(registry, env, repo, tmp_path):
-    with client_for(registry, env, tmp_path) as client:
+def test_deleting_the_last_tagged_version_deletes_the_package_as_github_asks(registry, env, repo, tmp_path):
+    fake = env
+    with client_for(registry, fake, tmp_path) as client:
         only = push(client, repo, "only")
         result = delete(client, repo, ("only", only))["only"]
-        assert (result.outcome, result.retryable) == ("failed", False)
-        assert "last tagged version" in result.error
+        assert result.outcome == "deleted"
+        assert client.list_tags(repo) == []
+    refused, removed = [(p, s) for _, p, s, _ in api_requests(fake, "DELETE")]
+    assert refused == (f"{versions_path(fake, repo)}/{version_id(only)}", 400)
+    assert removed == (versions_path(fake, repo).removesuffix("/versions"), 204)
+
+
+def test_a_package_github_will_not_delete_keeps_its_last_version_and_says_exactly_why(registry, env, repo, tmp_path):
+    fake = env
+    fake.package_delete_refusal = "Publicly visible package versions with more than 5000 downloads cannot be deleted."
+    with client_for(registry, fake, tmp_path) as client:
+        only = push(client, repo, "only")
+        result = delete(client, repo, ("only", only))["only"]
         assert client.list_tags(repo) == ["only"]
+    assert (result.outcome, result.retryable) == ("failed", False)
+    assert "last tagged version" in result.error and "5000 downloads" in result.error and "not deleted" in result.error
+
+
+# -- whose packages ----------------------------------------------------------------------------
+def test_another_users_packages_are_refused_before_anything_is_deleted_naming_the_token_that_would_do(
+    registry, env, repo, tmp_path, monkeypatch
+):
+    fake = env
+    monkeypatch.setenv("GITHUB_TOKEN", fake.add_github_user("someone-else"))
+    with client_for(registry, fake, tmp_path) as client:
+        digest = push(client, repo, "a")
+        with pytest.raises(RegistryAuthError) as caught:
+            check_delete_permitted(repo, client.options)
+        with pytest.raises(RegistryAuthError):
+            delete(client, repo, ("a", digest))
+        assert client.list_tags(repo) == ["a"]
+    text = str(caught.value)
+    assert "someone-else" in text and "only its own user's packages" in text and "/user/packages" in text
+    assert api_requests(fake, "DELETE") == []
+    assert not [p for _, p, _, _ in api_requests(fake) if "/packages/" in p and p.startswith("/users/")]
+
+
+def test_an_actions_token_on_a_users_package_is_refused_with_githubs_reason_and_nothing_deleted(
+    registry, env, repo, tmp_path, monkeypatch
+):
+    fake = env
+    monkeypatch.setenv("GITHUB_TOKEN", fake.add_github_user("github-actions", integration=True))
+    with client_for(registry, fake, tmp_path) as client:
+        push(client, repo, "a")
+        with pytest.raises(RegistryAuthError) as caught:
+            check_delete_permitted(repo, client.options)
+        assert client.list_tags(repo) == ["a"]
+    assert "Resource not accessible by integration" in str(caught.value) and "/user/packages" in str(caught.value)
+    assert api_requests(fake, "DELETE") == []
+
+
+def test_an_actions_token_deletes_an_organisations_package_through_the_orgs_path(registry, env, repo, tmp_path, monkeypatch):
+    fake = env
+    organisation_owned(fake, repo)
+    monkeypatch.setenv("GITHUB_TOKEN", fake.add_github_user("github-actions", integration=True))
+    with client_for(registry, fake, tmp_path) as client:
+        a, _ = (push(client, repo, tag) for tag in ("a", "b"))
+        check_delete_permitted(repo, client.options)
+        assert delete(client, repo, ("a", a))["a"].outcome == "deleted"
+    assert [p for _, p, _, _ in api_requests(fake, "DELETE")] == [f"{versions_path(fake, repo, 'orgs')}/{version_id(a)}"]
+
+
+def test_docker_pkg_github_com_is_package_type_docker_and_needs_the_repo_scope_too(registry):
+    with RegistryClient(registry.options(implementation="github")) as client:
+        deleter = GitHubDeleter(client, {"GITHUB_TOKEN": "t"})
+        old = deleter._package("docker.pkg.github.com/octo/service/api")
+        new = deleter._package("ghcr.io/octo/service/api")
+    assert (old.type, old.owner, old.name, old.scopes) == ("docker", "octo", "api", ("delete:packages", "repo"))
+    assert (new.type, new.owner, new.name, new.scopes) == ("container", "octo", "service/api", ("delete:packages",))
+    assert deleter._url("user", old, "/versions") == "https://api.github.com/user/packages/docker/api/versions"
 
 
 # -- pre-flight ------------------------------------------------------------------------------
@@ -138,6 +213,7 @@ def test_preflight_refuses_a_token_without_delete_packages_naming_implementation
     registry, env, repo, tmp_path, monkeypatch
 ):
     fake = env
+    organisation_owned(fake, repo)  # the token's scopes decide, not whose package it is
     reader = fake.add_github_user("reader", {"read:packages", "write:packages"})
     monkeypatch.setenv("GITHUB_TOKEN", reader)
     with client_for(registry, fake, tmp_path) as client:
@@ -170,6 +246,7 @@ def test_preflight_refuses_a_bad_token_with_401_naming_implementation_permission
 @pytest.mark.parametrize("case", ["no read:packages (403)", "unknown package (404)"])
 def test_preflight_refuses_a_token_that_cannot_list_the_package(registry, env, repo, tmp_path, monkeypatch, case):
     fake = env
+    organisation_owned(fake, repo)
     if case.startswith("no read"):
         monkeypatch.setenv("GITHUB_TOKEN", fake.add_github_user("blind", {"delete:packages"}))
     with client_for(registry, fake, tmp_path) as client:
@@ -201,6 +278,7 @@ def test_preflight_passes_a_classic_token_with_delete_packages_and_a_token_witho
     registry, env, repo, tmp_path, monkeypatch
 ):
     fake = env
+    organisation_owned(fake, repo)
     with client_for(registry, fake, tmp_path) as client:
         push(client, repo, "a")
         check_delete_permitted(repo, client.options)
