@@ -60,11 +60,13 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
         Implementation(
             RepoImplementation.DOCKERHUB,
             ("docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"),
-            "Docker Hub API: `DELETE /v2/repositories/<namespace>/<repository>/tags/<tag>/` on hub.docker.com "
-            "(after `POST /v2/auth/token`), only that tag",
-            "the Docker config's user and password or personal access token for docker.io (`docker login`; a token "
-            "with Read, Write, Delete scope); API base STAGESWEEP_DOCKERHUB_API_URL",
-            "Read, Write, Delete access token scope",
+            "Docker Hub: the tag read again (`GET /v2/namespaces/<ns>/repositories/<repo>/tags/<tag>`), then "
+            "`DELETE /v2/repositories/<ns>/<repo>/tags/<tag>/` on hub.docker.com (after `POST /v2/auth/token`), only "
+            "that tag and only while it names the digest it was checked at",
+            "the Docker config's user and personal access token for docker.io (`docker login`); API base "
+            "STAGESWEEP_DOCKERHUB_API_URL",
+            "a personal access token with the Repo Read, Write, Delete permission (scope repo:admin; "
+            "docs.docker.com/security/access-tokens/reference)",
             deletes_by_digest=False,
             api_hosts=("hub.docker.com",),
         ),

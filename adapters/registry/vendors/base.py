@@ -185,6 +185,23 @@ class TagDeleter:
         raise self.fail(what, response)
 
 
+#: the code of :func:`tag_moved` errors (ECR's ``ImageTagDoesNotMatchDigest`` too)
+TAG_MOVED = "TAG_MOVED"
+
+
+def tag_moved(repository: str, tag: str, expected: str, current: str, *, url: str | None = None) -> RegistryError:
+    """The error of a delete that found, right before it, ``tag`` naming ``current`` instead of
+    the ``expected`` digest it was checked at: nothing was deleted; not retryable (the next run
+    decides on the new image)."""
+    return RegistryError(
+        f"{repository}:{tag} was pushed again since its re-check ({expected} → {current}); it was not deleted",
+        code=TAG_MOVED,
+        url=url,
+        retryable=False,
+        hint="Run the cleanup again to decide on the new image.",
+    )
+
+
 def vendor_message(body: bytes) -> str | None:
     """The human message of a vendor's JSON error body (GitHub ``message``, Docker Hub
     ``message``/``detail``, Quay ``error_message``/``detail``, Harbor/Distribution ``errors``)."""
@@ -299,6 +316,7 @@ __all__ = [
     "MAX_PAGES",
     "NEXT_LINK",
     "PROBE_DIGEST",
+    "TAG_MOVED",
     "RegistryRateLimited",
     "TagDeleter",
     "TagToDelete",
@@ -309,5 +327,6 @@ __all__ = [
     "next_page",
     "parse_retry_after",
     "quote_path",
+    "tag_moved",
     "vendor_message",
 ]

@@ -1,25 +1,41 @@
-"""``dockerhub``: Docker Hub removes a tag through its own API on hub.docker.com — its registry
-(registry-1.docker.io) has no manifest delete.
+"""``dockerhub``: Docker Hub, through the routes its published references document, and the one
+tag delete they do not document.
 
-From the Docker Hub API reference (docs.docker.com/reference/api/hub/latest):
-
-* **Log in**: ``POST /v2/auth/token`` with ``{"identifier": <user>, "secret": <password or personal
-  access token>}`` → ``{"access_token": …}``, a bearer token valid for 10 minutes. The reference
-  documents this route and marks the older ``POST /v2/users/login`` (``{username, password}`` →
-  ``{token}``) deprecated, so this one is used. The credentials are the Docker config's for the
-  repository's registry host (for Docker Hub, the ``https://index.docker.io/v1/`` entry that
-  ``docker login`` writes).
-* **Delete**: ``DELETE /v2/repositories/<namespace>/<repository>/tags/<tag>/`` with
-  ``Authorization: Bearer <token>`` → 204; 404 when the tag is gone. Only that tag goes: the image
-  stays while another tag names it, so the shared-digest rule does not apply.
-* **Pre-flight**: log in (401: the credentials are wrong), then
-  ``GET /v2/repositories/<namespace>/<repository>/``, whose ``permissions`` object (``read``,
-  ``write``, ``admin``) says what the caller may do. Deleting needs ``admin`` on the repository; a
-  personal access token has it only with the "Read, Write, Delete" permission (``repo:admin``).
+* **Log in** (Docker Hub API reference, https://docs.docker.com/reference/api/hub/latest/ ,
+  "Create access token"): ``POST /v2/auth/token`` with ``{"identifier": <user>, "secret":
+  <password or personal access token>}`` → ``{"access_token": …}``, a bearer token valid for 10
+  minutes (the older ``POST /v2/users/login`` is marked deprecated there and not used). The
+  credentials are the Docker config's for the repository's registry host (for Docker Hub, the
+  ``https://index.docker.io/v1/`` entry ``docker login`` writes).
+* **What a token may delete** (access token reference,
+  https://docs.docker.com/security/access-tokens/reference/ ): a personal access token has one
+  permission — Repo Public Read-only, Repo Read-only, Repo Read & Write, or Repo Read, Write,
+  Delete (scope ``repo:admin``); only the last deletes. The registry's token service grants the
+  ``delete`` action of ``repository:<name>:delete`` to such a token alone (Registry API
+  reference, https://docs.docker.com/reference/api/registry/latest/ , "Delete image manifest":
+  "This operation requires `delete` access to the repository").
+* **Pre-flight**: log in (401: the credentials are wrong); ``GET
+  /v2/namespaces/<namespace>/repositories/<repository>`` ("Get repository"; 404: unknown to these
+  credentials); then the Registry API's manifest delete of a digest that cannot exist on the
+  registry host (``DELETE /v2/<name>/manifests/sha256:000…``): 404 means the token holds the
+  ``delete`` action; 401/403 that it does not — the refusal names the Read, Write, Delete
+  permission. Nothing is deleted.
+* **Delete**: the Hub API reference documents tag reads (``GET``/``HEAD
+  /v2/namespaces/<ns>/repositories/<repo>/tags/<tag>``) but no tag delete, and the Registry API
+  reference deletes only untagged manifests (403 while a tag references one; 405 by tag). The
+  tag is therefore removed with ``DELETE /v2/repositories/<namespace>/<repository>/tags/<tag>/``,
+  the route of Docker's own ``hub-tool`` (linked from the Hub API reference's Resources) → 204; 404
+  when the tag is gone. Only that tag goes: the image stays while another tag names it, so the
+  shared-digest rule does not apply.
+* **The narrowest delete**: Docker Hub has no conditional tag delete, so right before each delete
+  the tag is read again through the documented ``GET …/tags/<tag>`` (its ``digest``) on the same
+  kept-alive connection: a tag pushed again since its check is not deleted (``TAG_MOVED``), and
+  what remains is the one round trip between that read's answer and the delete's arrival (measured
+  by ``bench/vendor_delete_window.py``).
 * **Listing with digests** (warm reads, the staying tags of a batch): ``GET
-  /v2/namespaces/<namespace>/repositories/<repository>/tags?page_size=100`` — the listing the
-  reference documents (the legacy ``/v2/repositories/…/tags`` answers alike) — following ``next``
-  only on the API's own origin; each result carries the tag's ``digest``.
+  /v2/namespaces/<namespace>/repositories/<repository>/tags?page_size=100`` ("List repository
+  tags"; at most 100 a page) following ``next`` only on the API's own origin; each result carries
+  the tag's ``digest``.
 * **Rate limits**: 429 with ``Retry-After`` (seconds) and/or ``X-RateLimit-Reset`` (epoch
   seconds); older answers sent ``X-Retry-After`` (epoch seconds), which is honoured too.
 
@@ -39,7 +55,7 @@ from collections.abc import Mapping
 from adapters.registry.auth import Credential
 from adapters.registry.reference import DOCKER_HUB, Reference
 from adapters.registry.transport import Response, origin
-from adapters.registry.vendors.base import TagDeleter, listed_tag, namespace_and_name
+from adapters.registry.vendors.base import TagDeleter, listed_tag, namespace_and_name, tag_moved
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
@@ -178,25 +194,39 @@ class DockerHubDeleter(TagDeleter):
     def preflight(self, repository: str) -> None:
         ref, namespace, name = self._names(repository)
         what = f"cannot check deletes in {repository}"
-        response = self._hub("GET", ref, f"/v2/repositories/{_segment(namespace)}/{name}/")
+        response = self._hub("GET", ref, f"/v2/namespaces/{_segment(namespace)}/repositories/{_segment(name)}")
         if response.status in (401, 403):
             raise self.refused(what, response)
-        document = self.repository_document(
+        self.repository_document(
             what, response, f"{what}: Docker Hub knows no repository {namespace}/{name} that this user can see [{response.url}]"
         )
-        permissions = (document or {}).get("permissions")
-        if not isinstance(permissions, dict):
-            return  # no permissions in the answer: the deletes themselves will tell (403 stops the run)
-        if not permissions.get("admin"):
-            granted = ", ".join(p for p in ("read", "write", "admin") if permissions.get(p)) or "nothing"
+        try:  # the registry's manifest delete of a digest no image has: 404 with the delete action
+            self.client.check_delete_permitted(repository)
+        except RegistryAuthError as exc:
             raise self.denied(
-                f"{what}: the dockerhub API grants {granted} on {namespace}/{name}, and deleting tags needs admin "
-                f"— {self.spec.permission} [{response.url}]",
-                url=response.url,
-            )
+                f"{what}: Docker Hub's registry refused the delete action on {namespace}/{name} ({exc.status or 401}"
+                f"{' ' + exc.code if exc.code else ''}) — deleting needs {self.spec.permission} [{exc.url}]",
+                status=exc.status,
+                code=exc.code,
+                url=exc.url,
+            ) from exc
 
     def delete_tag(self, repository: str, tag: str, digest: str, shared: bool) -> Outcome:
+        """Read the tag again (documented ``GET …/tags/<tag>``), then delete it only where it still
+        names ``digest``: the window left is one round trip."""
         ref, namespace, name = self._names(repository)
+        tag_path = f"/v2/namespaces/{_segment(namespace)}/repositories/{_segment(name)}/tags/{_segment(tag)}"
+        current = self._hub("GET", ref, tag_path)
+        if current.status == 404:
+            return Outcome.ALREADY_GONE
+        if current.status != 200:
+            raise self.fail(f"cannot read tag {repository}:{tag} before its delete", current)
+        try:
+            now = json.loads(current.body).get("digest")
+        except (ValueError, AttributeError):
+            now = None
+        if isinstance(now, str) and now and digest and now != digest:
+            raise tag_moved(repository, tag, digest, now, url=current.url)
         response = self._hub("DELETE", ref, f"/v2/repositories/{_segment(namespace)}/{name}/tags/{_segment(tag)}/")
         return self.deleted_or_gone(f"cannot delete tag {repository}:{tag}", response)
 

@@ -1,7 +1,8 @@
 """The ``dockerhub`` implementation against a fake of the Docker Hub API (tests/fixtures/vendor_dockerhub.py)
-in front of the real registry: tags go through the Hub's tag delete, one tag at a time; the
-pre-flight logs in and reads the repository's permissions; credentials go only to the token
-service and the configured API."""
+in front of the real registry: tags go through the Hub's tag delete, one tag at a time, each read
+again right before its delete; the pre-flight logs in, reads the repository and proves the
+registry grants the delete action (a Repo Read, Write, Delete token); credentials go only to the
+token service and the configured API."""
 
 from __future__ import annotations
 
@@ -98,35 +99,61 @@ def test_a_tag_already_gone_is_already_gone(hub, registry, unique_repo, tmp_path
         assert client.deleter.delete_tag(hub.repo(unique_repo), "a", digests["a"], False) == Outcome.ALREADY_GONE
 
 
-def test_the_registry_api_cannot_delete_on_docker_hub_so_nothing_goes_that_way(hub, registry, unique_repo, tmp_path):
+def test_the_registry_api_deletes_no_tagged_manifest_and_nothing_by_tag_so_nothing_goes_that_way(
+    hub, registry, unique_repo, tmp_path
+):
     digests = publish(registry, unique_repo, ["a"])
     with client_for(registry, hub, tmp_path) as client:
-        with pytest.raises(RegistryError) as caught:
+        with pytest.raises(RegistryError) as tagged:
             client.delete_manifest(hub.repo(unique_repo), digests["a"])
-    assert caught.value.status == 405
+        by_tag = client.transport.request(
+            "DELETE", hub.host, f"/v2/{unique_repo}/manifests/a", scope=f"repository:{unique_repo}:delete"
+        )
+    assert tagged.value.status == 403 and by_tag.status == 405
     assert hub.disk.tags(unique_repo) == digests
 
 
 # -- pre-flight ---------------------------------------------------------------------------------
-def test_preflight_passes_for_a_user_with_admin_and_deletes_nothing(hub, registry, unique_repo, tmp_path):
+def test_preflight_passes_for_a_read_write_delete_token_on_documented_routes_and_deletes_nothing(
+    hub, registry, unique_repo, tmp_path
+):
     digests = publish(registry, unique_repo, ["a"])
     with client_for(registry, hub, tmp_path) as client:
         check_delete_permitted(hub.repo(unique_repo), client.options)
     assert hub.disk.tags(unique_repo) == digests
-    assert [method for method, *_ in hub.log] == ["POST", "GET"]
+    hub_paths = [(m, p) for m, p, _, _ in hub.log if p.startswith("/hub/")]
+    namespace, name = unique_repo.split("/", 1)
+    assert hub_paths == [("POST", "/hub/v2/auth/token"), ("GET", f"/hub/v2/namespaces/{namespace}/repositories/{name}")]
+    assert [s for m, p, s, _ in hub.log if m == "DELETE"][-1] == 404  # the probe digest: deletes are granted
 
 
-def test_preflight_refuses_a_user_without_admin_naming_the_implementation_and_the_scope(hub, registry, unique_repo, tmp_path):
-    digests = publish(registry, unique_repo, ["a"])
-    hub.deny_deletes()  # read and write stay: a "Read & Write" token
-    with client_for(registry, hub, tmp_path) as client, pytest.raises(RegistryAuthError) as caught:
-        check_delete_permitted(hub.repo(unique_repo), client.options)
+@pytest.mark.parametrize("permission", ["read", "write"])
+def test_preflight_refuses_a_token_without_the_delete_permission_naming_it_and_deletes_nothing(
+    permission, hub, registry, unique_repo, tmp_path
+):
+    digests = publish(registry, unique_repo, ["a", "b"])
+    secret = hub.add_pat_user("ci", permission)  # Repo Read-only / Repo Read & Write
+    config = docker_config(tmp_path / "ci", {hub.host: ("ci", secret)})
+    with registry_client(registry.options(docker_config=config, implementation="dockerhub")) as client:
+        with pytest.raises(RegistryAuthError) as caught:
+            check_delete_permitted(hub.repo(unique_repo), client.options)
+        with pytest.raises(RegistryAuthError):
+            client.deleter.delete_tag(hub.repo(unique_repo), "a", digests["a"], False)
     text = str(caught.value)
-    assert "dockerhub implementation" in text and "Read, Write, Delete" in text
-    assert "read, write" in text and "admin" in text
-    assert "Docker config" in text
+    assert "dockerhub implementation" in text and "Read, Write, Delete" in text and "repo:admin" in text
+    assert "Docker config" in text and "Nothing was deleted" in text
     assert hub.disk.tags(unique_repo) == digests
-    assert hub.requests("DELETE") == []
+    assert not [s for m, _, s, _ in hub.requests("DELETE") if s < 300]
+
+
+def test_a_tag_pushed_again_after_its_check_is_not_deleted_and_keeps_its_new_image(hub, registry, unique_repo, tmp_path):
+    digests = publish(registry, unique_repo, ["moving", "other"])
+    with client_for(registry, hub, tmp_path) as client:
+        with pytest.raises(RegistryError) as caught:
+            client.deleter.delete_tag(hub.repo(unique_repo), "moving", digests["other"], False)
+    assert caught.value.code == "TAG_MOVED" and caught.value.retryable is False
+    assert hub.disk.tags(unique_repo) == digests
+    assert hub_deletes(hub) == []
 
 
 def test_preflight_refuses_wrong_credentials_at_the_login(hub, registry, unique_repo, tmp_path):
@@ -201,7 +228,15 @@ def test_an_expired_hub_token_is_renewed_once_and_the_delete_goes_through(hub, r
         hub.expire_hub_tokens()
         assert client.deleter.delete_tag(hub.repo(unique_repo), "b", digests["b"], False) == Outcome.DELETED
     statuses = [(method, status) for method, _, status, _ in hub.log]
-    assert statuses == [("POST", 200), ("DELETE", 204), ("DELETE", 401), ("POST", 200), ("DELETE", 204)]
+    assert statuses == [
+        ("POST", 200),
+        ("GET", 200),
+        ("DELETE", 204),
+        ("GET", 401),
+        ("POST", 200),
+        ("GET", 200),
+        ("DELETE", 204),
+    ]
 
 
 # -- where credentials go -----------------------------------------------------------------------
