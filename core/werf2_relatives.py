@@ -80,31 +80,35 @@ def _checksum_sources(import_metadata: pa.Table, by_image_id: Mapping[str, list[
 
 def build_graph(stages: pa.Table, import_metadata: pa.Table) -> StageGraph:
     """The graph of ``stages`` (REPO_STAGES_SCHEMA) with import metadata (IMPORT_METADATA_SCHEMA)."""
-    frame = stages.select(
-        ["tag", "digest", "image_id", "parent_image_id", "parent_stage_id"]
-        + ["import_source_ids", "import_checksums", "dependency_ids", "platform_digests"]
-    ).to_pandas()
-    ids = frame["tag"].tolist()
+    columns = {name: stages[name].to_pylist() for name in _GRAPH_COLUMNS}
+    ids = columns["tag"]
     known = set(ids)
-    by_image_id = _index(frame["image_id"], ids)
-    by_digest = _index(frame["digest"], ids)
+    by_image_id = _index(columns["image_id"], ids)
+    by_digest = _index(columns["digest"], ids)
     by_checksum = _checksum_sources(import_metadata, by_image_id)
     graph = StageGraph()
-    for row in frame.itertuples(index=False):
-        parents = by_image_id.get(row.parent_image_id, []) if isinstance(row.parent_image_id, str) else []
-        if isinstance(row.parent_stage_id, str) and row.parent_stage_id in known:
-            parents = [*parents, row.parent_stage_id]
-        sources = [(s, Reason.IMPORT_SOURCE) for s in row.import_source_ids if s in known]
-        sources += [(s, Reason.IMPORT_SOURCE) for c in row.import_checksums for s in by_checksum.get(c, ())]
-        sources += [(s, Reason.DEPENDENCY_SOURCE) for s in row.dependency_ids if s in known]
-        platforms = [p for d in row.platform_digests for p in by_digest.get(d, ()) if p != row.tag]
+    per_stage = zip(ids, *(columns[name] for name in _LINKS))
+    for stage_id, parent_image, parent_stage, imports, checksums, dependencies, platform_digests in per_stage:
+        parents = list(by_image_id.get(parent_image, ())) if parent_image else []
+        if parent_stage in known:
+            parents.append(parent_stage)
+        sources = [(s, Reason.IMPORT_SOURCE) for s in imports]
+        sources += [(s, Reason.IMPORT_SOURCE) for c in checksums for s in by_checksum.get(c, ())]
+        sources += [(s, Reason.DEPENDENCY_SOURCE) for s in dependencies]
+        sources = [(s, r) for s, r in sources if s in known and not s.startswith(EXTERNAL_IMAGE_PREFIX)]
+        platforms = [p for d in platform_digests for p in by_digest.get(d, ()) if p != stage_id]
         if parents:
-            graph.parents[row.tag] = parents
+            graph.parents[stage_id] = parents
         if sources:
-            graph.sources[row.tag] = [(s, r) for s, r in sources if s in known and not s.startswith(EXTERNAL_IMAGE_PREFIX)]
+            graph.sources[stage_id] = sources
         if platforms:
-            graph.platforms[row.tag] = platforms
+            graph.platforms[stage_id] = platforms
     return graph
+
+
+#: the columns that link a stage to others, in the order ``build_graph`` reads them
+_LINKS = ("parent_image_id", "parent_stage_id", "import_source_ids", "import_checksums", "dependency_ids", "platform_digests")
+_GRAPH_COLUMNS = ("tag", "digest", "image_id", *_LINKS)
 
 
 _RELATION = {

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from enum import Enum
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -67,8 +66,8 @@ def decision_table(columns: Mapping[str, Any], size: int) -> pa.Table:
             arrays.append(value.cast(f.type))
         elif isinstance(value, (str, int, Enum)):
             arrays.append(pa.array([plain(value)] * size, f.type))
-        else:
-            arrays.append(pa.array([plain(v) for v in value], f.type, from_pandas=True))
+        else:  # the vocabularies are StrEnums: Arrow takes their members as strings
+            arrays.append(pa.array(value, f.type, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=DECISIONS_SCHEMA)
 
 
@@ -114,17 +113,12 @@ def make_safe(decisions: pa.Table, inventories: list[RepoInventory]) -> pa.Table
     run could not read, or of a tag another row keeps, is dropped too (its keep row says why)."""
     if decisions.num_rows == 0:
         return decisions
-    never: set[tuple[str, str]] = set()
-    for repo in inventories:
-        never |= {(repo.repository, t) for t in tags_of_kinds(repo, NEVER_DELETED_KINDS)}
-        never |= {(repo.repository, t) for t in repo.unreadable}
-    storages = decisions["storage"].to_pylist()
-    repositories = decisions["repository"].to_pylist()
-    tags = decisions["tag"].to_pylist()
-    actions = decisions["action"].to_pylist()
-    kept = {(s, r, t) for s, r, t, a in zip(storages, repositories, tags, actions) if a == Action.KEEP.value}
-    keep = np.ones(decisions.num_rows, dtype=bool)
-    for i, (s, r, t, a) in enumerate(zip(storages, repositories, tags, actions)):
-        if a == Action.DELETE.value and ((r, t) in never or (s, r, t) in kept):
-            keep[i] = False
-    return decisions if keep.all() else decisions.filter(pa.array(keep))
+    never = [f"{repo.repository}\n{t}" for repo in inventories for t in tags_of_kinds(repo, NEVER_DELETED_KINDS)]
+    never += [f"{repo.repository}\n{t}" for repo in inventories for t in repo.unreadable]
+    where = pc.binary_join_element_wise(decisions["repository"], decisions["tag"], "\n")
+    item = pc.binary_join_element_wise(decisions["storage"], where, "\n")
+    is_delete = pc.equal(decisions["action"], Action.DELETE.value)
+    kept = item.filter(pc.invert(is_delete))
+    unsafe = pc.or_(pc.is_in(where, pa.array(never, pa.string())), pc.is_in(item, kept.combine_chunks()))
+    drop = pc.fill_null(pc.and_(is_delete, unsafe), False)
+    return decisions.filter(pc.invert(drop))
