@@ -16,13 +16,14 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from adapters.concurrency import parallel_map
 from adapters.storage import base, codec
 from adapters.storage.base import DeferredWrites, DeleteResult, Described
+from adapters.storage.records import index_platforms
 from adapters.storage.repo import DeleteItem, RepoBackend
 from schemas.errors import StorageError
 from schemas.vocab import Reason
@@ -77,13 +78,7 @@ class OciBackend(DeferredWrites, RepoBackend):
         def one(tag: str) -> Described | None:
             digest = current[tag]["digest"]
             try:
-                raw = self._read_blob(root, digest)
-                manifest = json.loads(raw)
-                blobs = base.manifest_blobs(digest, len(raw), manifest)
-                config_digest = (manifest.get("config") or {}).get("digest")
-                if not config_digest:
-                    return Described(digest, None, {}, blobs[:1])
-                return Described(digest, config_digest, json.loads(self._read_blob(root, config_digest)), blobs)
+                return self._read_manifest(root, digest)
             except FileNotFoundError:
                 if tag not in self._tag_map(root):  # deleted meanwhile by another writer
                     return None
@@ -94,6 +89,33 @@ class OciBackend(DeferredWrites, RepoBackend):
 
         found = self.map(one, wanted)
         return {tag: info for tag, info in zip(wanted, found, strict=True) if info is not None}
+
+    def describe_digests(self, repository: str, digests: Sequence[str]) -> dict[str, Described]:
+        root = layout_path(repository)
+
+        def one(digest: str) -> Described | None:
+            try:
+                return self._read_manifest(root, digest)
+            except FileNotFoundError:
+                return None
+
+        digests = list(dict.fromkeys(digests))
+        found = self.map(one, digests)
+        return {digest: info for digest, info in zip(digests, found, strict=True) if info is not None}
+
+    def listed_digests(self, repository: str) -> dict[str, str] | None:
+        return {tag: desc["digest"] for tag, desc in self._tag_map(layout_path(repository)).items()}
+
+    def _read_manifest(self, root: Path, digest: str) -> Described:
+        raw = self._read_blob(root, digest)
+        manifest = json.loads(raw)
+        if not isinstance(manifest, dict):
+            raise StorageError(f"OCI layout {root}: the manifest {digest} is not a JSON object")
+        blobs = base.manifest_blobs(digest, len(raw), manifest)
+        config_digest = (manifest.get("config") or {}).get("digest")
+        if not config_digest:
+            return Described(digest, None, {}, blobs[:1], index_platforms(manifest))
+        return Described(digest, config_digest, json.loads(self._read_blob(root, config_digest)), blobs)
 
     def _tag_map(self, root: Path) -> dict[str, dict]:
         """tag → descriptor; the last descriptor of a tag wins."""
@@ -160,6 +182,23 @@ class OciBackend(DeferredWrites, RepoBackend):
         descriptor = dict(source, annotations={**(source.get("annotations") or {}), REF_NAME: new_tag})
         self._commit(root, {new_tag: (descriptor, {})})
         return descriptor["digest"]
+
+    def put_manifest(
+        self, repository: str, tag: str, manifest: bytes, media_type: str, blobs: Mapping[str, bytes] | None = None
+    ) -> str:
+        if not _TAG_RE.fullmatch(tag):
+            raise StorageError(f"invalid tag {tag!r} for {repository}", hint="tags are [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+        root = layout_path(repository)
+        digest = codec.digest_of(manifest)
+        descriptor = {"mediaType": media_type, "digest": digest, "size": len(manifest), "annotations": {REF_NAME: tag}}
+        written = {codec.digest_of(data): data for data in (blobs or {}).values()}
+        written[digest] = manifest
+        with self._guard:
+            if self._batch_depth:
+                self._pending.setdefault(root, {})[tag] = (descriptor, written)
+                return digest
+        self._commit(root, {tag: (descriptor, written)})
+        return digest
 
     def _flush(self, pending: dict[Path, dict[str, tuple[dict, dict[str, bytes]]]]) -> None:
         """Writes of a ``batch()`` block reach each ``index.json`` in one locked update."""

@@ -46,6 +46,8 @@ class Described:
     #: (digest, size) of the manifest itself, then its config and layers, as the manifest lists
     #: them; empty where no manifest was read (:local)
     blobs: tuple[tuple[str, int], ...] = ()
+    #: an image index (multi-platform image): the digests of its manifests, in its order; () otherwise
+    platforms: tuple[str, ...] = ()
 
     @property
     def labels(self) -> dict[str, str]:
@@ -65,6 +67,14 @@ def manifest_blobs(digest: str, raw_size: int, manifest: Mapping) -> tuple[tuple
         if isinstance(desc, Mapping) and desc.get("digest"):
             found.append((str(desc["digest"]), int(desc.get("size") or 0)))
     return tuple(found)
+
+
+def index_platforms(manifest: Mapping) -> tuple[str, ...]:
+    """The manifest digests an image index (or Docker manifest list) lists; () for an image."""
+    entries = manifest.get("manifests")
+    if not isinstance(entries, list):
+        return ()
+    return tuple(str(entry["digest"]) for entry in entries if isinstance(entry, Mapping) and entry.get("digest"))
 
 
 def blob_rows(repository: str, tag: str, info: Described) -> list[dict]:

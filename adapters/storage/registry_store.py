@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import TypeVar
 
 from adapters.cache import ContentCache
 from adapters.registry import DOCKER_MANIFEST, RegistryClient
 from adapters.storage import base, codec
 from adapters.storage.base import DeleteResult, Described
+from adapters.storage.records import index_platforms
 from adapters.storage.repo import DeleteItem, RepoBackend
-from adapters.storage.warm_reads import describe_with_cache
+from adapters.storage.warm_reads import _cached_manifest, describe_with_cache
 from schemas.errors import NotFoundError, RegistryAuthError, RegistryError
 from schemas.vocab import Outcome, Reason
 
@@ -73,7 +75,7 @@ class RegistryBackend(RepoBackend):
 
     def describe(self, repository: str, tags: Sequence[str]) -> dict[str, Described]:
         if self.cache is not None:
-            return describe_with_cache(
+            found = describe_with_cache(
                 self.client,
                 self.cache.repository(repository),
                 repository,
@@ -82,24 +84,54 @@ class RegistryBackend(RepoBackend):
                 self.map,
                 listed=lambda: self.client.deleter.listed_digests(repository),
             )
-
-        def one(tag: str) -> Described | None:
-            try:
-                manifest = self.client.get_manifest(repository, tag)
-                config_digest = manifest.config_digest
-                blobs = base.manifest_blobs(manifest.digest, len(manifest.raw), manifest.parsed)
-                if config_digest is None:  # an index: no single image config
-                    return Described(manifest.digest, None, {}, blobs[:1])
-                config = json.loads(self.client.get_blob(repository, config_digest))
-            except NotFoundError:
-                return None  # deleted while listing
-            except ValueError as exc:
-                raise RegistryError(f"the image config of {repository}:{tag} is not valid JSON", retryable=False) from exc
-            return Described(manifest.digest, config_digest, config, blobs)
-
+            indexes = [tag for tag, info in found.items() if info.image_id is None and not info.platforms]
+            if indexes:  # the cache read keeps an index's manifest by digest: its platforms from there
+                platforms = self.map(lambda tag: self._index_platforms(repository, found[tag].digest), indexes)
+                found.update({tag: replace(found[tag], platforms=p) for tag, p in zip(indexes, platforms, strict=True)})
+            return found
         tags = list(tags)
-        found = self.map(one, tags)
+        found = self.map(lambda tag: self._read(repository, tag), tags)
         return {tag: info for tag, info in zip(tags, found, strict=True) if info is not None}
+
+    def describe_digests(self, repository: str, digests: Sequence[str]) -> dict[str, Described]:
+        """Manifests by digest: content-addressed, so a warm cache answers without a request."""
+        digests = list(dict.fromkeys(digests))
+        found = self.map(lambda digest: self._read(repository, digest), digests)
+        return {digest: info for digest, info in zip(digests, found, strict=True) if info is not None}
+
+    def _read(self, repository: str, ref: str) -> Described | None:
+        """Manifest and config of ``ref`` (a tag, or a digest: then the cache is asked first)."""
+        cache = self.cache.repository(repository) if self.cache is not None else None
+        try:
+            manifest = _cached_manifest(cache, ref) if cache is not None and ref.startswith("sha256:") else None
+            if manifest is None:
+                manifest = self.client.get_manifest(repository, ref)
+                if cache is not None and ref.startswith("sha256:"):
+                    cache.put_blob(manifest.digest, manifest.raw)
+            config_digest = manifest.config_digest
+            blobs = base.manifest_blobs(manifest.digest, len(manifest.raw), manifest.parsed)
+            if config_digest is None:  # an index: no single image config
+                return Described(manifest.digest, None, {}, blobs[:1], index_platforms(manifest.parsed))
+            raw = cache.blob(config_digest) if cache is not None else None
+            if raw is None:
+                raw = self.client.get_blob(repository, config_digest)
+                if cache is not None:
+                    cache.put_blob(config_digest, raw)
+            config = json.loads(raw)
+        except NotFoundError:
+            return None  # deleted while listing
+        except ValueError as exc:
+            raise RegistryError(f"the image config of {repository}:{ref} is not valid JSON", retryable=False) from exc
+        return Described(manifest.digest, config_digest, config, blobs)
+
+    def _index_platforms(self, repository: str, digest: str) -> tuple[str, ...]:
+        cached = _cached_manifest(self.cache.repository(repository), digest) if self.cache is not None else None
+        if cached is None:
+            try:
+                cached = self.client.get_manifest(repository, digest)
+            except NotFoundError:
+                return ()
+        return index_platforms(cached.parsed)
 
     def put_image(self, repository: str, tag: str, config: bytes) -> str:
         self.client.push_blob(repository, config)
@@ -109,6 +141,25 @@ class RegistryBackend(RepoBackend):
     def copy_tag(self, repository: str, tag: str, new_tag: str) -> str:
         manifest = self.client.get_manifest(repository, tag)
         return self.client.put_manifest(repository, new_tag, manifest.raw, manifest.media_type)
+
+    def put_manifest(
+        self, repository: str, tag: str, manifest: bytes, media_type: str, blobs: Mapping[str, bytes] | None = None
+    ) -> str:
+        for data in (blobs or {}).values():
+            self.client.push_blob(repository, data)
+        try:
+            return self.client.put_manifest(repository, tag, manifest, media_type)
+        except RegistryError as error:
+            # a concurrent upload of the same blob (the empty layer of every record) can hide it
+            # for a moment: upload again and retry once
+            if error.code != "MANIFEST_BLOB_UNKNOWN" or not blobs:
+                raise
+            for data in blobs.values():
+                self.client.push_blob(repository, data)
+            return self.client.put_manifest(repository, tag, manifest, media_type)
+
+    def listed_digests(self, repository: str) -> dict[str, str] | None:
+        return self.client.deleter.listed_digests(repository)
 
     def delete(
         self,

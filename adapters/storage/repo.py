@@ -49,6 +49,23 @@ class RepoBackend(ABC):
     def copy_tag(self, repository: str, tag: str, new_tag: str) -> str:
         """Point ``new_tag`` at the manifest of ``tag`` (``docker tag`` + push); return the digest."""
 
+    def put_manifest(
+        self, repository: str, tag: str, manifest: bytes, media_type: str, blobs: Mapping[str, bytes] | None = None
+    ) -> str:
+        """Store ``blobs`` (digest → bytes), then ``manifest`` byte for byte as ``tag``; return its
+        digest. The manifest may be an image index whose manifests are stored already."""
+        raise NotImplementedError(f"{type(self).__name__} cannot store a manifest as given")
+
+    def describe_digests(self, repository: str, digests: Sequence[str]) -> dict[str, Described]:
+        """Like :meth:`describe`, for manifests named by digest (an index's platforms); absent
+        ones are left out."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read manifests by digest")
+
+    def listed_digests(self, repository: str) -> dict[str, str] | None:
+        """Every tag's manifest digest where the store lists them with its tags (an OCI layout's
+        ``index.json``, a vendor's listing), without a request per tag; None where it does not."""
+        return None
+
     @abstractmethod
     def delete(
         self,
