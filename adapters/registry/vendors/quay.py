@@ -1,12 +1,20 @@
 """``quay``: Quay (quay.io, Red Hat Quay) removes a tag through its API v1 on the registry's own
 host, with an OAuth access token from ``STAGESWEEP_REPO_QUAY_TOKEN``.
 
-From the Quay API reference (docs.quay.io / Red Hat Quay API reference):
+From the Quay API reference (https://docs.quay.io/api/swagger/ and the Red Hat Quay API reference,
+https://docs.redhat.com/en/documentation/red_hat_quay/3/html/red_hat_quay_api_reference/ :
+``deleteFullTag``, ``listRepoTags``, ``getRepo``; OAuth scopes in https://docs.quay.io/api/):
 
 * **Delete**: ``DELETE /api/v1/repository/<namespace>/<repository>/tag/<tag>`` with
   ``Authorization: Bearer <token>`` (scope ``repo:write``) → 204; 404 when the tag is unknown.
   Only the tag goes (into Quay's time machine, restorable there); the manifest stays while
   another tag names it.
+* **The narrowest delete**: Quay has no conditional tag delete, so right before each delete the
+  tag is read again (``GET …/tag/?specificTag=<tag>&onlyActiveTags=true``, its
+  ``manifest_digest``): a tag pushed again since its check is not deleted (``TAG_MOVED``); what
+  remains is the one round trip between that read's answer and the delete's arrival (measured by
+  ``bench/vendor_delete_window.py``). Without the token the delete is the Registry API's by
+  digest, which never takes a tag pushed again to another image: no window.
 * **Pre-flight**: ``GET /api/v1/repository/<namespace>/<repository>`` → ``can_write`` (deleting
   tags needs write); 401/403 answer the Quay error body (``detail``, ``error_message``,
   ``error_type``, ``title``, ``status``).
@@ -27,7 +35,7 @@ import json
 import urllib.parse
 
 from adapters.registry.client import _repository
-from adapters.registry.vendors.base import MAX_PAGES, TagDeleter, listed_tag
+from adapters.registry.vendors.base import MAX_PAGES, TagDeleter, listed_tag, tag_moved
 from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation
 from schemas.vocab import Outcome
@@ -96,6 +104,25 @@ class QuayDeleter(TagDeleter):
                     hint=f"Set {TOKEN_VARIABLE} to an OAuth access token with {self.spec.permission}.",
                 )
             return self.client.delete_manifest(repository, digest)
+        query = urllib.parse.urlencode({"specificTag": tag, "onlyActiveTags": "true"})
+        current = self._api("GET", self._url(repository, f"/tag/?{query}"), token)
+        if current.status == 404:
+            return Outcome.ALREADY_GONE
+        if current.status != 200:
+            raise self.fail(f"cannot read tag {repository}:{tag} before its delete", current)
+        try:
+            listed = [item for item in json.loads(current.body).get("tags") or [] if item.get("name") == tag]
+        except (ValueError, AttributeError) as exc:
+            raise RegistryError(
+                f"cannot read tag {repository}:{tag} before its delete: the API sent a body that is not a tag list",
+                url=current.url,
+                retryable=True,
+            ) from exc
+        if not listed:
+            return Outcome.ALREADY_GONE
+        now = listed[0].get("manifest_digest")
+        if isinstance(now, str) and now and digest and now != digest:
+            raise tag_moved(repository, tag, digest, now, url=current.url)
         response = self._api("DELETE", self._url(repository, f"/tag/{urllib.parse.quote(tag, safe='')}"), token)
         return self.deleted_or_gone(f"cannot delete tag {repository}:{tag}", response)
 

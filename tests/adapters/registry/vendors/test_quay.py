@@ -16,7 +16,7 @@ from adapters.registry import RegistryClient
 from adapters.registry.vendors import registry_client
 from adapters.storage.preflight import check_delete_permitted
 from adapters.storage.registry_store import RegistryBackend
-from schemas.errors import RegistryAuthError, RegistryRateLimited
+from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
 from schemas.vocab import Outcome
 from tests.adapters.registry.vendors.helpers import Hosts, publish, vendor_client
 
@@ -229,3 +229,17 @@ def test_a_warm_describe_takes_digests_from_the_listing_instead_of_a_head_per_ta
     assert [(method, path.split("?")[0]) for method, path, _, _ in quay.log] == [
         ("GET", f"/api/v1/repository/{unique_repo}/tag/")
     ]
+
+
+def test_each_tag_is_read_again_right_before_its_delete_and_a_tag_pushed_again_is_not_deleted(
+    quay, registry, unique_repo, tmp_path
+):
+    digests = publish(registry, unique_repo, ["moving", "old", "other"])
+    with client_for(registry, quay, tmp_path) as client:
+        with pytest.raises(RegistryError) as caught:
+            client.deleter.delete_tag(quay.repo(unique_repo), "moving", digests["other"], False)
+        assert client.deleter.delete_tag(quay.repo(unique_repo), "old", digests["old"], False) == Outcome.DELETED
+    assert caught.value.code == "TAG_MOVED" and caught.value.retryable is False
+    assert quay.disk.tags(unique_repo) == {"moving": digests["moving"], "other": digests["other"]}
+    asked = [(m, p.split("?")[0].rsplit("/", 2)[-2:], s) for m, p, s, _ in quay.log if p.startswith("/api/")]
+    assert asked == [("GET", ["tag", ""], 200), ("GET", ["tag", ""], 200), ("DELETE", ["tag", "old"], 204)]
