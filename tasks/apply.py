@@ -65,7 +65,7 @@ def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime
     for r in plan.rows:
         if r["storage"] == StorageKind.IMAGES_REPO:
             by_repo.setdefault(r["repository"], []).append(r["tag"])
-    digests.update(_werf2_digests(settings, plan, signs))
+    digests.update(_werf2_digests(settings, plan))
     for repository, tags in by_repo.items():
         repo = build.images_repo(settings, plan.project, repository)
         try:
@@ -106,9 +106,8 @@ def read_current_state(settings: ApplySettings, plan: AuditedPlan, now: datetime
     return CurrentState(digests, needed, pa.concat_tables(signs))
 
 
-def _werf2_digests(settings: ApplySettings, plan: AuditedPlan, signs: list[pa.Table]) -> dict[tuple[str, str], str | None]:
-    """Where the audited tags of werf 1.2 / 2.x repositories point now (None: gone); werf v1.1
-    content found there goes to `signs`' counterpart check (the repository changed hands)."""
+def _werf2_digests(settings: ApplySettings, plan: AuditedPlan) -> dict[tuple[str, str], str | None]:
+    """Where the audited tags of werf 1.2 / 2.x repositories point now (None: gone)."""
     found: dict[tuple[str, str], str | None] = {}
     by_repo: dict[tuple[str, str], list[str]] = {}
     for r in plan.rows:
@@ -117,7 +116,7 @@ def _werf2_digests(settings: ApplySettings, plan: AuditedPlan, signs: list[pa.Ta
     for (storage, repository), tags in by_repo.items():
         repo = build.werf2_repo(settings, plan.project, repository, final=storage == StorageKind.FINAL_REPO)
         try:
-            now = repo.tag_digests(tags)
+            now = repo.backend.digests(repo.repository, tags)
         finally:
             repo.close()
         found.update({(repository, t): now.get(t) for t in tags})

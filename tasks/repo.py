@@ -26,8 +26,7 @@ def extract_repo(settings: CommonSettings, project: str, image_names: list[str],
         inventory = repo.read_inventory(sorted(image_names))
     finally:
         repo.close()
-    logger = get_run_logger()
-    logger.info(
+    get_run_logger().info(
         "%s %s: %d tags, %d stages, %d meta records, %d custom tags, %d import metadata, %d managed images",
         "final repo" if final else "repo",
         settings.final_repo if final else settings.repo,
@@ -38,8 +37,6 @@ def extract_repo(settings: CommonSettings, project: str, image_names: list[str],
         inventory.import_metadata.num_rows,
         inventory.managed.num_rows,
     )
-    for tag, why in sorted(inventory.unreadable.items())[:20]:
-        logger.warning("%s: could not read %s (%s); it is kept in this run", inventory.repository, tag, why)
     return inventory
 
 

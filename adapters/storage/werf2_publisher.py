@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -78,6 +79,8 @@ class Werf2Publisher:
         self.repository = repository
         self.project = project
         self._counter = itertools.count()
+        #: makes this publisher's stage digests its own (two publishers never build the same stage)
+        self._salt = os.urandom(8).hex()
         self._pool: ThreadPoolExecutor | None = None
         self._futures: list[Future] = []
         self._parallel = parallel
@@ -141,7 +144,7 @@ class Werf2Publisher:
         stages: list[Werf2Stage] = list(base.stages[:reuse]) if base is not None else []
         built_at = built_at.astimezone(UTC)
         for step in range(len(stages), n_stages):
-            seed = f"{self.project}/{name}/{step}/{next(self._counter)}"
+            seed = f"{self.project}/{name}/{step}/{self._salt}/{next(self._counter)}"
             digest = hashlib.sha3_224(seed.encode()).hexdigest()
             created = built_at + timedelta(seconds=step)
             stage_id = format_stage_id(digest, int(created.timestamp() * 1000))
