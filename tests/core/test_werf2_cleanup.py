@@ -342,6 +342,17 @@ def test_final_stage_used_by_a_workload_is_kept():
     assert rows(decisions, "final-stage") == {sid("a"): (KEEP, "used-in-kubernetes"), sid("b"): (KEEP, "used-in-kubernetes")}
 
 
+def test_workload_images_are_compared_in_canonical_form():
+    hub = "docker.io/acme/app"
+    repo = inventory([stage(label, repository=hub) for label in ("a", "b", "c")], managed_names=(), repository=hub)
+    images = kube(f"index.docker.io/acme/app:{sid('a')}", f"acme/app@{manifest('b').upper()}", f"acme/other:{sid('c')}")
+    assert rows(decide(repo, kube_images=images)) == {
+        sid("a"): (KEEP, "used-in-kubernetes"),
+        sid("b"): (KEEP, "used-in-kubernetes"),
+        sid("c"): (DELETE, "unused-stage"),
+    }
+
+
 def test_a_workload_of_another_repository_protects_nothing():
     repo = inventory([stage("a")])
     decisions = decide(repo, kube_images=kube(f"registry.example/other:{sid('a')}"))

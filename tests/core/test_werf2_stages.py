@@ -299,6 +299,7 @@ def test_plan_of_a_mixed_repository_is_accepted_and_never_deletes_a_used_tag():
         f"{sid('bad')}-rejected",
     }
     assert rows(decisions)[sid("art")] == (KEEP, "import-source")
+    assert all(r["detail"] for r in decisions.to_pylist()), "every decision says why"
     assert rows(decisions, "image-metadata")[meta("app", "c3", "app")["tag"]] == (KEEP, "hit-commit")
 
 
