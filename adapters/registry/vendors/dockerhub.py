@@ -194,7 +194,7 @@ class DockerHubDeleter(TagDeleter):
     def preflight(self, repository: str) -> None:
         ref, namespace, name = self._names(repository)
         what = f"cannot check deletes in {repository}"
-        response = self._hub("GET", ref, f"/v2/namespaces/{_segment(namespace)}/repositories/{_segment(name)}")
+        response = self._hub("GET", ref, f"/v2/namespaces/{_segment(namespace)}/repositories/{name}")
         if response.status in (401, 403):
             raise self.refused(what, response)
         self.repository_document(
@@ -215,7 +215,7 @@ class DockerHubDeleter(TagDeleter):
         """Read the tag again (documented ``GET …/tags/<tag>``), then delete it only where it still
         names ``digest``: the window left is one round trip."""
         ref, namespace, name = self._names(repository)
-        tag_path = f"/v2/namespaces/{_segment(namespace)}/repositories/{_segment(name)}/tags/{_segment(tag)}"
+        tag_path = f"/v2/namespaces/{_segment(namespace)}/repositories/{name}/tags/{_segment(tag)}"
         current = self._hub("GET", ref, tag_path)
         if current.status == 404:
             return Outcome.ALREADY_GONE
