@@ -31,7 +31,9 @@ def build_world(root: Path) -> dict:
     """Git history over six weeks and the images CI would have published for it."""
     from adapters.demo_world import GitWorld, utc_now, weeks_ago
     from adapters.storage import open_images_repo, open_stages_storage
+    from adapters.storage.oci import OciBackend
     from adapters.storage.publisher import Publisher
+    from adapters.storage.werf2_publisher import Werf2Publisher
 
     now = utc_now()
     git = GitWorld(root / "git")
@@ -39,10 +41,13 @@ def build_world(root: Path) -> dict:
     images = open_images_repo(f"oci:{root / 'images'}", "demo", "multirepo")
     (git.work / "werf.yaml").write_text(WERF_YAML)
 
-    with Publisher(stages, images) as pub:
+    # the same CI as werf 2.x runs it: stages, meta records and custom tags in one repository
+    werf2 = Werf2Publisher(OciBackend(), f"oci:{root / 'repo'}", "demo")
+    with Publisher(stages, images) as pub, werf2:
         pub.manage("backend")
         pub.manage("frontend")
         last: dict[str, object] = {}
+        last2: dict[str, object] = {}
 
         def ci(branch: str, commit: str, when, *, frontend_changed: bool = True, tags: tuple[str, ...] = ()) -> None:
             """What CI does for a push: build both images (reusing the cache) and publish
@@ -58,6 +63,15 @@ def build_world(root: Path) -> dict:
                 pub.publish(built, branch, commit, tag_strategy="git-branch")
                 for tag in tags:
                     pub.publish(built, tag, commit, tag_strategy="git-tag")
+                prev2 = last2.get(name)
+                if name == "frontend" and not frontend_changed and prev2 is not None:
+                    built2 = prev2
+                else:
+                    built2 = werf2.build(name, built_at=when, n_stages=3, base=prev2, reuse=1 if prev2 else 0)
+                last2[name] = built2
+                werf2.publish(built2, commit)
+                for tag in tags:
+                    werf2.custom_tag(built2, f"{name}-{tag}")
 
         main = []
         for i, weeks in enumerate([6, 5, 4, 3]):
@@ -97,6 +111,9 @@ def build_world(root: Path) -> dict:
         pub.build("frontend", built_at=weeks_ago(now, days=20), n_stages=2)
         pub.build("backend", built_at=weeks_ago(now, hours=0.5), n_stages=2)
         pub.foreign("backend", "hand-pushed-debug")
+        broken2 = werf2.build("backend", built_at=weeks_ago(now, days=9), n_stages=2)
+        werf2.reject(broken2.stages[-1])
+        werf2.build("backend", built_at=weeks_ago(now, hours=0.5), n_stages=2)
 
     git.push_all()
     git.delete_origin_branch("feature-old")
@@ -105,6 +122,7 @@ def build_world(root: Path) -> dict:
         "dir": str(git.work),
         "stages": f"oci:{root / 'stages'}",
         "images": f"oci:{root / 'images'}",
+        "repo": f"oci:{root / 'repo'}",
         "audit": str(root / "audit"),
     }
 
@@ -120,7 +138,8 @@ def run_demo() -> int:
         world = build_world(root)
     console.print(
         "  git: branches main, feature-login (origin), feature-old and hotfix deleted from origin; tags v1.0, v1.1\n"
-        f"  images repo: {world['images']}\n  stages storage: {world['stages']}\n"
+        f"  werf v1.1 images repo: {world['images']}\n  werf v1.1 stages storage: {world['stages']}\n"
+        f"  werf 2.x repository: {world['repo']}\n"
         f"  Prefect API: {'ephemeral (set PREFECT_API_URL or start `prefect server start` to keep runs)' if api == 'ephemeral' else api}"
     )
     base = dict(
@@ -136,20 +155,26 @@ def run_demo() -> int:
         return code
     console.rule("cleanup")
     code = run_command(Command.CLEANUP, CleanupSettings(**base))
-    _explain(world["audit"])
+    if code:
+        return code
+    _explain(world["audit"], "werf v1.1: what the cleanup kept and deleted, and why")
+    console.rule(f"werf 2.x: cleanup --repo {world['repo']}")
+    werf2 = dict(repo=world["repo"], dir=world["dir"], audit_dir=world["audit"], without_kube=True)
+    code = run_command(Command.CLEANUP, CleanupSettings(**werf2))
+    _explain(world["audit"], "werf 2.x: what the cleanup kept and deleted, and why", repo=True)
     console.print(f"\nAudit dataset: {world['audit']}  (try: stagesweep report {world['audit']})")
     console.print(f"Done in {time.monotonic() - started:.1f} s.")
     return code
 
 
-def _explain(audit_dir: str) -> None:
+def _explain(audit_dir: str, title: str, *, repo: bool = False) -> None:
     import pandas as pd
 
     from adapters.audit import read_audit
 
     df = read_audit(audit_dir).to_pandas()
-    real = df[~df["dry_run"]]
-    table = Table(title="what the cleanup kept and deleted, and why", show_lines=False)
+    real = df[~df["dry_run"] & (df["storage"] == "repo" if repo else df["storage"] != "repo")]
+    table = Table(title=title, show_lines=False)
     for col in ("item", "decision", "n", "example (detail)"):
         table.add_column(col, overflow="fold")
     for (item, action, reason), group in real.groupby(["item_type", "action", "reason"]):
