@@ -1,7 +1,10 @@
 """``acr``: Azure Container Registry, through its data-plane REST API (``/acr/v1``) and the Registry
 API, both on the registry's own host (``<name>.azurecr.io``) with one Bearer token.
 
-From the Azure Container Registry REST API reference (learn.microsoft.com, data plane):
+From the Azure Container Registry data-plane REST API reference
+(https://learn.microsoft.com/en-us/rest/api/containerregistry/ ), its token flow
+(https://github.com/Azure/acr/blob/main/docs/AAD-OAuth.md ) and roles
+(https://learn.microsoft.com/en-us/azure/container-registry/container-registry-rbac-built-in-roles-overview ):
 
 * **Untag**: ``DELETE /acr/v1/{name}/_tags/{reference}`` → 202; only the tag goes, the manifest
   and its other tags stay. Used when a staying tag shares the digest.

@@ -2,7 +2,10 @@
 (``LOCATION-docker.pkg.dev``), through the Registry API as Google serves it on the registry's own
 host — no other API, no other host.
 
-From Google's documentation ("Deleting images", the Docker Registry API as Google implements it):
+From Google's documentation ("Deleting images",
+https://cloud.google.com/artifact-registry/docs/docker/manage-images#deleting_images ; permissions,
+https://cloud.google.com/artifact-registry/docs/access-control ; the Docker Registry API as Google
+implements it):
 
 * **Delete a tag**: ``DELETE /v2/<name>/manifests/<tag>`` removes the tag only (``gcloud … untag``);
   the manifest and its other tags stay.

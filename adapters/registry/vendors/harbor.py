@@ -24,6 +24,13 @@ without project read), both deletes are tried on an artifact that cannot exist
 
 Listing: ``GET …/artifacts?with_tag=true&page=N&page_size=100`` (``Link`` paging) gives every
 tag with its artifact's digest.
+
+Detection: Harbor runs under any host name, so ``auto`` finds it by its anonymous ``GET
+/api/v2.0/systeminfo`` (:func:`adapters.registry.vendors.probe_implementation`).
+
+References: Harbor's API v2.0 swagger (https://github.com/goharbor/harbor/blob/main/api/v2.0/swagger.yaml ),
+permissions by role (https://goharbor.io/docs/main/administration/managing-users/user-permissions-by-role/ )
+and robot accounts (https://goharbor.io/docs/main/working-with-projects/project-configuration/create-robot-accounts/ ).
 """
 
 from __future__ import annotations
