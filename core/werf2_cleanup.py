@@ -43,11 +43,10 @@ client-id, sync-server, cleanup records and foreign tags never appear as deletes
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from core.cleanup_switches import CleanupSwitches
 from core.references import timestamps_us, to_micros
@@ -56,11 +55,11 @@ from core.werf2_history import decide_meta, werf2_keep_policies
 from core.werf2_kube import KubeUse, kube_use
 from core.werf2_linked import decide_custom_tags, decide_import_metadata, decide_markers, marker_rows
 from core.werf2_relatives import build_graph, protect_relatives
-from core.werf2_rows import Protection, decision_table, make_safe, owner_detail, shown_image_name, unreadable_rows
+from core.werf2_rows import Protection, make_safe, managed_table, meta_table, owner_detail, stage_table, unreadable_rows
 from schemas.config import KeepPolicy
 from schemas.repo_tables import RepoInventory
 from schemas.tables import DECISIONS_SCHEMA
-from schemas.vocab import Action, ItemType, Reason, StorageKind
+from schemas.vocab import Action, Reason, StorageKind
 
 __all__ = ["decide_repo_cleanup", "werf2_keep_policies"]
 
@@ -100,7 +99,8 @@ def decide_repo_cleanup(
         now=now,
         git_history=switches.git_history,
     )
-    roots, sourced = _roots(repo, used, meta.protected, now, window_hours, keep_list)
+    listed = set(keep_list)
+    roots, sourced = _roots(repo, used, meta.protected, now, window_hours, listed)
     protected = protect_relatives(build_graph(repo.stages, repo.import_metadata), roots, sourced)
     stages, staying, deleted = _decide_stages(repo, protected, used, project)
     staying |= {tag: (Reason.UNREADABLE, why) for tag, why in repo.unreadable.items()}
@@ -108,7 +108,7 @@ def decide_repo_cleanup(
         meta.decisions,
         stages,
         decide_custom_tags(
-            repo, project=project, staying=staying, deleted=deleted, kube_users=used.custom_tags, keep_list=set(keep_list)
+            repo, project=project, staying=staying, deleted=deleted, kube_users=used.custom_tags, keep_list=listed
         ),
         decide_markers(repo, marker_rows(repo), staying, deleted),
         decide_import_metadata(repo, project=project, staying=staying, deleted=deleted),
@@ -134,7 +134,7 @@ def _roots(
     git: dict[str, Protection],
     now: dt.datetime,
     window_hours: float,
-    keep_list: Sequence[str],
+    keep_list: Collection[str],
 ) -> tuple[dict[str, Protection], set[str]]:
     """The stages protected first-hand, in order of precedence (Kubernetes, git history, grace
     window, keep list), and those of them whose import sources and dependencies count (every
@@ -207,7 +207,7 @@ def _decide_stages(
         if foreign is not None:
             action, reason, why = Action.KEEP, Reason.OTHER_PROJECT, foreign
         elif (rejected or stage_id in marked) and not in_kube:
-            action, reason, why = Action.DELETE, Reason.REJECTED, "a rejected marker says the stage is broken"
+            action, reason, why = Action.DELETE, Reason.REJECTED, _rejected_detail(protected.get(stage_id))
         elif stage_id in protected:
             action, (reason, why) = Action.KEEP, protected[stage_id]
         else:
@@ -219,66 +219,30 @@ def _decide_stages(
         actions.append(action)
         reasons.append(reason)
         details.append(why)
-    table = _stage_table(stages, {"action": actions, "reason": reasons, "detail": details})
+    table = stage_table(stages, {"action": actions, "reason": reasons, "detail": details})
     return table, staying, deleted
 
 
-def _stage_table(stages: pa.Table, decided: Mapping[str, object], storage: StorageKind = StorageKind.REPO) -> pa.Table:
-    table = decision_table(
-        {
-            "storage": storage,
-            "repository": stages["repository"],
-            "tag": stages["tag"],
-            "digest": stages["digest"],
-            "item_type": ItemType.STAGE if storage is StorageKind.REPO else ItemType.FINAL_STAGE,
-            "signature": stages["tag"],
-            "size_bytes": stages["size_bytes"],
-            **decided,
-        },
-        stages.num_rows,
-    )
-    order = pc.sort_indices(stages, [("creation_ts", "ascending"), ("tag", "ascending")])
-    return table.take(order)
+def _rejected_detail(protection: Protection | None) -> str:
+    words = "a rejected marker says the stage is broken"
+    if protection is None:
+        return words
+    return f"{words}; werf deletes it although {protection[0].value} would keep it ({protection[1]})"
 
 
 def _cleanup_disabled(repo: RepoInventory, final: RepoInventory | None) -> pa.Table:
     """werf.yaml's cleanup.disable: werf deletes every managed-image and meta record, nothing else."""
-    meta, managed = repo.meta, repo.managed
     gone = {"action": Action.DELETE, "reason": Reason.CLEANUP_DISABLED, "detail": _DISABLED}
     stays = {"action": Action.KEEP, "reason": Reason.CLEANUP_DISABLED, "detail": _DISABLED}
     parts = [
-        decision_table(
-            {
-                "storage": StorageKind.REPO,
-                "repository": meta["repository"],
-                "tag": meta["tag"],
-                "digest": meta["digest"],
-                "item_type": ItemType.IMAGE_METADATA,
-                "image_name": [shown_image_name(n) for n in meta["image_name"].to_pylist()],
-                "signature": meta["stage_id"],
-                "commit": meta["commit"],
-                **gone,
-            },
-            meta.num_rows,
-        ),
-        decision_table(
-            {
-                "storage": StorageKind.REPO,
-                "repository": managed["repository"],
-                "tag": managed["tag"],
-                "digest": managed["digest"],
-                "item_type": ItemType.MANAGED_IMAGE,
-                "image_name": [shown_image_name(n) for n in managed["image_name"].to_pylist()],
-                **gone,
-            },
-            managed.num_rows,
-        ),
-        _stage_table(repo.stages, stays),
+        meta_table(repo.meta, gone),
+        managed_table(repo.managed, gone),
+        stage_table(repo.stages, stays),
         unreadable_rows(repo, StorageKind.REPO.value),
     ]
     if final is not None:
         parts += [
-            _stage_table(final.stages, stays, StorageKind.FINAL_REPO),
+            stage_table(final.stages, stays, StorageKind.FINAL_REPO),
             unreadable_rows(final, StorageKind.FINAL_REPO.value, final=True),
         ]
     return pa.concat_tables(parts).cast(DECISIONS_SCHEMA)

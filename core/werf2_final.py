@@ -26,9 +26,9 @@ from collections.abc import Mapping
 
 import pyarrow as pa
 
-from core.werf2_rows import Protection, decision_table, owner_detail, unreadable_rows
+from core.werf2_rows import Protection, owner_detail, stage_table, unreadable_rows
 from schemas.repo_tables import RepoInventory
-from schemas.vocab import Action, ItemType, Reason, StorageKind
+from schemas.vocab import Action, Reason, StorageKind
 
 
 def decide_final_stages(
@@ -64,19 +64,5 @@ def decide_final_stages(
         actions.append(decision[0])
         reasons.append(decision[1])
         details.append(decision[2])
-    table = decision_table(
-        {
-            "storage": StorageKind.FINAL_REPO,
-            "repository": stages["repository"],
-            "tag": stages["tag"],
-            "digest": stages["digest"],
-            "item_type": ItemType.FINAL_STAGE,
-            "signature": stages["tag"],
-            "action": actions,
-            "reason": reasons,
-            "detail": details,
-            "size_bytes": stages["size_bytes"],
-        },
-        stages.num_rows,
-    )
+    table = stage_table(stages, {"action": actions, "reason": reasons, "detail": details}, StorageKind.FINAL_REPO)
     return pa.concat_tables([table, unreadable_rows(final, StorageKind.FINAL_REPO.value, final=True)])

@@ -27,7 +27,7 @@ protects nothing, as werf's ``purgeImageMetadata`` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -37,10 +37,10 @@ import pyarrow.compute as pc
 
 from core.history import RECORD_COLUMNS, CommitGraph, scan_history
 from core.references import select_references
-from core.werf2_rows import Protection, decision_table, shown_image_name
+from core.werf2_rows import Protection, meta_table, shown_image_name
 from schemas.config import NAMELESS, NAMELESS_SHOWN, KeepPolicy, Limit
 from schemas.keep_policies import default_keep_policies
-from schemas.vocab import Action, ItemType, Reason, StorageKind
+from schemas.vocab import Action, Reason
 
 #: werf v2's imagesPerReference.last when the policy does not give it
 DEFAULT_IMAGES_PER_REFERENCE_LAST = 1
@@ -101,24 +101,6 @@ def _first_match(conditions: list[np.ndarray], choices: Sequence[object], defaul
     return list(out)
 
 
-def _meta_table(meta: pa.Table, columns: Mapping[str, object]) -> pa.Table:
-    table = decision_table(
-        {
-            "storage": StorageKind.REPO,
-            "repository": meta["repository"],
-            "tag": meta["tag"],
-            "digest": meta["digest"],
-            "item_type": ItemType.IMAGE_METADATA,
-            "image_name": [shown_image_name(n) for n in meta["image_name"].to_pylist()],
-            "signature": meta["stage_id"],
-            "commit": meta["commit"],
-            **columns,
-        },
-        meta.num_rows,
-    )
-    return table.take(pc.sort_indices(table, [("image_name", "ascending"), ("signature", "ascending"), ("tag", "ascending")]))
-
-
 def decide_meta(
     meta: pa.Table,
     *,
@@ -139,7 +121,7 @@ def decide_meta(
     (REFS_SCHEMA/COMMITS_SCHEMA), required with ``git_history``."""
     if not git_history:
         reason = Reason.GIT_POLICY_DISABLED
-        return MetaOutcome(_meta_table(meta, {"action": Action.DELETE, "reason": reason, "detail": _DETAILS[reason]}))
+        return MetaOutcome(meta_table(meta, {"action": Action.DELETE, "reason": reason, "detail": _DETAILS[reason]}))
     if refs is None or commits is None:
         raise ValueError("the git history-based policy needs the refs and commits tables; none were given")
     no_image = ~_in(meta["image_name"], _names(werf_images, managed_names))
@@ -181,7 +163,7 @@ def decide_meta(
             conditions, [*details, _DETAILS[Reason.NONEXISTENT_COMMIT], hit_detail], _DETAILS[Reason.UNHIT_COMMIT]
         ),
     }
-    return MetaOutcome(_meta_table(meta, columns), protected)
+    return MetaOutcome(meta_table(meta, columns), protected)
 
 
 def _image_details(meta: pa.Table) -> np.ndarray:

@@ -117,20 +117,33 @@ def decide_custom_tags(
         )
         for t, s, o in zip(names, stage_ids, custom["project"].to_pylist())
     ]
-    # a custom tag whose name is another record's tag is not decided as a custom tag
+    columns: dict[str, list[object]] = {
+        "action": [d[0] for d in decisions],
+        "reason": [d[1] for d in decisions],
+        "detail": [d[2] for d in decisions],
+    }
+    return custom_tag_tables(repo, columns)
+
+
+def custom_tag_tables(repo: RepoInventory, decided: Mapping[str, list[object]]) -> pa.Table:
+    """Decision rows of the custom tags that exist and of every custom tag metadata record, both
+    decided by ``decided`` (action, reason, detail: one value per metadata record). A custom tag
+    whose name is another record's tag (a foreign ``latest``, …) is not decided as a custom tag."""
+    custom = repo.custom_tags
     other_kinds = set(repo.tags.filter(pc.not_equal(repo.tags["kind"], "custom-tag"))["tag"].to_pylist())
-    present = [d is not None and t not in other_kinds for t, d in zip(names, custom["custom_tag_digest"].to_pylist())]
+    names, digests = custom["custom_tag"].to_pylist(), custom["custom_tag_digest"].to_pylist()
+    present = [d is not None and t not in other_kinds for t, d in zip(names, digests)]
     tags = custom.filter(pa.array(present, pa.bool_()))
-    tag_decisions = [d for d, p in zip(decisions, present) if p]
+    tag_decided = {k: [v for v, p in zip(values, present) if p] for k, values in decided.items()}
     return pa.concat_tables(
         [
-            _rows(tags, "custom_tag", "custom_tag_digest", ItemType.CUSTOM_TAG, tag_decisions),
-            _rows(custom, "meta_tag", "meta_digest", ItemType.CUSTOM_TAG_METADATA, decisions),
+            _rows(tags, "custom_tag", "custom_tag_digest", ItemType.CUSTOM_TAG, tag_decided),
+            _rows(custom, "meta_tag", "meta_digest", ItemType.CUSTOM_TAG_METADATA, decided),
         ]
     )
 
 
-def _rows(custom: pa.Table, tag: str, digest: str, item_type: ItemType, decisions: list[Decision]) -> pa.Table:
+def _rows(custom: pa.Table, tag: str, digest: str, item_type: ItemType, decided: Mapping[str, list[object]]) -> pa.Table:
     return decision_table(
         {
             "storage": StorageKind.REPO,
@@ -139,9 +152,7 @@ def _rows(custom: pa.Table, tag: str, digest: str, item_type: ItemType, decision
             "digest": custom[digest],
             "item_type": item_type,
             "signature": custom["stage_id"],
-            "action": [d[0] for d in decisions],
-            "reason": [d[1] for d in decisions],
-            "detail": [d[2] for d in decisions],
+            **decided,
         },
         custom.num_rows,
     )

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from core.werf2_linked import marker_rows
-from core.werf2_rows import decision_table, make_safe, owner_detail, shown_image_name, unreadable_rows
+from core.werf2_linked import custom_tag_tables, marker_rows
+from core.werf2_rows import decision_table, make_safe, managed_table, meta_table, owner_detail, stage_table, unreadable_rows
 from schemas.repo_tables import RepoInventory
 from schemas.vocab import Action, ItemType, Reason, StorageKind
 
@@ -35,20 +35,7 @@ def _decided(owners: list[str | None], project: str) -> dict[str, list[object]]:
 
 
 def _stages(inventory: RepoInventory, project: str, storage: StorageKind) -> pa.Table:
-    stages = inventory.stages
-    return decision_table(
-        {
-            "storage": storage,
-            "repository": stages["repository"],
-            "tag": stages["tag"],
-            "digest": stages["digest"],
-            "item_type": ItemType.STAGE if storage is StorageKind.REPO else ItemType.FINAL_STAGE,
-            "signature": stages["tag"],
-            "size_bytes": stages["size_bytes"],
-            **_decided(stages["project"].to_pylist(), project),
-        },
-        stages.num_rows,
-    )
+    return stage_table(inventory.stages, _decided(inventory.stages["project"].to_pylist(), project), storage)
 
 
 def _markers(repo: RepoInventory, project: str) -> pa.Table:
@@ -68,60 +55,19 @@ def _markers(repo: RepoInventory, project: str) -> pa.Table:
     )
 
 
-def _custom_tags(repo: RepoInventory, project: str) -> list[pa.Table]:
+def _custom_tags(repo: RepoInventory, project: str) -> pa.Table:
     custom = repo.custom_tags
     owners = dict(zip(repo.stages["tag"].to_pylist(), repo.stages["project"].to_pylist()))
     # a custom tag stays with its record's project label, or its stage's
     labels = [own or owners.get(stage) for own, stage in zip(custom["project"].to_pylist(), custom["stage_id"].to_pylist())]
-    decided = _decided(labels, project)
-    present = [d is not None for d in custom["custom_tag_digest"].to_pylist()]
-    tags = custom.filter(pa.array(present, pa.bool_()))
-    return [
-        decision_table(
-            {
-                "storage": StorageKind.REPO,
-                "repository": tags["repository"],
-                "tag": tags["custom_tag"],
-                "digest": tags["custom_tag_digest"],
-                "item_type": ItemType.CUSTOM_TAG,
-                "signature": tags["stage_id"],
-                **{k: [v for v, p in zip(values, present) if p] for k, values in decided.items()},
-            },
-            tags.num_rows,
-        ),
-        decision_table(
-            {
-                "storage": StorageKind.REPO,
-                "repository": custom["repository"],
-                "tag": custom["meta_tag"],
-                "digest": custom["meta_digest"],
-                "item_type": ItemType.CUSTOM_TAG_METADATA,
-                "signature": custom["stage_id"],
-                **decided,
-            },
-            custom.num_rows,
-        ),
-    ]
+    return custom_tag_tables(repo, _decided(labels, project))
 
 
 def _records(repo: RepoInventory, project: str) -> list[pa.Table]:
     meta, managed, imports = repo.meta, repo.managed, repo.import_metadata
     gone = {"action": Action.DELETE, "reason": Reason.PURGE, "detail": _DETAIL}
     return [
-        decision_table(
-            {
-                "storage": StorageKind.REPO,
-                "repository": meta["repository"],
-                "tag": meta["tag"],
-                "digest": meta["digest"],
-                "item_type": ItemType.IMAGE_METADATA,
-                "image_name": [shown_image_name(n) for n in meta["image_name"].to_pylist()],
-                "signature": meta["stage_id"],
-                "commit": meta["commit"],
-                **gone,
-            },
-            meta.num_rows,
-        ),
+        meta_table(meta, gone),
         decision_table(
             {
                 "storage": StorageKind.REPO,
@@ -134,18 +80,7 @@ def _records(repo: RepoInventory, project: str) -> list[pa.Table]:
             },
             imports.num_rows,
         ),
-        decision_table(
-            {
-                "storage": StorageKind.REPO,
-                "repository": managed["repository"],
-                "tag": managed["tag"],
-                "digest": managed["digest"],
-                "item_type": ItemType.MANAGED_IMAGE,
-                "image_name": [shown_image_name(n) for n in managed["image_name"].to_pylist()],
-                **gone,
-            },
-            managed.num_rows,
-        ),
+        managed_table(managed, gone),
     ]
 
 
@@ -153,7 +88,7 @@ def decide_repo_purge(repo: RepoInventory, final: RepoInventory | None, *, proje
     """Every decision of a werf 1.2 / 2.x purge of ``repo`` (and ``final``, when given)."""
     parts = [
         _stages(repo, project, StorageKind.REPO),
-        *_custom_tags(repo, project),
+        _custom_tags(repo, project),
         _markers(repo, project),
         *_records(repo, project),
         unreadable_rows(repo, StorageKind.REPO.value),

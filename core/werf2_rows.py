@@ -18,7 +18,7 @@ from core.stages import other_project
 from schemas.config import NAMELESS, NAMELESS_SHOWN
 from schemas.repo_tables import RepoInventory
 from schemas.tables import DECISIONS_SCHEMA
-from schemas.vocab import Action, ItemType, Reason
+from schemas.vocab import Action, ItemType, Reason, StorageKind
 
 #: kinds of tags no command deletes (SPEC §13.2, §13.5): they never appear as a delete
 NEVER_DELETED_KINDS = frozenset({"client-id", "sync-server", "cleanup", "foreign"})
@@ -69,6 +69,61 @@ def decision_table(columns: Mapping[str, Any], size: int) -> pa.Table:
         else:  # the vocabularies are StrEnums: Arrow takes their members as strings
             arrays.append(pa.array(value, f.type, from_pandas=True))
     return pa.Table.from_arrays(arrays, schema=DECISIONS_SCHEMA)
+
+
+def stage_table(stages: pa.Table, decided: Mapping[str, Any], storage: StorageKind = StorageKind.REPO) -> pa.Table:
+    """Decision rows of stages (REPO_STAGES_SCHEMA) in build order: the stage ID is the tag and the
+    signature; ``decided`` gives action, reason and detail (one value, or one per stage)."""
+    table = decision_table(
+        {
+            "storage": storage,
+            "repository": stages["repository"],
+            "tag": stages["tag"],
+            "digest": stages["digest"],
+            "item_type": ItemType.STAGE if storage is StorageKind.REPO else ItemType.FINAL_STAGE,
+            "signature": stages["tag"],
+            "size_bytes": stages["size_bytes"],
+            **decided,
+        },
+        stages.num_rows,
+    )
+    return table.take(pc.sort_indices(stages, [("creation_ts", "ascending"), ("tag", "ascending")]))
+
+
+def meta_table(meta: pa.Table, decided: Mapping[str, Any]) -> pa.Table:
+    """Decision rows of meta records (REPO_META_SCHEMA), by image, stage and tag: the stage ID is
+    the signature, the image name shown (``~`` for the nameless image)."""
+    table = decision_table(
+        {
+            "storage": StorageKind.REPO,
+            "repository": meta["repository"],
+            "tag": meta["tag"],
+            "digest": meta["digest"],
+            "item_type": ItemType.IMAGE_METADATA,
+            "image_name": [shown_image_name(n) for n in meta["image_name"].to_pylist()],
+            "signature": meta["stage_id"],
+            "commit": meta["commit"],
+            **decided,
+        },
+        meta.num_rows,
+    )
+    return table.take(pc.sort_indices(table, [("image_name", "ascending"), ("signature", "ascending"), ("tag", "ascending")]))
+
+
+def managed_table(managed: pa.Table, decided: Mapping[str, Any]) -> pa.Table:
+    """Decision rows of managed-image records (MANAGED_IMAGES_SCHEMA)."""
+    return decision_table(
+        {
+            "storage": StorageKind.REPO,
+            "repository": managed["repository"],
+            "tag": managed["tag"],
+            "digest": managed["digest"],
+            "item_type": ItemType.MANAGED_IMAGE,
+            "image_name": [shown_image_name(n) for n in managed["image_name"].to_pylist()],
+            **decided,
+        },
+        managed.num_rows,
+    )
 
 
 def empty_decisions() -> pa.Table:
