@@ -215,3 +215,34 @@ def test_disabled_git_history_policy_deletes_every_meta_record_and_protects_noth
 def test_git_history_policy_without_the_git_tables_refuses_to_decide():
     with pytest.raises(ValueError, match="refs and commits"):
         decide(inventory([stage("a")]), refs_table=None, commits_table=None)
+
+
+def test_build_of_an_unpushed_commit_goes_and_the_pushed_build_stays_with_its_chains():
+    # werf e2e "git history based policy: should remove unused stages": build, push, commit, rebuild
+    # (FROM_CACHE_VERSION changes every stage), cleanup; image imports from artifact
+    def build(n: str) -> list[dict]:
+        return [
+            stage(f"artifact-from{n}"),
+            stage(f"artifact-install{n}", parent=f"artifact-from{n}"),
+            stage(f"image-from{n}"),
+            stage(f"image-setup{n}", parent=f"image-from{n}", checksums=[f"sum{n}"]),
+        ]
+
+    history = commits(("c2", ["c1"], NOW - timedelta(hours=1)), ("c1", [], NOW - timedelta(hours=2)))
+    metas = [
+        meta(image, commit, f"{last}{n}")
+        for n, commit in (("1", "c1"), ("2", "c2"))
+        for image, last in (("image", "image-setup"), ("artifact", "artifact-install"))
+    ]
+    repo = inventory([*build("1"), *build("2")], metas, managed_names=("image", "artifact"))
+    decisions = decide(
+        repo,
+        werf_images=("image", "artifact"),
+        refs_table=refs(("feature", "branch", "c1", NOW - timedelta(hours=2))),
+        commits_table=history,
+    )
+    kept = {tag for tag, (action, _) in rows(decisions).items() if action == KEEP}
+    assert kept == {s["tag"] for s in build("1")}
+    assert rows(decisions)[sid("image-from1")] == (KEEP, "ancestor")
+    assert {reason for tag, (_, reason) in rows(decisions).items() if tag not in kept} == {"unused-stage"}
+    assert {reason for _, reason in rows(decisions, "image-metadata").values()} == {"hit-commit", "unhit-commit"}
