@@ -73,10 +73,12 @@ IMPLEMENTATIONS: dict[RepoImplementation, Implementation] = {
         Implementation(
             RepoImplementation.GITHUB,
             ("ghcr.io", "docker.pkg.github.com"),
-            "GitHub REST API: the package version holding the tag (`DELETE …/packages/container/<package>/versions/<id>`); "
-            "a version carries every tag of one digest",
-            "GITHUB_TOKEN / GH_TOKEN, else the Docker config's password for ghcr.io; API base GITHUB_API_URL",
-            "delete:packages",
+            "GitHub REST API: the package version holding the tag (`DELETE /user/packages/<type>/<package>/versions/<id>` "
+            "for the token's own user, `/orgs/<org>/…` for an organisation); a version carries every tag of one digest; "
+            "the last tagged version goes with its package",
+            "GITHUB_TOKEN / GH_TOKEN, else the Docker config's password for ghcr.io (a classic token of the package's "
+            "own user, or of a member of its organisation); API base GITHUB_API_URL",
+            "delete:packages (and read:packages; repo too for docker.pkg.github.com)",
             deletes_by_digest=True,
             api_hosts=("api.github.com",),
         ),
