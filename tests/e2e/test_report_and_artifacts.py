@@ -85,5 +85,14 @@ def test_demo_builds_a_world_and_shows_what_was_kept_and_deleted(tmp_path, monke
         "git-policy",
         "built-within-last-n-hours",
         "Audit dataset",
+        "werf 2.x: cleanup --repo",
+        "custom-tag",
+        "unhit-commit",
     ):
         assert needle in result.output, needle
+    # the werf 2.x repository was cleaned for real: its audit rows are there, some deleted
+    from adapters.audit import read_audit
+
+    audit = read_audit(str(next(tmp_path.glob("stagesweep-demo-*")) / "audit")).to_pandas()
+    werf2 = audit[(audit.storage == "repo") & ~audit.dry_run]
+    assert (werf2.outcome == "deleted").any() and (werf2.item_type == "custom-tag").any()
