@@ -25,8 +25,8 @@ from coordination.progress import DeletionProgress
 from core import plan as plans
 from core import reclaim
 from core.plan import leaving_tags, merge_outcome
-from schemas.errors import AuditError, DeletionsFailed, StagesweepError, WrongStorageFormat
-from schemas.settings import CleanupSettings, CommonSettings, PurgeSettings, RunSettings
+from schemas.errors import AuditError, DeletionsFailed, StagesweepError, UsageError, WrongStorageFormat
+from schemas.settings import CleanupSettings, CommonSettings, PurgeSettings, RunSettings, address_problem
 from schemas.summary import RunSummary
 from schemas.vocab import Action, Command, Outcome
 
@@ -309,6 +309,11 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
     try:
         # before anything is read (apply adds the storages of its audit once it has read it);
         # a dry run deletes nothing, so it reads alongside a deleting run instead of waiting
+        if isinstance(run.settings, CommonSettings):
+            # a deployment's parameters get the command line's usage checks (SPEC §9, §13.1)
+            problem = address_problem(run.settings, run.command.value)
+            if problem:
+                raise UsageError(problem)
         if isinstance(run.settings, CommonSettings) and not run.settings.dry_run:
             settings = run.settings
             run.hold(settings.stages_storage or settings.repo, settings.images_repo or settings.final_repo)

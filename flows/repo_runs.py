@@ -7,9 +7,9 @@ from __future__ import annotations
 from prefect import get_run_logger
 
 from coordination.deletion_run import DeletionRun, finish
-from schemas.errors import StagesweepError, UsageError
+from schemas.errors import StagesweepError
 from schemas.repo_tables import RepoInventory
-from schemas.settings import CleanupSettings, CommonSettings, ManagedImagesRmSettings, PurgeSettings, address_problem
+from schemas.settings import CleanupSettings, CommonSettings, ManagedImagesRmSettings, PurgeSettings
 from schemas.summary import RunSummary
 from schemas.vocab import Command, StorageKind
 from tasks.decide import build_deletion_plan, decide_managed_images_rm, switches_of
@@ -25,13 +25,6 @@ from tasks.repo import (
     werf2_policies,
     write_cleanup_record,
 )
-
-
-def _check_addresses(settings: CommonSettings, command: Command) -> None:
-    """A deployment's parameters get the command line's usage checks (SPEC §13.1)."""
-    problem = address_problem(settings, command.value)
-    if problem:
-        raise UsageError(problem)
 
 
 def _read_repos(run: DeletionRun, settings: CommonSettings, names: list[str]) -> tuple[RepoInventory, RepoInventory | None]:
@@ -57,7 +50,6 @@ def run_repo_cleanup(settings: CleanupSettings, command: Command) -> RunSummary:
     run = deletion_run(command, settings)
 
     def body() -> None:
-        _check_addresses(settings, command)
         # 1. the werf.yaml, the keep list, the repositories (and their format)
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
@@ -119,7 +111,6 @@ def run_repo_purge(settings: PurgeSettings, command: Command) -> RunSummary:
     run = deletion_run(command, settings)
 
     def body() -> None:
-        _check_addresses(settings, command)
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
         repo, final = _read_repos(run, settings, list(werf.images))
@@ -132,7 +123,6 @@ def run_repo_managed_images_rm(settings: ManagedImagesRmSettings) -> RunSummary:
     run = deletion_run(Command.MANAGED_IMAGES_RM, settings)
 
     def body() -> None:
-        _check_addresses(settings, Command.MANAGED_IMAGES_RM)
         werf = read_werf_config(settings)
         run.project = settings.project or werf.project
         repo, _ = _read_repos(run, settings, list(werf.images))

@@ -22,7 +22,7 @@ import hashlib
 import itertools
 import os
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -57,6 +57,7 @@ class Werf2Stage:
     stage_id: str
     image_id: str
     created: datetime
+    config: bytes = field(default=b"", compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,14 @@ class Werf2Publisher:
                 labels[LABEL_IMPORT_SOURCE_STAGE_ID_PREFIX + source_id] = imports_from.stage_id
             config = image_config(labels, created, parent.image_id if parent else None)
             self._put(stage_id, config)
-            stages.append(Werf2Stage(stage_id, digest_of(config), created))
+            stages.append(Werf2Stage(stage_id, digest_of(config), created, config))
         return Werf2Image(name, tuple(stages))
+
+    def final(self, image: Werf2Image, backend: Any, repository: str) -> str:
+        """The image's last stage copied to the final repository (werf's `--final-repo`), by stage ID."""
+        stage = image.stages[-1]
+        self._write(backend.put_image, repository, stage.stage_id, stage.config)
+        return stage.stage_id
 
     def publish(self, image: Werf2Image, commit: str) -> str:
         """The meta record werf writes when it builds `image` at `commit`."""

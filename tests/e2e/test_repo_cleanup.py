@@ -389,3 +389,44 @@ def test_final_repo_without_repo_is_a_usage_error(git_project, tmp_path):
     world = oci_repo_world(git_project, tmp_path)
     result = world.cli("cleanup", "--stages-storage", "oci:/tmp/s", "--images-repo", "oci:/tmp/i", "--final-repo", "oci:/tmp/f")
     assert result.exit_code == 2 and "--final-repo needs --repo" in result.output, result.output
+
+
+def test_a_deployment_run_with_repo_and_a_stages_storage_fails_before_reading_anything(git_project, tmp_path, prefect_api):
+    from flows.cleanup import cleanup
+    from schemas.errors import UsageError
+    from schemas.settings import CleanupSettings
+
+    world = oci_repo_world(git_project, tmp_path)
+    settings = CleanupSettings(repo=world.address, stages_storage="oci:/nonexistent/stages", dir=str(git_project.work))
+    with pytest.raises(UsageError) as caught:
+        cleanup(settings.model_copy(update={"audit_dir": str(world.audit_dir)}))
+    assert caught.value.exit_code == 2 and "--repo cannot be combined" in caught.value.message
+    assert not (tmp_path / "repo").exists()
+
+
+@pytest.mark.registry
+def test_final_repo_keeps_the_final_copy_of_each_kept_stage_and_deletes_the_rest(world):
+    """The final repository holds copies of final stages by stage ID: a copy goes with its stage
+    in the repo, or when the repo never had it; it stays while its stage stays (docs/werf2.md)."""
+    built = history(world)
+    final_address = world.address + "-final"
+    final = world.repo(final_address)
+    try:
+        with world.publisher() as pub:
+            orphan = pub.build("app", built_at=ago(days=20))
+            copies = {key: pub.final(built[key], final.backend, final_address) for key in ("old", "new", "gone")}
+            copies["orphan"] = pub.final(orphan, final.backend, final_address)
+        repo = world.repo()  # the orphan exists only in the final repo
+        repo.backend.delete(repo.repository, [[(s.stage_id, None) for s in reversed(orphan.stages)]], 4)
+        repo.close()
+    finally:
+        final.close()
+    result = world.run("cleanup", "--without-kube", "--final-repo", final_address)
+    assert result.exit_code == 0, result.output
+    assert world.tags(final_address) == {copies["new"]}
+    audit = world.last_audit()
+    rows = audit[audit.storage == "final-repo"].set_index("tag")
+    assert set(rows.item_type) == {"final-stage"}
+    assert rows.loc[copies["new"]].action == "keep"
+    assert rows.loc[copies["old"]].reason == rows.loc[copies["gone"]].reason == "stage-deleted"
+    assert rows.loc[copies["orphan"]].reason == "nonexistent-stage"
