@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 from adapters.registry.options import RegistryOptions
-from coordination import registry_slots
-from schemas.settings import CommonSettings, RegistryLimit, RunSettings
+from coordination import credentials, registry_slots
+from schemas.settings import CommonSettings, KubeSettings, RegistryLimit, RunSettings
 
 
 def registry_options(settings: RunSettings, implementation: str = "default") -> RegistryOptions:
     return RegistryOptions(
         implementation=implementation,
-        docker_config=settings.docker_config,
+        # --docker-config, or this run's Docker config made from the Secret blocks the settings name
+        docker_config=credentials.docker_config_dir(settings),
         insecure_registry=settings.insecure_registry,
         skip_tls_verify=settings.skip_tls_verify_registry,
         ca_file=settings.registry_ca_file,
         parallel=settings.parallel_tasks_limit,
         request_slot=registry_request_slot(settings.registry_limits) if settings.registry_limits else None,
     )
+
+
+def kube_config_base64(settings: KubeSettings) -> str | None:
+    """The kubeconfig content the run's Kubernetes client reads: `--kube-config-base64`'s, or that
+    of the Secret block `--kube-config-secret` names (read from the Prefect API; never logged)."""
+    return credentials.kube_config_base64(settings)
 
 
 def registry_request_slot(limits: dict[str, RegistryLimit]):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from prefect import flow
 
+from coordination.credentials import secret_blocks_named
 from schemas.errors import FleetFailed
 from schemas.fleet import FleetRunSettings, ProjectOutcome
 from tasks.fleet import (
     apply_fleet_limits,
+    check_secret_blocks,
+    not_started,
     projects_not_run_last_time,
     publish_fleet_summary,
     read_fleet_file,
@@ -28,13 +31,19 @@ def fleet_cleanup(settings: FleetRunSettings) -> list[ProjectOutcome]:
     registry_limits = apply_fleet_limits(fleet, [p.name for p in projects])
     previous = record_fleet_plan(settings.fleet_file, [p.name for p in projects])
     runs = {p.name: settings.project_settings(p, registry_limits) for p in projects}
-    # 3. each project as a child flow run: on the work pool's workers, or here one after another
-    if settings.work_pool:
+    # 3. the Secret blocks the projects name are on the server (their values are read by each
+    #    project's own run); a project naming one that is not fails alone, not started
+    unready = check_secret_blocks(runs) if any(secret_blocks_named(s) for s in runs.values()) else {}
+    ready = {name: s for name, s in runs.items() if name not in unready}
+    # 4. each project as a child flow run: on the work pool's workers, or here one after another
+    if ready and settings.work_pool:
         deployment = register_project_deployment(settings.work_pool)
-        outcomes = run_projects_on_pool(deployment, runs, settings.dry_run)
+        started = run_projects_on_pool(deployment, ready, settings.dry_run)
     else:
-        outcomes = [run_project_here(name, s) for name, s in runs.items()]
-    # 4. one summary (naming the projects a previous run that died never started); the run fails
+        started = [run_project_here(name, s) for name, s in ready.items()]
+    by_name = {o.project: o for o in started}
+    outcomes = [by_name.get(name) or not_started(name, unready[name]) for name in runs]
+    # 5. one summary (naming the projects a previous run that died never started); the run fails
     #    when a project did
     not_run = projects_not_run_last_time(previous)
     for o in outcomes:

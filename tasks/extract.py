@@ -146,7 +146,7 @@ def extract_kube_images(settings: KubeSettings, parallel: int) -> KubeScan:
     scan = scan_kube(
         KubeOptions(
             kube_config=settings.kube_config,
-            kube_config_base64=settings.kube_config_base64,
+            kube_config_base64=build.kube_config_base64(settings),  # or the Secret block kube_config_secret names
             contexts=list(settings.kube_context) or None,
             context_namespace_only=settings.scan_context_namespace_only,
             namespaces=list(settings.kube_scan_namespace) or None,

@@ -176,6 +176,29 @@ def _holding_all_projects(names: list[str]):
     return slot, lambda: threading.Thread(target=record, daemon=True).start()
 
 
+@task(name="check_secret_blocks", cache_policy=NO_CACHE)
+def check_secret_blocks(runs: dict[str, CleanupSettings]) -> dict[str, str]:
+    """Project → why it cannot run, for each project that names a Prefect Secret block the server
+    does not have (asked once for all projects, without the blocks' values): such a project fails
+    alone, before anything of it runs. The values themselves are read by each project's own run."""
+    from coordination.credentials import missing_block_message, missing_secret_blocks, secret_blocks_named
+
+    named = {name: secret_blocks_named(settings) for name, settings in runs.items()}
+    missing = missing_secret_blocks({block for blocks in named.values() for block in blocks})
+    problems = {}
+    for name, blocks in named.items():
+        absent = [block for block in blocks if block in missing]
+        if absent:
+            problems[name] = " ".join(missing_block_message(block, blocks[block]) for block in absent)
+            get_run_logger().warning("project %s not started: %s", name, problems[name])
+    return problems
+
+
+def not_started(name: str, error: str) -> ProjectOutcome:
+    """A project the fleet run did not start (its settings name what is not there)."""
+    return ProjectOutcome(name, "failed", error=error)
+
+
 def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
     """The project's cleanup as a subflow of the running flow (holding the project's limit);
     its failure stays its own."""
@@ -185,6 +208,10 @@ def run_project_here(name: str, settings: CleanupSettings) -> ProjectOutcome:
         state = flow(settings=settings, return_state=True)
     duration = time.monotonic() - started
     run_id = str(state.state_details.flow_run_id) if state.state_details.flow_run_id else None
+    if run_id:  # the Docker config the project's run made from its Secret blocks goes with it
+        from coordination.credentials import release
+
+        release(run_id)
     value = state.result(raise_on_failure=False)
     if state.is_completed() and isinstance(value, RunSummary):
         return ProjectOutcome(

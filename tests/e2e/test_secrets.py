@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from tests.adapters.registry.proxy import RegistryProxy
 from tests.e2e.world import basic_world, registry_world
+from tests.fixtures.kube_server import kubeconfig_document, workload
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.slow, pytest.mark.usefixtures("prefect_api")]
 RUN_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -172,3 +174,135 @@ def test_no_credential_escapes_any_command(secured, tmp_path, info_logs_to_api):
         prefect=prefect_records(run_ids),
         results=stored_results(),
     )
+
+
+# ------------------------------------------------------------------ credentials by reference
+
+
+def save_secret(name: str, value) -> None:
+    """A Prefect Secret block on the session's API, as an operator makes one."""
+    from prefect.blocks.system import Secret
+
+    Secret(value=value).save(name, overwrite=True)
+
+
+@pytest.fixture
+def by_reference(git_project, registry, unique_repo, tmp_path, kube_server):
+    """A world on a registry that demands a token, and a cluster whose one workload runs the image
+    of the deleted branch (f1); the registry's credentials and the kubeconfig are in Prefect Secret
+    blocks only — this process's Docker config dir serves the pushes that build the world."""
+    import flows.cleanup  # noqa: F401  Prefect sets its loggers up as the flows load: before `info_logs_to_api`
+
+    user, token = "sweeper", "tok-" + uuid.uuid4().hex
+    proxy = RegistryProxy(registry.host, users={user: token}).__enter__()
+    world = registry_world(git_project, registry, unique_repo, tmp_path, host=proxy.host)
+    world.options = registry.options(docker_config=write_docker_config(tmp_path / "pusher", proxy.host, user, token))
+    world.state = basic_world(world)
+    kube_token = "kube-" + uuid.uuid4().hex
+    kube_server.tokens.add(kube_token)
+    image = f"{world.images_address}/app:{world.state['f1']}"
+    kube_server.objects.setdefault((kube_token, "/apis/apps/v1/deployments"), []).append(
+        workload("Deployment", "web", containers={"web": image})
+    )
+    kubeconfig = yaml.safe_dump(kubeconfig_document(kube_server.url, ["prod"], tokens=lambda _: kube_token), sort_keys=False)
+    suffix = uuid.uuid4().hex[:8]
+    world.blocks = {"registry": f"registry-{suffix}", "kube": f"kubeconfig-{suffix}"}
+    save_secret(world.blocks["registry"], {"username": user, "password": token})
+    save_secret(world.blocks["kube"], kubeconfig)
+    world.user, world.token, world.proxy, world.kube_token, world.kubeconfig = user, token, proxy, kube_token, kubeconfig
+    yield world
+    proxy.__exit__(None, None, None)
+
+
+def reference_args(world) -> list[str]:
+    host = world.stages_address.split("/")[0]
+    return ["--registry-secret", f"{host}={world.blocks['registry']}", "--kube-config-secret", world.blocks["kube"]]
+
+
+def test_a_cleanup_takes_its_token_and_kubeconfig_from_secret_blocks_and_no_value_escapes(
+    by_reference, kube_server, tmp_path, info_logs_to_api
+):
+    world = by_reference
+    env = {"DOCKER_CONFIG": str(tmp_path / "empty-docker-config"), "KUBECONFIG": str(tmp_path / "no-kubeconfig")}
+    dry = world.cleanup("cleanup", *reference_args(world), "--dry-run", env=env)
+    real = world.cleanup("cleanup", *reference_args(world), env=env)
+
+    for result in (dry, real):
+        assert result.exit_code == 0, result.output
+    tags = world.image_tags()
+    assert world.state["f1"] in tags, "the image the cluster runs stays: the kubeconfig of the block was used"
+    assert "feature" not in tags, "the deletes went through with the block's token"
+    assert kube_server.requests[(world.kube_token, "/apis/apps/v1/deployments")] >= 2
+    assert {r["user"] for r in world.proxy.state.token_requests} == {world.user}
+    kept = world.last_audit()
+    assert kept[(kept.tag == world.state["f1"]) & (kept.item_type == "image-tag")].reason.tolist() == ["used-in-kubernetes"]
+
+    outputs = dry.output + real.output
+    run_ids = {p.stem for p in world.audit_dir.rglob("*.parquet")} | set(RUN_ID.findall(outputs))
+    audit_text = "\n".join(pq.read_table(p).to_pandas().to_csv() for p in world.audit_dir.rglob("*.parquet"))
+    audit_text += "\n".join(str(pq.read_metadata(p).metadata) for p in world.audit_dir.rglob("*.parquet"))
+    secrets = secret_forms(world.user, world.token) | set(world.proxy.state.grants)
+    secrets |= {world.kube_token, world.kubeconfig, base64.b64encode(world.kubeconfig.encode()).decode()}
+    wait_for_logs(run_ids)
+    assert_nowhere(secrets, output=outputs, audit=audit_text, prefect=prefect_records(run_ids), results=stored_results())
+
+
+def wait_for_logs(run_ids: set[str], timeout: float = 30.0) -> None:
+    """Until the API has the runs' log lines (they are sent in batches, after the run)."""
+    import time
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()
+    deadline = time.monotonic() + timeout
+    with get_client(sync_client=True) as client:
+        ids = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[uuid.UUID(r) for r in run_ids]))
+        while not client.read_logs(ids, limit=1) and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@pytest.mark.parametrize("which", ["registry", "kube"])
+def test_a_block_that_is_not_there_stops_the_run_before_any_delete_naming_it(by_reference, tmp_path, which):
+    world = by_reference
+    world.blocks[which] = "nowhere-" + uuid.uuid4().hex[:8]
+    before = world.image_tags()
+
+    result = world.cleanup("cleanup", *reference_args(world), env={"DOCKER_CONFIG": str(tmp_path / "empty")})
+
+    assert result.exit_code == 1, result.output
+    assert f"no Prefect Secret block named '{world.blocks[which]}'" in result.output
+    assert ("registry_secret" if which == "registry" else "kube_config_secret") in result.output
+    assert "prefect block create secret" in result.output and "Traceback" not in result.output
+    assert world.image_tags() == before
+    # the registry's block is read as the command names each storage's implementation, before its run
+    # starts; the kubeconfig's as the run lists the clusters, before it deletes
+    for audit in world.audits():
+        assert set(pq.read_table(audit).column("outcome").to_pylist()) <= {"blocked", "kept"}
+
+
+def test_the_docker_config_made_from_blocks_is_private_and_goes_with_the_run(prefect_api, tmp_path, monkeypatch):
+    from coordination import credentials
+    from schemas.settings import CleanupSettings
+
+    base = write_docker_config(tmp_path / "base", "other.example.com", "me", "base-password")
+    suffix = uuid.uuid4().hex[:8]
+    save_secret(f"ghcr-{suffix}", f"bot:ghp-{suffix}")
+    save_secret(f"docker-{suffix}", json.dumps({"auths": {"quay.io": {"auth": "cXVheTpwdw=="}}}))
+    own = CleanupSettings(stages_storage="x/y", docker_config=base, registry_secret=[f"ghcr.io=ghcr-{suffix}"])
+    whole = CleanupSettings(
+        stages_storage="x/y", docker_config_secret=f"docker-{suffix}", registry_secret=[f"ghcr.io=ghcr-{suffix}"]
+    )
+
+    made = [credentials.docker_config_dir(own), credentials.docker_config_dir(whole)]
+
+    assert credentials.docker_config_dir(own) == made[0], "made once per run"
+    for directory in made:
+        assert os.stat(directory).st_mode & 0o777 == 0o700
+        assert os.stat(Path(directory) / "config.json").st_mode & 0o777 == 0o600
+    first, second = (json.loads((Path(d) / "config.json").read_text())["auths"] for d in made)
+    assert set(first) == {"other.example.com", "ghcr.io"} and set(second) == {"quay.io", "ghcr.io"}
+    assert base64.b64decode(first["ghcr.io"]["auth"]).decode() == f"bot:ghp-{suffix}"
+    credentials.release()
+    assert not any(Path(d).exists() for d in made)
