@@ -9,7 +9,10 @@ projects:
     git: https://git.example.com/acme.git
     images_repo: registry.example.com/acme
     stages_storage: registry.example.com/acme/stages
-    config_ref: release        # any cleanup settings field overrides the defaults
+    config_ref: release
+  - name: beta                 # a werf 1.2 / 2.x project: one repository
+    git: https://git.example.com/beta.git
+    repo: registry.example.com/beta/app        # any cleanup settings field overrides the defaults
     kube_config_secret: acme-kubeconfig        # credentials by reference: Prefect Secret blocks,
     registry_secret: [registry.example.com=acme-registry]  # read by the project's run
 registries:                    # per registry host, shared by every worker of the fleet
@@ -36,8 +39,18 @@ from schemas.credentials import credentials_in
 from schemas.errors import ConfigError, StagesweepError
 from schemas.settings import DEFAULT_AUDIT_DIR, CleanupSettings, RegistryLimit
 
-#: keys a project must have, and the settings field each one fills
-PROJECT_KEYS = {"git": "git_url", "images_repo": "images_repo", "stages_storage": "stages_storage"}
+#: keys a project may have, and the settings field each one fills: `git`, and its storages —
+#: werf v1.1's `images_repo` and `stages_storage`, or werf 1.2 / 2.x's `repo` (and `final_repo`)
+PROJECT_KEYS = {
+    "git": "git_url",
+    "images_repo": "images_repo",
+    "stages_storage": "stages_storage",
+    "repo": "repo",
+    "final_repo": "final_repo",
+}
+#: the storages a project of each format must name
+V11_STORAGES = ("images_repo", "stages_storage")
+WERF2_STORAGES = ("repo",)
 #: settings no fleet file may set: each project has its own, or the fleet run sets them
 NOT_IN_FLEET = frozenset({"git_url", "dir", "save_cleanup_report"})
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
@@ -71,7 +84,8 @@ class FleetProject(BaseModel):
 
     @property
     def registry_hosts(self) -> list[str]:
-        hosts = {registry_host(self.settings.stages_storage), registry_host(self.settings.images_repo)}
+        addresses = (self.settings.stages_storage, self.settings.images_repo, self.settings.repo, self.settings.final_repo)
+        hosts = {registry_host(address) for address in addresses}
         return sorted(h for h in hosts if h)
 
 
@@ -125,6 +139,31 @@ def _settings(file: str, where: str, values: dict[str, Any]) -> CleanupSettings:
         raise ConfigError(exc.message, file=file, path=where, hint=exc.hint) from None
 
 
+def _check_storages(file: str, where: str, entry: dict[str, Any]) -> None:
+    """A project names git and either werf 1.2 / 2.x's `repo` or werf v1.1's two storages."""
+    given = {key for key in PROJECT_KEYS if entry.get(key) not in (None, "")}
+    if "git" not in given:
+        raise ConfigError("missing (every project has git)", file=file, path=f"{where}.git")
+    if "repo" in given:
+        both = sorted(given & set(V11_STORAGES))
+        if both:
+            raise ConfigError(
+                "a project has either repo (werf 1.2 / 2.x) or images_repo and stages_storage (werf v1.1), not both",
+                file=file,
+                path=f"{where}.{both[0]}",
+            )
+        return
+    if "final_repo" in given:
+        raise ConfigError("final_repo needs repo (werf 1.2 / 2.x)", file=file, path=f"{where}.final_repo")
+    for key in V11_STORAGES:
+        if key not in given:
+            raise ConfigError(
+                "missing (a project has repo for werf 1.2 / 2.x, or images_repo and stages_storage for werf v1.1)",
+                file=file,
+                path=f"{where}.{key}",
+            )
+
+
 def parse_fleet(text: str, *, file: str) -> Fleet:
     """The fleet file's text as a `Fleet`: every project's settings validated with the defaults."""
     try:
@@ -170,11 +209,7 @@ def parse_fleet(text: str, *, file: str) -> Fleet:
                 values[key] = value
             else:
                 raise ConfigError("not a project key or a cleanup settings field", file=file, path=f"{where}.{key}")
-        for key in PROJECT_KEYS:
-            if entry.get(key) in (None, ""):
-                raise ConfigError(
-                    "missing (every project has git, images_repo and stages_storage)", file=file, path=f"{where}.{key}"
-                )
+        _check_storages(file, where, entry)
         projects.append(FleetProject(name=name, settings=_settings(file, where, values)))
     registries_data = data.get("registries") or {}
     if not isinstance(registries_data, dict):

@@ -113,7 +113,13 @@ def _storage_limits(settings: CleanupSettings) -> dict[str, str]:
     from adapters.run_lock import lock_name, storage_key
 
     limits = {}
-    for what, address in (("stages storage", settings.stages_storage), ("images repo", settings.images_repo)):
+    storages = (
+        ("stages storage", settings.stages_storage),
+        ("images repo", settings.images_repo),
+        ("repo", settings.repo),
+        ("final repo", settings.final_repo),
+    )
+    for what, address in storages:
         if address:
             limits[lock_name(storage_key(address, settings.docker_host))] = f"the {what} {address}"
     return limits

@@ -66,6 +66,9 @@ def test_defaults_merge_into_each_project_and_overrides_win():
             "key registries[r].max_concurrent_requests",
         ),
         ("projects: [{name: a, git: x, images_repo: r/a, stages_storage: r/s}]\nother: 1", "key other"),
+        ("projects: [{name: a, git: x, repo: r/a, stages_storage: r/s}]", "key projects[a].stages_storage"),
+        ("projects: [{name: a, git: x, images_repo: r/a, stages_storage: r/s, final_repo: r/f}]", "key projects[a].final_repo"),
+        ("projects: [{name: a, repo: r/a}]", "key projects[a].git"),
     ],
 )
 def test_errors_name_the_file_the_project_and_the_key(text, where):
@@ -116,3 +119,14 @@ def test_a_fleet_file_holding_a_credential_is_refused_saying_where_it_goes(text,
     assert error.path == path
     assert "credential" in error.message and "YXBpVmVyc2lvbjogdjEK" not in str(error)
     assert "kube_config: PATH" in error.hint and "STAGESWEEP_KUBE_CONFIG_BASE64" in error.hint
+
+
+def test_a_werf2_project_names_its_one_repository_and_final_repository():
+    fleet = parse_fleet(
+        "projects:\n  - {name: beta, git: x, repo: registry.example.com/beta/app, final_repo: other.example.com/beta}\n",
+        file="fleet.yaml",
+    )
+    beta = fleet.project("beta")
+    assert beta.settings.repo == "registry.example.com/beta/app" and beta.settings.final_repo == "other.example.com/beta"
+    assert beta.settings.stages_storage is None and beta.settings.werf2
+    assert beta.registry_hosts == ["other.example.com", "registry.example.com"]

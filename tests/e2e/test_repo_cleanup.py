@@ -430,3 +430,46 @@ def test_final_repo_keeps_the_final_copy_of_each_kept_stage_and_deletes_the_rest
     assert rows.loc[copies["new"]].action == "keep"
     assert rows.loc[copies["old"]].reason == rows.loc[copies["gone"]].reason == "stage-deleted"
     assert rows.loc[copies["orphan"]].reason == "nonexistent-stage"
+
+
+@pytest.mark.registry
+def test_a_fleet_cleans_a_werf2_project_by_its_repo_beside_a_werf_v11_project(world, registry, unique_repo, tmp_path):
+    import pyarrow.dataset as ds
+    import yaml
+
+    from tests.e2e.world import basic_world, registry_world
+    from tests.fixtures.gitrepo import GitProject
+
+    built = history(world)
+    old = registry_world(GitProject(tmp_path / "git-v11"), registry, f"{unique_repo}/v11", tmp_path)
+    old.project = "legacy"
+    facts = basic_world(old)
+    old.git.commit(
+        "main", ago(hours=12), tree=old.git.tree({"werf.yaml": "project: legacy\nconfigVersion: 1\n---\nimage: app\n"})
+    )
+    old.git.push("main")
+    fleet = {
+        "defaults": {"insecure_registry": True, "without_kube": True},
+        "projects": [
+            {"name": "acme", "git": world.git.origin.as_uri(), "repo": world.address},
+            {
+                "name": "legacy",
+                "git": old.git.origin.as_uri(),
+                "images_repo": old.images_address,
+                "stages_storage": old.stages_address,
+            },
+        ],
+    }
+    # the werf 2.x project's werf.yaml is read from its origin
+    world.git.commit("main", ago(hours=12), tree=world.git.tree({"werf.yaml": (world.git.work / "werf.yaml").read_text()}))
+    world.git.push("main")
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump(fleet))
+    audit = tmp_path / "fleet-audit"
+    result = world.cli("fleet", "cleanup", str(path), "--audit-dir", str(audit), env={"HOME": str(tmp_path)})
+    assert result.exit_code == 0, result.output
+    assert built["gone"].stage_id not in world.tags() and built["feature"].stage_id in world.tags()
+    assert facts["f1"] not in old.image_tags()
+    table = ds.dataset(audit, format="parquet", partitioning="hive").to_table().to_pandas()
+    assert set(table[table.project == "acme"].storage) == {"repo"}
+    assert set(table[table.project == "legacy"].storage) <= {"images-repo", "stages-storage"}
