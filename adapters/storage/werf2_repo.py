@@ -283,7 +283,7 @@ class Werf2Repo:
                 if digest in fetched and digest not in by_digest:
                     blobs += records.blob_rows(self.repository, read.tag, fetched[digest])
             rows.append(row)
-        listed = {parse_stage_id(tag) for tag in tags if kinds[tag] in STAGE_KINDS}
+        listed = {parse_stage_id(tag) for tag in tags}  # a stage tag that is there, whatever it holds
         rows += [orphan_marker_row(self.repository, stage, marker) for stage, marker in markers.items() if stage not in listed]
         return rows
 

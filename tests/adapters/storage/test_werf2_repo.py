@@ -234,6 +234,7 @@ def test_records_of_another_project_or_without_werfs_labels_are_foreign(repo, wo
     broken = world.record("import-metadata-" + "3" * 56, {"werf": PROJECT, "checksum": "x"})
     their_stage = world.stage(at(1), project="other")
     no_label = world.stage(at(2), labels={"werf": ""})
+    world.reject(no_label)
 
     inventory = repo.read_inventory([])
 
@@ -244,7 +245,7 @@ def test_records_of_another_project_or_without_werfs_labels_are_foreign(repo, wo
         their_stage: "stage",
     }
     assert by(inventory.stages, "tag")[their_stage]["project"] == "other"
-    assert no_label not in by(inventory.stages, "tag")
+    assert no_label not in by(inventory.stages, "tag")  # not even as a rejected stage whose tag is gone
     assert inventory.custom_tags.num_rows == inventory.import_metadata.num_rows == 0
 
 
@@ -294,6 +295,14 @@ def test_werf_v11_content_is_a_sign_of_the_older_format(repo, world):
 
     assert set(signs) == {v11, metadata}
     assert "werf-cache-version=1.1" in signs[v11]["sign"] and "image-metadata-by-commit" in signs[metadata]["sign"]
+
+
+def test_a_repository_that_does_not_exist_reads_as_empty(repo):
+    inventory = repo.read_inventory(["app"])
+
+    assert inventory.repository == repo.repository
+    assert (inventory.tags.num_rows, inventory.stages.num_rows, inventory.last_cleanup_ms) == (0, 0, None)
+    assert repo.list_managed_images().num_rows == 0
 
 
 def test_local_and_malformed_addresses_are_refused():
