@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from adapters.cache import ContentCache
 from adapters.storage.imageconfig import DOCKER_MEDIA_TYPES, digest_of, image_manifest
 from adapters.storage.werf2_repo import open_repo
 from adapters.storage.werf2_slug import image_metadata_id
@@ -310,3 +311,33 @@ def test_local_and_malformed_addresses_are_refused():
         open_repo(":local", PROJECT)
     with pytest.raises(StorageError, match="invalid repository address"):
         open_repo("Not A Repo", PROJECT)
+
+
+def test_a_final_repos_stages_are_read_under_their_stage_ids(where, repo, world, tmp_path):
+    address, options = where
+    final_address = f"oci:{tmp_path}/final" if address.startswith("oci:") else f"{address}-final"
+    stage = world.stage(at(0))
+    with open_repo(final_address, PROJECT, options) as final:
+        world.copy_stage(stage, Werf2World(final.backend, final.repository, PROJECT))
+        inventory = final.read_inventory([])
+
+    assert kinds(inventory) == {stage: "stage"}
+    row = by(inventory.stages, "tag")[stage]
+    assert (row["repository"], row["image_id"], row["created"]) == (final.repository, world.image_id(stage), at(0))
+
+
+@pytest.mark.registry
+def test_an_unreadable_stage_is_skipped_on_a_warm_cache_too(registry, unique_repo, tmp_path):
+    address = registry.repo(f"{unique_repo}/app")
+    cache = ContentCache(tmp_path / "cache")
+    with open_repo(address, PROJECT, registry.options(), cache=cache) as repo:
+        world = Werf2World(repo.backend, repo.repository, PROJECT)
+        good = world.stage(at(0))
+        bad = f"{'d' * 56}-{int(at(1).timestamp() * 1000)}"
+        _put_raw(world, bad, b"{not json")
+        first = repo.read_inventory([])
+    with open_repo(address, PROJECT, registry.options(), cache=ContentCache(tmp_path / "cache")) as repo:
+        second = repo.read_inventory([])
+
+    for inventory in (first, second):
+        assert set(by(inventory.stages, "tag")) == {good} and set(inventory.unreadable) == {bad}
