@@ -15,7 +15,7 @@ is part of it), ``rejectedStageMarker``, ``imageMetadata``, ``managedImage``, ``
 (``id``: the import source id).
 
 ``deleted`` holds only what was deleted (``would-delete`` in a dry run): failed, blocked and
-already-gone rows are left out. ``kept`` holds the stages and images-repo tags whose outcome is
+already-gone rows are left out — but for a custom tag that went with its stage's manifest. ``kept`` holds the stages and images-repo tags whose outcome is
 ``kept`` (also a planned delete found unsafe when it was about to run), with werf's reason phrase. Rows werf has no type for (containers removed by ``--force``) are left out.
 """
 
@@ -99,6 +99,17 @@ def _repo_item(row: Row) -> dict[str, Any] | None:
     return None
 
 
+def _went_with_its_stage(row: Row) -> bool:
+    """A custom tag this run deleted through its stage's manifest (the registry deletes a manifest
+    with all its tags): its own delete then finds it `already-gone`."""
+    return (
+        row.get("storage") == StorageKind.REPO.value
+        and row["item_type"] == ItemType.CUSTOM_TAG.value
+        and row["outcome"] == Outcome.ALREADY_GONE.value
+        and row["reason"] in (Reason.STAGE_DELETED.value, Reason.REJECTED.value)
+    )
+
+
 def _clean(item: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in item.items() if v not in (None, "")}
 
@@ -112,7 +123,7 @@ def cleanup_report(rows: Iterable[Row], *, command: str, dry_run: bool, repo: st
         item = _item(row)
         if item is None:
             continue
-        if row["action"] == Action.DELETE.value and row["outcome"] == gone:
+        if row["action"] == Action.DELETE.value and (row["outcome"] == gone or _went_with_its_stage(row)):
             deleted.append(_clean(item))
         elif row["outcome"] == Outcome.KEPT.value and item["type"] in KEPT_TYPES:
             reason = KEEP_REASONS.get(row["reason"], row["reason"].replace("-", " "))

@@ -473,3 +473,27 @@ def test_a_fleet_cleans_a_werf2_project_by_its_repo_beside_a_werf_v11_project(wo
     table = ds.dataset(audit, format="parquet", partitioning="hive").to_table().to_pandas()
     assert set(table[table.project == "acme"].storage) == {"repo"}
     assert set(table[table.project == "legacy"].storage) <= {"images-repo", "stages-storage"}
+
+
+@pytest.mark.registry
+def test_werf_v2_cleanup_report_and_the_audit_report_of_a_repo_run(world, tmp_path):
+    import json
+
+    built = history(world)
+    with world.publisher() as pub:
+        pub.custom_tag(built["old"], "old-release")
+        pub.custom_tag(built["new"], "new-release")
+    report = tmp_path / "report.json"
+    result = world.run("cleanup", "--without-kube", "--save-cleanup-report", str(report))
+    assert result.exit_code == 0, result.output
+    document = json.loads(report.read_text())
+    assert document["repo"] == world.address and document["dryRun"] is False
+    deleted = {(item["type"], item.get("tag")) for item in document["deleted"]}
+    assert ("stage", built["old"].stage_id) in deleted and ("customTag", "old-release") in deleted
+    assert any(item["type"] == "imageMetadata" and item.get("stageID") == built["old"].stage_id for item in document["deleted"])
+    kept = {(item["type"], item.get("tag")): item for item in document["kept"]}
+    assert kept[("customTag", "new-release")]["stageID"] == built["new"].stage_id
+    assert kept[("stage", built["new"].stage_id)]["reason"] == "git policy"
+    shown = world.cli("report", str(world.audit_dir), "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    assert "stage-deleted" in shown.output and "unused-stage" in shown.output
