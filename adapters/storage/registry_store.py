@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from adapters.cache import ContentCache
 from adapters.registry import DOCKER_MANIFEST, RegistryClient
+from adapters.registry.vendors.base import TAG_MOVED
 from adapters.storage import base, codec
 from adapters.storage.base import DeleteResult, Described
 from adapters.storage.records import index_platforms
@@ -221,7 +222,10 @@ class RegistryBackend(RepoBackend):
                     out.append(c)
                     continue
                 outcome = next(outcomes)
-                if isinstance(outcome, RegistryError):
+                if isinstance(outcome, RegistryError) and outcome.code == TAG_MOVED:
+                    # the vendor refused: the tag was pushed again since it was checked
+                    out.append(base.kept(repository, c[0], Reason.TAG_MOVED.value, outcome.message))
+                elif isinstance(outcome, RegistryError):
                     out.append(base.failed(repository, c[0], outcome, outcome.retryable))
                 elif outcome == Outcome.ALREADY_GONE:
                     out.append(base.already_gone(repository, c[0]))

@@ -436,3 +436,23 @@ def test_the_ecr_token_never_reaches_the_logs_even_at_debug(client, aws, repo, c
     assert issued and "GetAuthorizationToken" in caplog.text  # botocore did log at DEBUG
     assert not any(secret in caplog.text for secret in issued | tokens)
     assert aws.secret_key not in caplog.text
+
+
+def test_a_tag_the_vendor_finds_pushed_again_is_kept_as_tag_moved_not_failed(client, aws, repo):
+    from adapters.storage.registry_store import RegistryBackend
+
+    checked = push(client, repo, "moving")
+    pushed_again = push(client, repo, "moving-source")
+    deleter = client.deleter
+    real_delete = deleter.delete_tags
+
+    def push_between_check_and_delete(repository, items):
+        # another CI job pushes the tag again after the batch checked it, before ECR gets the delete
+        client.put_manifest(repo, "moving", client.get_manifest(repo, pushed_again).raw, DOCKER_MANIFEST)
+        return real_delete(repository, items)
+
+    deleter.delete_tags = push_between_check_and_delete
+    backend = RegistryBackend(client, None)
+    [[result]] = backend.delete(repo, [[("moving", checked)]], 2, leaving={"moving"})
+    assert result.outcome == "kept" and result.reason == "tag-moved" and "pushed again" in result.detail
+    assert client.head_manifest(repo, "moving") == pushed_again
