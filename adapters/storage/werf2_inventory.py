@@ -146,14 +146,14 @@ def markers_by_stage(tags: Iterable[str], digests: Mapping[str, str]) -> dict[St
 
 
 def names_by_metadata_id(names: Iterable[str]) -> dict[str, str]:
-    """MurmurHash3 id → image name (the first name given wins a collision)."""
+    """MurmurHash3 id → image name (the first name given wins a collision); ``InvalidImageName``
+    for a name whose id stagesweep cannot compute (werf would transliterate it)."""
     found: dict[str, str] = {}
     for name in names:
         canonical = normalize_image_name(name)
-        try:
-            found.setdefault(image_metadata_id(canonical), canonical)
-        except ValueError:  # a name werf would transliterate: no record of it can be recognised
-            continue
+        # a name werf would transliterate raises InvalidImageName: its records could not be told
+        # apart from those of images that are gone, and a run must not delete them as such
+        found.setdefault(image_metadata_id(canonical), canonical)
     return found
 
 

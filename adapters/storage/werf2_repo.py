@@ -147,6 +147,7 @@ class Werf2Repo:
 
         ``image_names``: the werf.yaml's images; a meta record's ``image_name`` is the one of
         these (or of the managed images) whose MurmurHash3 id its tag carries, else null."""
+        configured = names_by_metadata_id(image_names)  # before any request: a name it cannot hash stops the run
         with self.backend.snapshot():
             tags = list(dict.fromkeys(self.backend.list_tags(self.repository)))
         kinds = {tag: classify_tag(tag).value for tag in tags}
@@ -172,7 +173,7 @@ class Werf2Repo:
         kinds = kinds_of(tags, kinds, named)
 
         managed = managed_rows(self.repository, tags, digests)
-        names = names_by_metadata_id([*image_names, *(row["image_name"] for row in managed)])
+        names = {**names_by_metadata_id(row["image_name"] for row in managed), **configured}
         for tag, why in sorted(unreadable.items()):
             log.warning("%s: cannot read %s (%s); it is kept in this run", self.repository, tag, why)
         return RepoInventory(

@@ -14,7 +14,7 @@ from adapters.cache import ContentCache
 from adapters.storage.imageconfig import DOCKER_MEDIA_TYPES, digest_of, image_manifest
 from adapters.storage.werf2_repo import open_repo
 from adapters.storage.werf2_slug import image_metadata_id
-from schemas.errors import StorageError
+from schemas.errors import InvalidImageName, StorageError
 from tests.e2e.werf2_repo import Werf2World
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -191,6 +191,13 @@ def test_meta_records_name_their_image_when_werf_yaml_or_a_managed_image_has_it(
     }
     assert meta[unknown]["image_id"] == image_metadata_id("gone")
     assert (meta[in_config]["commit"], meta[in_config]["stage_id"]) == (COMMIT, stage)
+
+
+def test_an_image_name_whose_metadata_id_cannot_be_computed_stops_the_read(repo, world):
+    world.meta("app", COMMIT, world.stage(at(0)))
+
+    with pytest.raises(InvalidImageName, match="transliteration"):
+        repo.read_inventory(["приложение"])
 
 
 def test_managed_images_are_read_from_their_tags_nameless_and_slugged(repo, world):
