@@ -41,8 +41,11 @@ Two entry points:
                                                                repository under the same tag (a final repo)
   ==========================================================  ===============================================
 
+  ``build(image_name, commit, built, n_stages=2, managed=True)`` writes what one ``werf build``
+  leaves (a chain of stages, the last one's meta record, the managed image) and returns the chain.
   ``image_id(stage_id)`` is a stage's config digest; ``labels[stage_id]`` its labels;
-  ``digest(tag)`` a tag's manifest digest. Records' ``created`` is the write time unless given.
+  ``digest(tag)`` a tag's manifest digest; ``tags()`` every tag of the repository. Records'
+  ``created`` is the write time unless given; ``record(tag, labels)`` writes any record.
 """
 
 from __future__ import annotations
@@ -208,6 +211,22 @@ class Werf2World:
         self.backend.put_image(self.repository, stage_id, config)
         self.configs[stage_id], self.labels[stage_id] = config, values
         return stage_id
+
+    def build(
+        self, image_name: str | None, commit: str, built: dt.datetime, n_stages: int = 2, *, managed: bool = True
+    ) -> list[str]:
+        """What one ``werf build`` of an image at ``commit`` leaves: a chain of ``n_stages`` stages
+        (a minute apart from ``built``), the meta record of the last one and the managed image."""
+        chain: list[str] = []
+        for step in range(n_stages):
+            chain.append(self.stage(built + dt.timedelta(minutes=step), chain[-1] if chain else None))
+        self.meta(image_name, commit, chain[-1])
+        if managed:
+            self.managed_image(image_name)
+        return chain
+
+    def tags(self) -> set[str]:
+        return set(self.backend.list_tags(self.repository))
 
     def image_id(self, stage_id: str) -> str:
         return digest_of(self.configs[stage_id])
