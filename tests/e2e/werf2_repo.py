@@ -25,7 +25,7 @@ Two entry points:
   untagged=False)``                                            ``<digest>``; ``untagged``: its platform
                                                                manifests are stored by digest only
   ``meta(image_name, commit, stage_id)``                       ``meta-<id>_<commit>_<stageID>``
-  ``custom_tag(stage_id, tag, metadata=True,                  the custom tag (same manifest as the stage) and
+  ``custom_tag(stage_id, tag, metadata=True,                   the custom tag (same manifest as the stage) and
   tagged=True)``                                               ``custom-tag-meta-<slug>``; returns (tag, meta);
                                                                ``tagged=False``: the metadata alone
   ``import_metadata(import_source_id, checksum,                ``import-metadata-<id>``: v2 (``source-stage-id``)
