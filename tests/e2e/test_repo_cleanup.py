@@ -497,3 +497,61 @@ def test_werf_v2_cleanup_report_and_the_audit_report_of_a_repo_run(world, tmp_pa
     shown = world.cli("report", str(world.audit_dir), "--format", "json")
     assert shown.exit_code == 0, shown.output
     assert "stage-deleted" in shown.output and "unused-stage" in shown.output
+
+
+@pytest.mark.registry
+def test_a_multi_platform_stage_the_history_keeps_keeps_its_platform_stages(world):
+    from tests.e2e.werf2_repo import Werf2World
+
+    world.write_config(ONE_POLICY)
+    kept_commit = world.git.commit("main", ago(days=4))
+    world.git.push()
+    repo = world.repo()
+    try:
+        w2 = Werf2World(repo.backend, repo.repository, world.project)
+        amd, arm = w2.stage(ago(days=4)), w2.stage(ago(days=4))
+        index = w2.multiplatform_stage([amd, arm], ["linux/amd64", "linux/arm64"])
+        w2.meta("app", kept_commit, index)
+        old_amd, old_arm = w2.stage(ago(days=9)), w2.stage(ago(days=9))
+        old_index = w2.multiplatform_stage([old_amd, old_arm], ["linux/amd64", "linux/arm64"])
+    finally:
+        repo.close()
+    result = world.run("cleanup", "--without-kube")
+    assert result.exit_code == 0, result.output
+    tags = world.tags()
+    assert {index, amd, arm} <= tags
+    assert not {old_index, old_amd, old_arm} & tags
+    audit = world.last_audit()
+    assert reasons(audit, [index]) == {"git-policy"}
+    assert reasons(audit, [amd, arm]) == {"image-index-platform"}
+
+
+@pytest.mark.registry
+def test_a_werf_12_import_source_found_through_import_metadata_stays_with_the_stage_a_workload_runs(
+    world, kube_server, kubeconfig_factory
+):
+    """werf 1.2 labels an importing stage with the import's checksum; the import metadata record
+    names the source by its image id (`source-image-id`)."""
+    from tests.e2e.werf2_repo import Werf2World
+
+    history(world)
+    repo = world.repo()
+    try:
+        w2 = Werf2World(repo.backend, repo.repository, world.project)
+        source = w2.stage(ago(days=30), v12=True)
+        importer = w2.stage(ago(days=30), v12=True, import_checksums={"a" * 32: "c" * 64})
+        record = w2.import_metadata("a" * 32, "c" * 64, source_image_id=w2.image_id(source))
+        unused = w2.stage(ago(days=30), v12=True)
+        unused_record = w2.import_metadata("b" * 32, "d" * 64, source_image_id=w2.image_id(unused))
+    finally:
+        repo.close()
+    config = kubeconfig_factory(["prod"])
+    kube_server.add("prod", "Deployment", "api", containers={"api": f"{world.address}:{importer}"})
+    result = world.run("cleanup", "--kube-config", str(config))
+    assert result.exit_code == 0, result.output
+    tags = world.tags()
+    assert {importer, source, record} <= tags
+    assert not {unused, unused_record} & tags
+    audit = world.last_audit()
+    assert reasons(audit, [source]) == {"import-source"}
+    assert reasons(audit, [unused_record]) == {"unused-import-metadata"}
