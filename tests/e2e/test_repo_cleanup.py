@@ -555,3 +555,27 @@ def test_a_werf_12_import_source_found_through_import_metadata_stays_with_the_st
     audit = world.last_audit()
     assert reasons(audit, [source]) == {"import-source"}
     assert reasons(audit, [unused_record]) == {"unused-import-metadata"}
+
+
+@pytest.mark.registry
+@pytest.mark.parametrize("command", ["cleanup", "cleanup --dry-run", "purge"])
+def test_a_repo_holding_werf_v11_content_is_refused_and_nothing_is_deleted(world, command):
+    from tests.e2e.werf2_repo import Werf2World
+
+    built = history(world)
+    repo = world.repo()
+    try:
+        w2 = Werf2World(repo.backend, repo.repository, world.project)
+        w2.v11_stage(ago(days=40))
+    finally:
+        repo.close()
+    before = world.tags()
+    words = command.split() + (["--without-kube"] if command.startswith("cleanup") else [])
+    result = world.run(*words)
+    assert result.exit_code == 1, result.output
+    assert "werf v1.1" in result.output and "--stages-storage" in result.output
+    assert world.tags() == before and built["gone"].stage_id in before
+    from adapters.audit import read_run_metadata
+
+    assert world.last_audit().empty
+    assert read_run_metadata(world.audits()[-1])["refused"]["reason"] == "wrong-storage-format"
