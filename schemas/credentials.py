@@ -230,17 +230,17 @@ def credentials_in(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
     that is a kubeconfig or a Docker config, or a value that is one. Paths as the fleet's errors
     give them (`defaults.kube_config_base64`, `projects[acme].registry_password`)."""
     if isinstance(data, dict):
+        for key, value in data.items():
+            key_hint = credential_key_hint(key)
+            if key_hint and value not in (None, "", [], {}):
+                yield (f"{path}.{key}" if path else str(key)), key_hint
+                return
         hint = _credential_document(data) if path else None
         if hint:
             yield path, hint
             return
         for key, value in data.items():
-            where = f"{path}.{key}" if path else str(key)
-            key_hint = credential_key_hint(key)
-            if key_hint and value not in (None, "", [], {}):
-                yield where, key_hint
-            else:
-                yield from credentials_in(value, where)
+            yield from credentials_in(value, f"{path}.{key}" if path else str(key))
     elif isinstance(data, list):
         for index, item in enumerate(data):
             name = item.get("name") if isinstance(item, dict) else None

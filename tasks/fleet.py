@@ -190,7 +190,7 @@ def check_secret_blocks(runs: dict[str, CleanupSettings]) -> dict[str, str]:
         absent = [block for block in blocks if block in missing]
         if absent:
             problems[name] = " ".join(missing_block_message(block, blocks[block]) for block in absent)
-            get_run_logger().warning("project %s not started: %s", name, problems[name])
+            _logger().warning("project %s not started: %s", name, problems[name])
     return problems
 
 

@@ -306,3 +306,22 @@ def test_the_docker_config_made_from_blocks_is_private_and_goes_with_the_run(pre
     assert base64.b64decode(first["ghcr.io"]["auth"]).decode() == f"bot:ghp-{suffix}"
     credentials.release()
     assert not any(Path(d).exists() for d in made)
+
+
+def test_a_fleet_project_naming_a_block_that_is_not_there_is_not_started_and_says_what_to_do(prefect_api):
+    from schemas.settings import CleanupSettings
+    from tasks.fleet import check_secret_blocks
+
+    present, absent = f"kubeconfig-{uuid.uuid4().hex[:8]}", f"absent-{uuid.uuid4().hex[:8]}"
+    save_secret(present, "apiVersion: v1\ncontexts: []\n")
+    runs = {
+        "ready": CleanupSettings(stages_storage="r/s", kube_config_secret=present),
+        "unready": CleanupSettings(stages_storage="r/s", kube_config_secret=present, registry_secret=[f"ghcr.io={absent}"]),
+        "plain": CleanupSettings(stages_storage="r/s"),
+    }
+
+    problems = check_secret_blocks.fn(runs)
+
+    assert list(problems) == ["unready"]
+    assert f"no Prefect Secret block named {absent!r}" in problems["unready"] and "registry_secret" in problems["unready"]
+    assert "prefect block create secret" in problems["unready"] and present not in problems["unready"]
