@@ -48,6 +48,7 @@ class RegistryBackend(RepoBackend):
         self.cache = cache
         self.immutable = immutable or (lambda tag: False)
         self._listed: dict[str, list[str]] | None = None
+        self._listed_digests: dict[str, dict[str, str] | None] | None = None
 
     def close(self) -> None:
         self.client.close()
@@ -55,10 +56,12 @@ class RegistryBackend(RepoBackend):
     @contextlib.contextmanager
     def snapshot(self) -> Iterator[None]:
         outer, self._listed = self._listed, self._listed if self._listed is not None else {}
+        outer_digests = self._listed_digests
+        self._listed_digests = outer_digests if outer_digests is not None else {}
         try:
             yield
         finally:
-            self._listed = outer
+            self._listed, self._listed_digests = outer, outer_digests
 
     def list_tags(self, repository: str) -> list[str]:
         if self._listed is not None and repository in self._listed:
@@ -83,7 +86,7 @@ class RegistryBackend(RepoBackend):
                 tags,
                 self.immutable,
                 self.map,
-                listed=lambda: self.client.deleter.listed_digests(repository),
+                listed=lambda: self.listed_digests(repository),
             )
             indexes = [tag for tag, info in found.items() if info.image_id is None and not info.platforms]
             if indexes:  # the cache read keeps an index's manifest by digest: its platforms from there
@@ -160,7 +163,15 @@ class RegistryBackend(RepoBackend):
             return self.client.put_manifest(repository, tag, manifest, media_type)
 
     def listed_digests(self, repository: str) -> dict[str, str] | None:
-        return self.client.deleter.listed_digests(repository)
+        """The vendor's listing of tags with digests (None: it has none); inside a
+        :meth:`snapshot`, asked once per repository."""
+        if self._listed_digests is not None and repository in self._listed_digests:
+            found = self._listed_digests[repository]
+            return None if found is None else dict(found)
+        found = self.client.deleter.listed_digests(repository)
+        if self._listed_digests is not None:
+            self._listed_digests[repository] = None if found is None else dict(found)
+        return found
 
     def delete(
         self,

@@ -148,8 +148,11 @@ class Werf2Repo:
         ``image_names``: the werf.yaml's images; a meta record's ``image_name`` is the one of
         these (or of the managed images) whose MurmurHash3 id its tag carries, else null."""
         configured = names_by_metadata_id(image_names)  # before any request: a name it cannot hash stops the run
-        with self.backend.snapshot():
-            tags = list(dict.fromkeys(self.backend.list_tags(self.repository)))
+        with self.backend.snapshot():  # the tag list (and a vendor's listing of digests) read once
+            return self._read_inventory(configured)
+
+    def _read_inventory(self, configured: Mapping[str, str]) -> RepoInventory:
+        tags = list(dict.fromkeys(self.backend.list_tags(self.repository)))
         kinds = {tag: classify_tag(tag).value for tag in tags}
         digests = dict(self.backend.listed_digests(self.repository) or {})
         unreadable: dict[str, str] = {}
