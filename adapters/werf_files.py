@@ -180,21 +180,38 @@ def _locate(project_dir: str | Path, config_path: str | Path) -> tuple[Path, Pro
     return path, ProjectFiles(path.parent, project.resolve() / TEMPLATES_DIR)
 
 
+def template_env(werf_env: str, environ: Mapping[str, str] | None, werf2: bool) -> str:
+    """``.Env``: werf's ``--env``; for werf 2.x, when it is not given, ``WERF_ENV`` (what
+    ``werf ci-env`` and CI jobs set), as werf 2.x reads its options from the environment."""
+    if werf_env or not werf2:
+        return werf_env
+    return (environ or {}).get("WERF_ENV", "")
+
+
 def render_werf_config(
     project_dir: str | Path,
     config_path: str | Path = "werf.yaml",
     environ: Mapping[str, str] | None = None,
     werf_env: str = "",
     commit: Commit | None = None,
+    *,
+    werf2: bool = False,
 ) -> RenderedConfig:
     """werf.yaml rendered as werf renders it (``stagesweep config render``): text and env names read.
 
     ``werf_env`` is werf's ``--env`` (``.Env``); ``.Commit`` is ``commit``, else the HEAD of the
-    project's git work tree (missing outside one)."""
+    project's git work tree (missing outside one). ``werf2``: as werf 2.x renders it (a
+    ``--repo`` project; see :func:`schemas.werf_rendering.render_werf_text`)."""
     path, files = _locate(project_dir, config_path)
     text = _read_config(path)
     return render_werf_text(
-        text, file=str(path), environ=environ, files=files, werf_env=werf_env, commit=commit or files.commit()
+        text,
+        file=str(path),
+        environ=environ,
+        files=files,
+        werf_env=template_env(werf_env, environ, werf2),
+        commit=commit or files.commit(),
+        werf2=werf2,
     )
 
 
@@ -203,11 +220,23 @@ def load_werf_config(
     config_path: str | Path = "werf.yaml",
     environ: Mapping[str, str] | None = None,
     werf_env: str = "",
+    *,
+    werf2: bool = False,
 ) -> WerfConfig:
-    """Read, render and validate the project's werf.yaml with its partials and files."""
+    """Read, render and validate the project's werf.yaml with its partials and files.
+
+    ``werf2``: read it as werf 2.x does, for a werf 1.2/2.x repository (``--repo``): werf 2.x's
+    functions and data, ``.Env`` from ``WERF_ENV`` when ``werf_env`` is "", upper-case image
+    names; werf v1.1's rules otherwise."""
     path, files = _locate(project_dir, config_path)
     return parse_werf_config(
-        _read_config(path), file=str(path), environ=environ, files=files, werf_env=werf_env, commit=files.commit()
+        _read_config(path),
+        file=str(path),
+        environ=environ,
+        files=files,
+        werf_env=template_env(werf_env, environ, werf2),
+        commit=files.commit(),
+        werf2=werf2,
     )
 
 
@@ -286,8 +315,11 @@ def load_werf_config_from_git(
     config_path: str = "werf.yaml",
     environ: Mapping[str, str] | None = None,
     werf_env: str = "",
+    *,
+    werf2: bool = False,
 ) -> WerfConfig:
-    """The werf.yaml (with its ``.werf/`` partials and files) of a ref of a git mirror, validated."""
+    """The werf.yaml (with its ``.werf/`` partials and files) of a ref of a git mirror, validated
+    (``werf2``: as :func:`load_werf_config`)."""
     commit = mirror.resolve(ref)
     path = PurePosixPath(config_path)
     if path.is_absolute() or ".." in path.parts:
@@ -297,4 +329,12 @@ def load_werf_config_from_git(
     if data is None:
         raise ConfigError("config file not found", file=shown, hint="Pass the ref that has the werf.yaml with --config-ref REF.")
     files = GitProjectFiles(mirror, commit, str(path.parent))
-    return parse_werf_config(_decode(data), file=shown, environ=environ, files=files, werf_env=werf_env, commit=files.commit())
+    return parse_werf_config(
+        _decode(data),
+        file=shown,
+        environ=environ,
+        files=files,
+        werf_env=template_env(werf_env, environ, werf2),
+        commit=files.commit(),
+        werf2=werf2,
+    )

@@ -18,11 +18,12 @@ from gotemplate.sprig_collections import COLLECTIONS
 from gotemplate.sprig_misc import MISC
 from gotemplate.sprig_regex import REGEX
 from gotemplate.sprig_strings import STRINGS
-from gotemplate.werf import WERF, Commit, Files, FileSource
+from gotemplate.werf import WERF, WERF2, Commit, Files, FileSource
 
 MAIN_TEMPLATE = "werfConfig"  #: the name werf gives werf.yaml itself
 
 FUNCTIONS: FuncTable = {**BUILTINS, **STRINGS, **COLLECTIONS, **MISC, **REGEX, **SEMVER, **WERF}
+FUNCTIONS_WERF2: FuncTable = {**FUNCTIONS, **WERF2}  #: werf 2.x's function map
 
 #: Sprig functions werf has that this renderer refuses: their output depends on the clock, on
 #: randomness, on the network or on key material, or they are not implemented.
@@ -114,6 +115,11 @@ class Renderer:
 
     The data is werf v1.1's (``.Files``) plus werf v1.2's ``.Env`` (werf's ``--env``) and
     ``.Commit`` when they are given; when not, they are missing keys as in werf v1.1.
+
+    ``werf2`` renders as werf 2.x does: its functions (``toYaml``, ``*_debug``), ``.Env`` always
+    set ("" when not given), ``.Files.Get`` of a missing file an error and — unless
+    ``loose_giterminism`` (werf's ``--loose-giterminism``) — ``env`` of an unset variable without
+    a default an error.
     """
 
     def __init__(
@@ -123,11 +129,15 @@ class Renderer:
         *,
         werf_env: str | None = None,
         commit: Commit | None = None,
+        werf2: bool = False,
+        loose_giterminism: bool = False,
     ) -> None:
         self.environ = dict(environ or {})
-        self.files = Files(files)
-        self.werf_env = werf_env
+        self.files = Files(files, missing_is_error=werf2)
+        self.werf_env = "" if werf2 and werf_env is None else werf_env
         self.commit = commit
+        self.functions = FUNCTIONS_WERF2 if werf2 else FUNCTIONS
+        self.env_must_be_set = werf2 and not loose_giterminism
         self.templates: dict[str, Tree] = {}
         self.env_names: set[str] = set()
         self._tpl_count = 0
@@ -143,7 +153,7 @@ class Renderer:
 
     def add(self, source: Source) -> None:
         """Parse a template text; its defines join the set (a later non-empty define wins)."""
-        for tree in parse_source(source):
+        for tree in parse_source(source, self.functions):
             if tree.name in self.templates and is_empty_tree(tree.root):
                 continue
             self.templates[tree.name] = tree
@@ -152,7 +162,7 @@ class Renderer:
         tree = self.templates.get(name)
         if tree is None:
             raise TemplateError(f"template {name!r} not defined", function="template")
-        state = State(self.templates, FUNCTIONS, tree, 0, self)
+        state = State(self.templates, self.functions, tree, 0, self)
         text = state.run(self.data())
         return Rendered(text, tuple(sorted(self.env_names)), tuple(state.spans))
 
@@ -170,10 +180,10 @@ class Renderer:
         return state.nested(self.templates[name], data)
 
 
-def parse_source(source: Source) -> list[Tree]:
+def parse_source(source: Source, functions: FuncTable = FUNCTIONS) -> list[Tree]:
     """Parse one source; syntax problems become TemplateErrors naming file, line and column."""
     try:
-        return parse(source, FUNCTIONS)
+        return parse(source, functions)
     except SyntaxProblem as problem:
         line, column = source.line_column(problem.pos)
         message = problem.message
@@ -185,7 +195,10 @@ def parse_source(source: Source) -> list[Tree]:
         elif problem.function == "expandenv":
             message = "function 'expandenv' not defined (werf removes it; use env)"
         elif problem.function == "toYaml":
-            message = "function 'toYaml' not defined (werf v1.1 and v1.2 provide fromYaml only; werf 2's toYaml is not supported)"
+            message = (
+                "function 'toYaml' not defined (werf v1.1 and v1.2 provide fromYaml only; werf 2.x's toYaml is read "
+                "for a werf 2.x project: a --repo run)"
+            )
         raise TemplateError(message, file=source.file, line=line, column=column, function=problem.function) from None
 
 
@@ -197,11 +210,13 @@ def render(
     files: FileSource | None = None,
     werf_env: str | None = None,
     commit: Commit | None = None,
+    werf2: bool = False,
+    loose_giterminism: bool = False,
 ) -> Rendered:
     """Render ``main`` (werf.yaml) after loading ``partials`` (``.werf/**/*.tmpl``) in the order
     given — werf's is that of a directory walk (``a/b.tmpl`` before ``a.tmpl``); a later
-    non-empty ``define`` of a name wins."""
-    renderer = Renderer(environ, files, werf_env=werf_env, commit=commit)
+    non-empty ``define`` of a name wins. ``werf2`` and ``loose_giterminism``: see :class:`Renderer`."""
+    renderer = Renderer(environ, files, werf_env=werf_env, commit=commit, werf2=werf2, loose_giterminism=loose_giterminism)
     for partial in partials:
         renderer.add(partial)
     renderer.add(Source(MAIN_TEMPLATE, main.text, main.file))

@@ -1,9 +1,9 @@
 """werf's own template functions (werf v1.1 ``pkg/config/parser.go``): env, required, include, tpl,
-fromYaml, the ``.Files`` object and werf v1.2's ``.Commit``."""
+fromYaml, the ``.Files`` object, werf v1.2's ``.Commit`` and werf 2.x's toYaml and *_debug
+functions."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +14,7 @@ import yaml
 from gotemplate.errors import ExecError
 from gotemplate.funcs import Func, FuncTable, table
 from gotemplate.gofmt import format_value
+from gotemplate.goyaml import GoYamlLoader, Unmarshalable, to_yaml
 from gotemplate.values import ANY, MISSING, STRING, AnyMap, GoObject, StrMap
 
 
@@ -56,8 +57,9 @@ class Files(GoObject):
 
     type_name = "config.files"
 
-    def __init__(self, source: FileSource | None) -> None:
+    def __init__(self, source: FileSource | None, *, missing_is_error: bool = False) -> None:
         self._source = source
+        self._missing_is_error = missing_is_error  #: werf 2: .Files.Get of a missing file fails
 
     def method(self, name: str) -> Func | None:
         found = {"Get": self.get, "Glob": self.glob, "Exists": self.exists, "IsDir": self.is_dir}.get(name)
@@ -75,6 +77,8 @@ class Files(GoObject):
         if self._source is None:
             return ""
         content = self._call("Get", lambda source: source.read(path))
+        if content is None and self._missing_is_error:
+            raise ExecError(f'{{{{ .Files.Get "{path}" }}}}: the file {path!r} is not in the project (werf 2.x fails on it)')
         return "" if content is None else str(content)
 
     def glob(self, pattern: str) -> dict[str, Any]:
@@ -95,6 +99,11 @@ def _env(state: Any, name: Any, *default: str) -> str:
     value = state.host.lookup_env(key)
     if default and not value:
         return default[0]
+    if value is None and state.host.env_must_be_set:
+        raise ExecError(
+            f"the environment variable {key!r} must be set or default must be provided (werf 2: set it, give a "
+            f'default with env "{key}" "default", or set WERF_LOOSE_GITERMINISM=1 as werf allows)'
+        )
     return value if value is not None else ""
 
 
@@ -115,27 +124,6 @@ def _tpl(state: Any, text: str, data: Any) -> str:
     return str(state.host.render_tpl(state, text, MISSING if data is None else data))
 
 
-class _GoYamlLoader(yaml.SafeLoader):
-    """YAML as gopkg.in/yaml.v2 reads it into interface{}: timestamps stay strings."""
-
-
-_DROPPED = ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:bool")
-_GoYamlLoader.yaml_implicit_resolvers = {
-    key: [(tag, regexp) for tag, regexp in resolvers if tag not in _DROPPED]
-    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_BOOLS = {"y": True, "yes": True, "true": True, "on": True, "n": False, "no": False, "false": False, "off": False}
-_GoYamlLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool",
-    re.compile(r"^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|true|True|TRUE|false|False|FALSE|on|On|ON|off|Off|OFF)$"),
-    list("yYnNtTfFoO"),
-)
-_GoYamlLoader.add_constructor(
-    "tag:yaml.org,2002:bool",
-    lambda loader, node: _BOOLS[str(loader.construct_scalar(node)).lower()],  # type: ignore[arg-type]
-)
-
-
 def _go_yaml(value: Any, top: bool = False) -> Any:
     if isinstance(value, dict):
         items = {k if not isinstance(k, (dict, list)) else str(k): _go_yaml(v) for k, v in value.items()}
@@ -149,7 +137,7 @@ def _go_yaml(value: Any, top: bool = False) -> Any:
 
 def _from_yaml(text: str) -> dict[str, Any]:
     """werf's fromYaml: yaml.v2 into map[string]interface{} (top-level keys keep their text)."""
-    loader = _GoYamlLoader(text)
+    loader = GoYamlLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -170,10 +158,31 @@ def _from_yaml(text: str) -> dict[str, Any]:
         loader.dispose()
 
 
+def _to_yaml(value: Any) -> str:
+    try:
+        return to_yaml(value)
+    except (Unmarshalable, yaml.YAMLError):
+        return ""  # werf's toYaml prints nothing when yaml.Marshal fails
+
+
+def _nothing(*_: Any) -> str:
+    return ""
+
+
 WERF: FuncTable = table(
     Func("env", (ANY,), _env, variadic=STRING, needs_state=True),
     Func("required", (STRING, ANY), _required),
     Func("include", (STRING, ANY), _include, needs_state=True),
     Func("tpl", (STRING, ANY), _tpl, needs_state=True),
     Func("fromYaml", (STRING,), _from_yaml),
+)
+
+#: what werf 2.x adds: toYaml (yaml.Marshal, the final newline cut) and the debugging functions,
+#: which without werf's --debug-templates behave as tpl / include or print nothing
+WERF2: FuncTable = table(
+    Func("toYaml", (ANY,), _to_yaml),
+    Func("tpl_debug", (STRING, ANY), _tpl, needs_state=True),
+    Func("include_debug", (STRING, ANY), _include, needs_state=True),
+    Func("printf_debug", (STRING,), _nothing, variadic=ANY),
+    Func("dump_debug", (ANY,), _nothing),
 )

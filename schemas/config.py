@@ -156,14 +156,19 @@ def parse_werf_config(
     files: WerfFiles | None = None,
     werf_env: str | None = None,
     commit: Commit | None = None,
+    werf2: bool = False,
 ) -> WerfConfig:
-    """Render and validate werf.yaml ``text``; ``file`` is used in error messages."""
-    rendered = render_werf_text(text, file=file, environ=environ, files=files, werf_env=werf_env, commit=commit)
-    return validate_rendered_config(rendered)
+    """Render and validate werf.yaml ``text``; ``file`` is used in error messages. ``werf2``: read
+    it as werf 2.x does (a ``--repo`` project; see :func:`validate_rendered_config`)."""
+    rendered = render_werf_text(text, file=file, environ=environ, files=files, werf_env=werf_env, commit=commit, werf2=werf2)
+    return validate_rendered_config(rendered, werf2=werf2)
 
 
-def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
-    """Split a rendered werf.yaml into sections, read each strictly and validate what stagesweep uses."""
+def validate_rendered_config(rendered: RenderedConfig, *, werf2: bool = False) -> WerfConfig:
+    """Split a rendered werf.yaml into sections, read each strictly and validate what stagesweep uses.
+
+    ``werf2``: the project is read for a werf 2.x repository (``--repo``), which holds image names
+    with upper-case letters; werf v1.1's storages cannot, so they are refused otherwise."""
     file = rendered.file
     meta: _Meta | None = None
     meta_document: int | None = None
@@ -205,7 +210,7 @@ def validate_rendered_config(rendered: RenderedConfig) -> WerfConfig:
             meta_document = number
         elif any(marker in data for marker in IMAGE_MARKERS):
             if "image" in data:
-                for name in _image_names(data["image"], file=file, document=number):
+                for name in _image_names(data["image"], file=file, document=number, werf2=werf2):
                     if name in images:
                         raise ConfigError(
                             f"image {name or NAMELESS_SHOWN!r} is declared twice; image names must be unique",
@@ -289,9 +294,15 @@ def _check_mapping(
 
 
 def validate_image_name(
-    name: str | None, *, file: str | None = None, document: int | None = None, path: str | None = "image"
+    name: str | None,
+    *,
+    file: str | None = None,
+    document: int | None = None,
+    path: str | None = "image",
+    werf2: bool = False,
 ) -> str:
-    """Return the internal image name ("" for nameless); refuse names werf cannot tag."""
+    """Return the internal image name ("" for nameless); refuse names werf cannot tag (upper-case
+    letters only for werf v1.1's storages: werf 2.x's repository holds them)."""
     if name is None or name == NAMELESS_SHOWN:
         return NAMELESS
     if isinstance(name, str) and NO_VALUE in name:
@@ -304,9 +315,10 @@ def validate_image_name(
         )
     if not isinstance(name, str):
         raise ConfigError(f"expected an image name, ~ or a list of names, got {name!r}", file=file, document=document, path=path)
-    if name != name.lower():
+    if name != name.lower() and not werf2:
         raise InvalidImageName(
-            f"invalid image name {name!r}: image names must be lower case (try {name.lower()!r})",
+            f"invalid image name {name!r}: image names must be lower case for werf v1.1's storages (try {name.lower()!r}; "
+            "werf 2.x's --repo holds them)",
             file=file,
             document=document,
             path=path,
@@ -314,11 +326,12 @@ def validate_image_name(
     return name
 
 
-def _image_names(value: Any, *, file: str, document: int) -> list[str]:
+def _image_names(value: Any, *, file: str, document: int, werf2: bool = False) -> list[str]:
     if isinstance(value, list):
         if not value:
             raise ConfigError("empty image list; expected at least one name", file=file, document=document, path="image")
         return [
-            validate_image_name(item, file=file, document=document, path=f"image[{index}]") for index, item in enumerate(value)
+            validate_image_name(item, file=file, document=document, path=f"image[{index}]", werf2=werf2)
+            for index, item in enumerate(value)
         ]
-    return [validate_image_name(value, file=file, document=document)]
+    return [validate_image_name(value, file=file, document=document, werf2=werf2)]

@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from gotemplate.goyaml import GoYamlLoader
+
 _SEPARATOR = re.compile(r"---[ \t\r]*(?:#.*)?")
 
 
@@ -56,8 +58,9 @@ class DocumentProblem(Exception):
         self.line = line
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a key given twice in one mapping (werf reads sections strictly)."""
+class _StrictLoader(GoYamlLoader):
+    """yaml.v2's reading (:mod:`gotemplate.goyaml`: tabs, implicit types) that refuses a key given
+    twice in one mapping (werf reads sections with ``yaml.UnmarshalStrict``)."""
 
     line_offset = 0  #: the section's first line in the rendered text, minus one
 

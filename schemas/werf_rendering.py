@@ -17,7 +17,7 @@ from gotemplate.errors import ExecError
 from gotemplate.errors import TemplateError as EngineTemplateError
 from schemas.errors import TemplateError
 
-__all__ = ["RenderedConfig", "WerfFiles", "render_werf_text"]
+__all__ = ["RenderedConfig", "WerfFiles", "loose_giterminism", "render_werf_text"]
 
 
 class WerfFiles(Protocol):
@@ -83,6 +83,11 @@ class _NoFiles:
         return ()
 
 
+def loose_giterminism(environ: Mapping[str, str]) -> bool:
+    """werf's ``--loose-giterminism`` from its environment variable (``1``, ``true`` or ``yes``)."""
+    return environ.get("WERF_LOOSE_GITERMINISM", "").strip().lower() in ("1", "true", "yes")
+
+
 def render_werf_text(
     text: str,
     *,
@@ -91,11 +96,15 @@ def render_werf_text(
     files: WerfFiles | None = None,
     werf_env: str | None = None,
     commit: Commit | None = None,
+    werf2: bool = False,
 ) -> RenderedConfig:
     """Render werf.yaml ``text`` as werf does (Go template, Sprig, werf's functions); pure.
 
     ``environ`` is the environment ``env`` reads (None: an empty one); ``werf_env`` and ``commit``
-    are werf v1.2's ``.Env`` and ``.Commit`` (None: missing keys, as in werf v1.1). Text without
+    are werf v1.2's ``.Env`` and ``.Commit`` (None: missing keys, as in werf v1.1). ``werf2``
+    renders as werf 2.x does (``toYaml``, ``.Env`` always set, ``.Files.Get`` of a missing file
+    and ``env`` of an unset variable without a default are errors — the latter not with
+    ``WERF_LOOSE_GITERMINISM`` set in ``environ``, werf's loose giterminism). Text without
     ``{{`` is returned unchanged. Raises TemplateError (a ConfigError) naming file, line, column,
     function.
     """
@@ -105,7 +114,14 @@ def render_werf_text(
     partials = [Source(name, body, shown) for name, body, shown in project.partials()]
     try:
         rendered = render_template(
-            Source(MAIN_TEMPLATE, text, file), partials, environ=environ, files=project, werf_env=werf_env, commit=commit
+            Source(MAIN_TEMPLATE, text, file),
+            partials,
+            environ=environ,
+            files=project,
+            werf_env=werf_env,
+            commit=commit,
+            werf2=werf2,
+            loose_giterminism=loose_giterminism(environ or {}),
         )
     except EngineTemplateError as exc:
         if isinstance(exc, TemplateError):

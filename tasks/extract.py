@@ -48,10 +48,12 @@ def read_werf_config(settings: CommonSettings) -> WerfConfig:
         # the first read of a run by URL: fetch the mirror (prune) once, then read from a ref
         mirror = _git_mirror(settings)
         mirror.sync()
-        werf = load_werf_config_from_git(mirror, settings.config_ref, settings.config, dict(os.environ), settings.env)
+        werf = load_werf_config_from_git(
+            mirror, settings.config_ref, settings.config, dict(os.environ), settings.env, werf2=settings.werf2
+        )
     else:
         config = Path(settings.config).expanduser()
-        werf = load_werf_config(Path(settings.dir).expanduser(), config, dict(os.environ), settings.env)
+        werf = load_werf_config(Path(settings.dir).expanduser(), config, dict(os.environ), settings.env, werf2=settings.werf2)
     if werf.ignored_keys:
         get_run_logger().warning("werf.yaml keys ignored by cleanup: %s", ", ".join(werf.ignored_keys))
     return werf

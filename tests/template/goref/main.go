@@ -7,6 +7,12 @@
 //	                     .Files.Get/.Glob/.Exists/.IsDir relative to the werf.yaml's directory
 //	{"globs": [...]}     doublestar.PathMatch(pattern, name), werf's glob matcher
 //	{"functions": true}  the names of sprig.TxtFuncMap()
+//	{"yaml": [...]}      yaml.v2's reading of each text: Unmarshal (fromYaml's) and UnmarshalStrict
+//	                     (how werf reads a werf.yaml section) into map[string]interface{}
+//
+// A case with "werf2" is rendered as werf 2.x renders werf.yaml: its functions (toYaml, the
+// *_debug ones), its env (an unset variable without a default is an error unless "loose", werf's
+// loose giterminism), .Files.Get of a missing file an error, .Env always set.
 package main
 
 import (
@@ -45,6 +51,9 @@ type testCase struct {
 	// a project directory on disk instead of Template/Partials/Files
 	Dir    string `json:"dir"`
 	Config string `json:"config"`
+	// werf 2.x's functions and data; Loose is werf's --loose-giterminism
+	Werf2 bool `json:"werf2"`
+	Loose bool `json:"loose"`
 }
 
 type result struct {
@@ -67,10 +76,15 @@ type globResult struct {
 // memFiles: .Files over the files of an in-memory case (paths relative to the project).
 type memFiles struct {
 	contents map[string]string
+	werf2    bool
 }
 
 func (f memFiles) Get(p string) string {
-	return f.contents[path.Clean(strings.TrimPrefix(p, "/"))]
+	content, ok := f.contents[path.Clean(strings.TrimPrefix(p, "/"))]
+	if !ok && f.werf2 {
+		panic(fmt.Sprintf("{{ .Files.Get %q }}: the file %q not found in the project git repository", p, p))
+	}
+	return content
 }
 
 func (f memFiles) Glob(pattern string) map[string]interface{} {
@@ -210,7 +224,8 @@ func execute(tmpl *template.Template, name string, data interface{}) (string, er
 	return buf.String(), nil
 }
 
-func funcMap(tmpl *template.Template, env map[string]string) template.FuncMap {
+func funcMap(tmpl *template.Template, c testCase) template.FuncMap {
+	env := c.Env
 	fm := sprig.TxtFuncMap()
 	delete(fm, "expandenv")
 	fm["fromYaml"] = func(str string) (map[string]interface{}, error) {
@@ -240,6 +255,9 @@ func funcMap(tmpl *template.Template, env map[string]string) template.FuncMap {
 		if len(args) == 1 && (!found || v == "") {
 			return args[0], nil
 		}
+		if !found && c.Werf2 && !c.Loose {
+			return "", fmt.Errorf("the environment variable %q must be set or default must be provided", fmt.Sprint(value))
+		}
 		return v, nil
 	}
 	fm["required"] = func(msg string, val interface{}) (interface{}, error) {
@@ -250,6 +268,19 @@ func funcMap(tmpl *template.Template, env map[string]string) template.FuncMap {
 		}
 		return val, nil
 	}
+	if c.Werf2 {
+		fm["toYaml"] = func(v interface{}) string {
+			data, err := yaml.Marshal(v)
+			if err != nil {
+				return ""
+			}
+			return strings.TrimSuffix(string(data), "\n")
+		}
+		fm["tpl_debug"] = fm["tpl"]
+		fm["include_debug"] = fm["include"]
+		fm["printf_debug"] = func(format string, args ...interface{}) string { return "" }
+		fm["dump_debug"] = func(obj interface{}) string { return "" }
+	}
 	return fm
 }
 
@@ -257,6 +288,8 @@ func templateData(c testCase, files interface{}) map[string]interface{} {
 	data := map[string]interface{}{"Files": files}
 	if c.WerfEnv != nil {
 		data["Env"] = *c.WerfEnv
+	} else if c.Werf2 {
+		data["Env"] = ""
 	}
 	if c.Commit != nil {
 		data["Commit"] = map[string]interface{}{
@@ -269,7 +302,7 @@ func templateData(c testCase, files interface{}) map[string]interface{} {
 
 func render(c testCase) (string, error) {
 	tmpl := template.New("werfConfig")
-	tmpl.Funcs(funcMap(tmpl, c.Env))
+	tmpl.Funcs(funcMap(tmpl, c))
 	names := make([]string, 0, len(c.Partials))
 	for name := range c.Partials {
 		names = append(names, name)
@@ -283,7 +316,7 @@ func render(c testCase) (string, error) {
 	if _, err := tmpl.Parse(c.Template); err != nil {
 		return "", err
 	}
-	return execute(tmpl, "werfConfig", templateData(c, memFiles{c.Files}))
+	return execute(tmpl, "werfConfig", templateData(c, memFiles{c.Files, c.Werf2}))
 }
 
 // renderProject follows werf v1.1's parseWerfConfigYaml: partials first (filepath.Walk order),
@@ -299,7 +332,7 @@ func renderProject(c testCase) (string, error) {
 		return "", err
 	}
 	tmpl := template.New("werfConfig")
-	tmpl.Funcs(funcMap(tmpl, c.Env))
+	tmpl.Funcs(funcMap(tmpl, c))
 	templatesDir := filepath.Join(c.Dir, ".werf")
 	if _, err := os.Stat(templatesDir); err == nil {
 		err := filepath.Walk(templatesDir, func(p string, info os.FileInfo, err error) error {
@@ -333,6 +366,67 @@ func renderProject(c testCase) (string, error) {
 	return execute(tmpl, "werfConfig", templateData(c, diskFiles{filepath.Dir(configPath)}))
 }
 
+// canonical prints a value read from YAML with its Go types: "string:x", "int:1", "float64:1.5",
+// "bool:true", "<nil>", "[a b]", "map[k:v]" (keys sorted by their canonical text).
+func canonical(v interface{}) string {
+	switch x := v.(type) {
+	case nil:
+		return "<nil>"
+	case []interface{}:
+		items := make([]string, len(x))
+		for i, item := range x {
+			items[i] = canonical(item)
+		}
+		return "[" + strings.Join(items, " ") + "]"
+	case map[interface{}]interface{}:
+		items := []string{}
+		for k, item := range x {
+			items = append(items, canonical(k)+":"+canonical(item))
+		}
+		sort.Strings(items)
+		return "map[" + strings.Join(items, " ") + "]"
+	case map[string]interface{}:
+		items := []string{}
+		for k, item := range x {
+			items = append(items, canonical(k)+":"+canonical(item))
+		}
+		sort.Strings(items)
+		return "map[" + strings.Join(items, " ") + "]"
+	default:
+		return fmt.Sprintf("%T:%v", v, v)
+	}
+}
+
+type yamlResult struct {
+	OK          bool   `json:"ok"`
+	Value       string `json:"value"`
+	Error       string `json:"error"`
+	StrictOK    bool   `json:"strictOk"`
+	StrictValue string `json:"strictValue"`
+	StrictError string `json:"strictError"`
+}
+
+func readYaml(text string) (r yamlResult) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.Error = fmt.Sprintf("panic: %v", p)
+		}
+	}()
+	m := map[string]interface{}{}
+	if err := yaml.Unmarshal([]byte(text), &m); err != nil {
+		r.Error = err.Error()
+	} else {
+		r.OK, r.Value = true, canonical(m)
+	}
+	var strict map[string]interface{}
+	if err := yaml.UnmarshalStrict([]byte(text), &strict); err != nil {
+		r.StrictError = err.Error()
+	} else {
+		r.StrictOK, r.StrictValue = true, canonical(strict)
+	}
+	return r
+}
+
 func safely(f func() (string, error)) (out string, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -348,6 +442,7 @@ func main() {
 		Projects  []testCase `json:"projects"`
 		Globs     []globCase `json:"globs"`
 		Functions bool       `json:"functions"`
+		Yaml      []string   `json:"yaml"`
 	}
 	if err := json.NewDecoder(os.Stdin).Decode(&input); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -384,6 +479,11 @@ func main() {
 		globs = append(globs, r)
 	}
 	output["globs"] = globs
+	yamls := make([]yamlResult, 0, len(input.Yaml))
+	for _, text := range input.Yaml {
+		yamls = append(yamls, readYaml(text))
+	}
+	output["yaml"] = yamls
 	if input.Functions {
 		names := []string{}
 		for name := range sprig.TxtFuncMap() {
