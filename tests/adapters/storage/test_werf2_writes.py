@@ -201,3 +201,22 @@ def test_a_warm_read_asks_only_for_the_digests_of_mutable_tags(registry, fault_p
     assert cold_requests == {"tags": 1, "GET manifest": stages + records, "GET blob": stages - 2 + records, "HEAD manifest": 1}
     # warm: stages cost nothing; each record read and the custom tag one HEAD
     assert warm_requests == {"tags": 1, "HEAD manifest": records + 1}
+
+
+@pytest.mark.registry
+def test_on_a_registry_that_deletes_tags_a_stage_goes_by_its_tag_alone_and_the_foreign_tag_stays(
+    registry, tagdelete_fake, unique_repo, tmp_path
+):
+    with open_repo(registry.repo(unique_repo), PROJECT, registry.options()) as writer:
+        world = Werf2World(writer.backend, writer.repository, PROJECT)
+        stage = world.stage(T0)
+        world.foreign("latest", same_as=stage)
+        digest = world.digest(stage)
+    options = registry.options(docker_config=tagdelete_fake.write_docker_config(tmp_path / "docker", tagdelete_fake.user))
+
+    with open_repo(tagdelete_fake.repo(unique_repo), PROJECT, options) as repo:
+        [result] = repo.delete_items([row(repo, stage, digest=digest)], leaving={repo.repository: [stage]})
+        left = repo.backend.digests(repo.repository, sorted(tags(repo)))
+
+    assert result.outcome == "deleted"
+    assert left == {"latest": digest}
