@@ -59,6 +59,7 @@ from adapters.storage.werf2_inventory import (
     stage_row,
 )
 from adapters.storage.werf2_labels import (
+    LABEL_PROJECT,
     ManifestOnlyRecord,
     classify_record,
     cleanup_record,
@@ -278,7 +279,7 @@ class Werf2Repo:
             except ValueError as exc:  # its content cannot be used (see stage_row)
                 unreadable[read.tag] = str(exc)
                 continue
-            if not labels.get("werf"):
+            if not labels.get(LABEL_PROJECT):
                 kinds[read.tag] = Werf2RecordKind.FOREIGN.value  # not a werf stage: never deleted
                 continue
             if (sign := older_format_sign(read.tag, labels)) is not None:
