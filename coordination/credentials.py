@@ -112,6 +112,7 @@ def missing_secret_blocks(names: set[str]) -> set[str]:
     """Those of `names` that are not Secret blocks on the Prefect API — asked without their
     values, a page of `BLOCKS_PAGE` blocks a request."""
     from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
 
     if not names:
         return set()
@@ -119,7 +120,12 @@ def missing_secret_blocks(names: set[str]) -> set[str]:
     with get_client(sync_client=True) as client:
         offset = 0
         while True:
-            page = client.read_block_documents_by_type(SECRET_BLOCK_TYPE, offset=offset, limit=BLOCKS_PAGE, include_secrets=False)
+            try:
+                page = client.read_block_documents_by_type(
+                    SECRET_BLOCK_TYPE, offset=offset, limit=BLOCKS_PAGE, include_secrets=False
+                )
+            except ObjectNotFound:  # a server without the Secret block type has no Secret block
+                break
             found.update(document.name for document in page if document.name)
             if len(page) < BLOCKS_PAGE or names <= found:
                 break
@@ -240,8 +246,15 @@ def _docker_config_of(settings: RegistrySettings) -> dict:
         config = _local_docker_config(settings.docker_config)
     auths = dict(config.get("auths") or {})
     helpers = dict(config.get("credHelpers") or {})
-    for entry in settings.registry_secret:
-        host, block = registry_secret_entry(entry)
+    hosts = [registry_secret_entry(entry) for entry in settings.registry_secret]
+    store = config.get("credsStore")
+    if store and hosts:
+        # a credentials store answers before `auths` for every host it knows: it keeps the hosts
+        # the config lists (`docker login` lists a stored host with an empty entry), not these
+        for host in auths:
+            helpers.setdefault(host, store)
+        config.pop("credsStore")
+    for host, block in hosts:
         username, password = _registry_credential(block)
         auths[host] = {"auth": base64.b64encode(f"{username}:{password}".encode()).decode("ascii")}
         helpers.pop(host, None)

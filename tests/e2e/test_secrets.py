@@ -304,6 +304,13 @@ def test_the_docker_config_made_from_blocks_is_private_and_goes_with_the_run(pre
     first, second = (json.loads((Path(d) / "config.json").read_text())["auths"] for d in made)
     assert set(first) == {"other.example.com", "ghcr.io"} and set(second) == {"quay.io", "ghcr.io"}
     assert base64.b64decode(first["ghcr.io"]["auth"]).decode() == f"bot:ghp-{suffix}"
+    # a credentials store keeps the hosts it holds, not the one a block gives
+    stored = tmp_path / "stored"
+    stored.mkdir()
+    (stored / "config.json").write_text(json.dumps({"credsStore": "desktop", "auths": {"ghcr.io": {}, "quay.io": {}}}))
+    made.append(credentials.docker_config_dir(own.model_copy(update={"docker_config": str(stored)})))
+    third = json.loads((Path(made[-1]) / "config.json").read_text())
+    assert "credsStore" not in third and third["credHelpers"] == {"quay.io": "desktop"} and "auth" in third["auths"]["ghcr.io"]
     credentials.release()
     assert not any(Path(d).exists() for d in made)
 
