@@ -12,6 +12,7 @@ import typer
 
 from cli import options as o
 from cli.run import DEBUG_ENV, exit_now, guard, one_command_process, run_command
+from cli.sweep_command import use_everywhere
 from schemas.errors import UsageError
 from schemas.settings import (
     DEFAULT_AUDIT_DIR,
@@ -90,7 +91,7 @@ def _run(command: Command, model: type, kw: dict[str, Any], **extra: Any) -> int
 
 @app.command("cleanup")
 @guard
-@o.settings_options(CleanupSettings)
+@o.settings_options(CleanupSettings, werf=True)
 def cleanup(**kw: Any) -> int:
     """Images cleanup by git-history keep policies, then stages cleanup."""
     return _run(Command.CLEANUP, CleanupSettings, kw)
@@ -114,7 +115,7 @@ def stages_cleanup(**kw: Any) -> int:
 
 @app.command("purge")
 @guard
-@o.settings_options(PurgeSettings)
+@o.settings_options(PurgeSettings, werf=True)
 def purge(**kw: Any) -> int:
     """Delete every werf image of the project, then every stage and record. No Kubernetes check."""
     return _run(Command.PURGE, PurgeSettings, kw)
@@ -334,6 +335,10 @@ def _interrupt_behind(exc: BaseException) -> KeyboardInterrupt | None:
 def _say_interrupted(exc: KeyboardInterrupt) -> None:
     """One line for an interrupted command, and what the command did about it on the way out."""
     print("\n".join(["stagesweep: interrupted", *getattr(exc, "__notes__", ())]), file=sys.stderr)
+
+
+# werf's option syntax and a --help that never truncates a name, for every command
+use_everywhere(app)
 
 
 def main() -> None:

@@ -70,6 +70,9 @@ class DeletionRun:
         self.decided_at = self.started_at
         #: facts of the run as a whole, kept in the audit file's metadata
         self.metadata: dict[str, object] = {}
+        # where each option of the command line came from (command line, STAGESWEEP_*, WERF_*, default)
+        if getattr(settings, "option_sources", None):
+            self.metadata["option_sources"] = dict(settings.option_sources)
         #: BLOBS_SCHEMA tables of the manifests the extracts read (for the reclaimable bytes)
         self.blobs: list[pa.Table | None] = []
         self.reclaimable_bytes: int | None = None

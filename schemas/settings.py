@@ -73,6 +73,11 @@ class RunSettings(RegistrySettings):
     docker_host: str | None = Field(None, description="Docker daemon address for :local (else DOCKER_HOST).")
     home_dir: str = Field(DEFAULT_HOME, description="stagesweep's home directory (its cache/ keeps registry reads).")
     no_cache: bool = Field(False, description="Read everything from the registries; neither use nor fill <home>/cache.")
+    option_sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Where each option of the command line came from (command line, a STAGESWEEP_* or WERF_* "
+        "variable, default), kept in the run's audit metadata; set by the CLI.",
+    )
 
 
 class CommonSettings(RunSettings):
