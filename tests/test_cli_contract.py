@@ -154,3 +154,107 @@ def test_a_settings_field_added_to_a_model_becomes_an_option():
 
     assert "new_knob" in option_fields(Extended)
     assert "new_knob" not in option_fields(CleanupSettings)
+
+
+# werf v2's names and variables (cli/werf_options.py): a `werf cleanup` job runs with only the
+# command name changed. The settings a command builds are caught before its flow runs.
+
+
+@pytest.fixture
+def settings_of(monkeypatch):
+    caught = []
+    monkeypatch.setattr("cli.app.run_command", lambda command, settings: caught.append(settings) or 0)
+
+    def run(*args: str, env: dict | None = None):
+        result = CliRunner().invoke(app, list(args), env=env)
+        return result, (caught[-1] if caught else None)
+
+    return run
+
+
+def test_werf_option_names_are_aliases_of_stagesweep_options(settings_of):
+    result, settings = settings_of(
+        "cleanup",
+        "--repo",
+        "registry.example/app",
+        "--repo-container-registry",
+        "gitlab",
+        "--scan-context-only",
+        "prod",
+        "--kube-scan-namespaces",
+        "web",
+        "--keep-stages-built-within-last-n-hours",
+        "5",
+    )
+    assert result.exit_code == 0, result.output
+    assert settings.repo_implementation.value == "gitlab"
+    assert settings.kube_context == ["prod"] and settings.kube_scan_namespace == ["web"]
+    assert settings.keep_stages_built_within_last_n_hours == 5
+    assert settings.option_sources["repo_implementation"] == "command line (--repo-container-registry)"
+    assert settings.option_sources["repo"] == "command line"
+
+
+def test_werf_variables_are_fallbacks_and_stagesweep_variables_win(settings_of):
+    env = {
+        "WERF_REPO": "registry.example/werf",
+        "WERF_ENV": "production",
+        "WERF_DRY_RUN": "true",
+        "WERF_REPO_CONTAINER_REGISTRY": "harbor",
+        "WERF_SCAN_CONTEXT_NAMESPACE_ONLY": "1",
+        "STAGESWEEP_REPO_IMPLEMENTATION": "quay",
+    }
+    result, settings = settings_of("cleanup", env=env)
+    assert result.exit_code == 0, result.output
+    assert settings.repo == "registry.example/werf" and settings.env == "production" and settings.dry_run
+    assert settings.repo_implementation.value == "quay" and settings.scan_context_namespace_only
+    sources = settings.option_sources
+    assert sources["repo"] == "WERF_REPO" and sources["repo_implementation"] == "STAGESWEEP_REPO_IMPLEMENTATION"
+    assert sources["audit_dir"] == "default"
+
+
+def test_werf_boolean_syntax_and_its_cleanup_report(settings_of, tmp_path):
+    report = tmp_path / "report"
+    result, settings = settings_of(
+        "cleanup",
+        "--repo",
+        "registry.example/app",
+        "--dry-run=false",
+        "--without-kube=true",
+        "--parallel=false",
+        "--save-cleanup-report",
+        "--cleanup-report-path",
+        str(report),
+        env={"WERF_DRY_RUN": "true"},
+    )
+    assert result.exit_code == 0, result.output
+    assert not settings.dry_run and settings.without_kube  # the command line wins over WERF_DRY_RUN
+    assert settings.parallel_tasks_limit == 1
+    assert settings.save_cleanup_report == f"{report}.json"
+    # stagesweep's own form still names the file
+    result, settings = settings_of("cleanup", "--repo", "r.example/a", "--save-cleanup-report", "out.json", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert settings.save_cleanup_report == "out.json" and settings.dry_run
+
+
+def test_werf_options_that_change_nothing_are_noted_and_credentials_are_refused(settings_of):
+    result, settings = settings_of(
+        "cleanup",
+        "--repo",
+        "r.example/a",
+        "--synchronization",
+        ":local",
+        "--secondary-repo",
+        "r.example/b",
+        "--log-color-mode=on",
+    )
+    assert result.exit_code == 0, result.output
+    assert "note: --synchronization ignored" in result.output and "note: --secondary-repo ignored" in result.output
+    assert settings.option_sources["--synchronization"] == "command line, ignored"
+    result, _ = settings_of("cleanup", "--repo", "r.example/a", "--repo-docker-hub-password", "hunter2-value")
+    assert result.exit_code == 2
+    assert "--repo-docker-hub-password is not supported" in result.output and "Docker config" in result.output
+    assert "hunter2-value" not in result.output
+    result, _ = settings_of("cleanup", "--repo", "r.example/a", "--kube-token", "t")
+    assert result.exit_code == 2 and "kubeconfig" in result.output
+    result, _ = settings_of("cleanup", "--repo", "r.example/a", "--no-such-werf-option")
+    assert result.exit_code == 2
