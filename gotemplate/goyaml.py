@@ -204,6 +204,18 @@ class _GoEmitter(yaml.emitter.Emitter):
             analysis.allow_single_quoted = analysis.allow_block = False
         return analysis
 
+    def check_simple_key(self) -> bool:
+        """libyaml's rule: a one-line scalar of at most 128 bytes (an empty one too), or an empty
+        collection, is written as a simple key."""
+        if isinstance(self.event, yaml.ScalarEvent):
+            if self.analysis is None:
+                self.analysis = self.analyze_scalar(self.event.value)
+            return not self.analysis.multiline and len(self.event.value.encode("utf-8", "surrogatepass")) <= 128
+        return bool(self.check_empty_sequence() or self.check_empty_mapping())
+
+    def check_empty_document(self) -> bool:
+        return False  # yaml.v2 writes an empty root scalar ("") without "---"
+
     def expect_document_start(self, first: bool = False) -> None:
         if isinstance(self.event, yaml.StreamEndEvent):
             self.open_ended = False  # yaml.v2 ends a stream without "..."
@@ -214,7 +226,7 @@ class _GoEmitter(yaml.emitter.Emitter):
         self.write_indicator('"', True)
         spaces = False
         for index, ch in enumerate(text):
-            if ch in '"\\' or ch in "\x85\u2028\u2029\ufeff" or not _printable(ch):
+            if ch in '"\\' or ch in "\n\r\x85\u2028\u2029\ufeff" or not _printable(ch):
                 self.stream.write(_escape(ch))
                 self.column += len(_escape(ch))
                 spaces = False
@@ -304,7 +316,7 @@ def _string_style(text: str) -> str | None:
     back as the same string, else double quotes (the emitter may still quote a plain one)."""
     if "\n" in text:
         return "|"
-    plain = resolve_plain(text)[0] == STR_TAG and not _is_timestamp(text) and not _BASE60.fullmatch(text)
+    plain = resolve_plain(text)[0] in (STR_TAG, MERGE_TAG) and not _is_timestamp(text) and not _BASE60.fullmatch(text)
     return None if plain else '"'
 
 
@@ -408,6 +420,8 @@ def _events(value: Any, out: list[yaml.Event]) -> None:
         for item in value:
             _events(item, out)
         out.append(yaml.SequenceEndEvent())
+    elif isinstance(value, GoObject) and hasattr(value, "marshal_text"):
+        _events(str(value.marshal_text()), out)
     elif isinstance(value, GoObject):
         out.append(yaml.MappingStartEvent(None, None, True, flow_style=False))  # no exported fields
         out.append(yaml.MappingEndEvent())

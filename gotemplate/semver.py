@@ -53,6 +53,10 @@ class Version(GoObject):
     def go_format(self) -> str:
         return str(self)
 
+    def marshal_text(self) -> str:
+        """encoding.TextMarshaler: how yaml.Marshal (toYaml) writes a version."""
+        return str(self)
+
     def compare(self, other: Version) -> int:
         for mine, theirs in ((self.major, other.major), (self.minor, other.minor), (self.patch, other.patch)):
             if mine != theirs:

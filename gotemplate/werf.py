@@ -14,7 +14,7 @@ import yaml
 from gotemplate.errors import ExecError
 from gotemplate.funcs import Func, FuncTable, table
 from gotemplate.gofmt import format_value
-from gotemplate.goyaml import GoYamlLoader, Unmarshalable, to_yaml
+from gotemplate.goyaml import NULL_TAG, GoYamlLoader, Unmarshalable, to_yaml
 from gotemplate.values import ANY, MISSING, STRING, AnyMap, GoObject, StrMap
 
 
@@ -149,7 +149,10 @@ def _from_yaml(text: str) -> dict[str, Any]:
         loader.flatten_mapping(node)
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(loader.construct_object(key_node))
+            if isinstance(key_node, yaml.ScalarNode):
+                key = "" if key_node.tag == NULL_TAG else key_node.value  # a null key is Go's zero string
+            else:
+                key = str(loader.construct_object(key_node))
             result[key] = _go_yaml(loader.construct_object(value_node, deep=True))
         return result
     except yaml.YAMLError as exc:

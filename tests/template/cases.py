@@ -23,6 +23,8 @@ class Case:
     env: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ENV))
     werf_env: str | None = None  #: werf v1.2's .Env (None: werf v1.1's data, where it is missing)
     commit: tuple[str, datetime] | None = None  #: werf v1.2's .Commit: hash and committer time
+    werf2: bool = False  #: rendered as werf 2.x renders werf.yaml (a --repo project)
+    loose: bool = False  #: werf's --loose-giterminism (WERF_LOOSE_GITERMINISM)
 
     def as_json(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -36,6 +38,9 @@ class Case:
             data["werfEnv"] = self.werf_env
         if self.commit is not None:
             data["commit"] = commit_json(*self.commit)
+        if self.werf2:
+            data["werf2"] = True
+            data["loose"] = self.loose
         return data
 
 

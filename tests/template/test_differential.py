@@ -42,6 +42,8 @@ def render_case(case: Case) -> str:
         files=CaseFiles(case.files),
         werf_env=case.werf_env,
         commit=commit,
+        werf2=case.werf2,
+        loose_giterminism=case.loose,
     ).text
 
 
