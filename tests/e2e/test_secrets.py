@@ -1,7 +1,9 @@
 """Registry credentials never leave the Docker config they came from: not on stdout or stderr,
 not in the Prefect run logs, artifacts or flow-run parameters, not in the audit, not in the
 results Prefect stores, and not in the message of a run the registry refused — for Basic auth
-(htpasswd) and for a Bearer token service."""
+(htpasswd) and for a Bearer token service. The same for credentials by reference: a registry token
+and a kubeconfig in Prefect Secret blocks that the options name; a block that is not there stops
+the run before any delete; the Docker config made from blocks is private and goes with the run."""
 
 from __future__ import annotations
 
