@@ -134,3 +134,21 @@ def test_a_credential_given_where_a_block_name_goes_is_a_usage_error_that_does_n
     with pytest.raises(UsageError) as refused:
         CleanupSettings(stages_storage="x/y", registry_secret=["ghcr.io=" + "bot:ghp_abcdefghijklmnopqrstuvwxyz"])
     assert "ghp_" not in str(refused.value)
+
+
+@pytest.mark.parametrize("path", [("cleanup",), ("purge",), ("stages", "purge"), ("apply",), ("managed-images", "rm")])
+def test_every_registry_command_names_its_secret_blocks_by_option_and_environment_variable(path):
+    import typer
+
+    from cli.app import app
+
+    command = typer.main.get_command(app)
+    for word in path:
+        command = command.commands[word]
+    options = {opt: p for p in command.params for opt in p.opts}
+    wanted = {"--docker-config-secret", "--registry-secret"} | (
+        {"--kube-config-secret"} if path in {("cleanup",), ("apply",)} else set()
+    )
+    for name in wanted:
+        assert options[name].envvar == "STAGESWEEP_" + name[2:].upper().replace("-", "_"), name
+    assert options["--registry-secret"].multiple
