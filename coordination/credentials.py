@@ -91,9 +91,10 @@ def read_secret(name: str, field_name: str, shape: str) -> Any:
 
 
 def secret_blocks_named(settings: RegistrySettings | KubeSettings) -> dict[str, str]:
-    """Block name → the setting that names it, for every Secret block `settings` names."""
+    """Block name → the setting that names it, for every Secret block `settings` names (the
+    kubeconfig's only where Kubernetes is checked)."""
     named: dict[str, str] = {}
-    if isinstance(settings, KubeSettings) and settings.kube_config_secret:
+    if isinstance(settings, KubeSettings) and settings.kube_config_secret and not settings.without_kube:
         named[settings.kube_config_secret] = "kube_config_secret"
     if isinstance(settings, RegistrySettings):
         if settings.docker_config_secret:
