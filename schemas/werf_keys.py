@@ -35,6 +35,29 @@ def _keys(versions: tuple[str, ...], *names: str) -> dict[str, Key]:
     return {name: Key(versions) for name in names}
 
 
+#: ``build.imageSpec.config`` (werf 2.x's ``rawImageSpecConfig``)
+_IMAGE_SPEC_CONFIG = (
+    "keepEssentialWerfLabels",
+    "clearWerfLabels",
+    "clearCmd",
+    "clearEntrypoint",
+    "clearUser",
+    "clearWorkingDir",
+    "removeLabels",
+    "removeVolumes",
+    "removeEnv",
+    "volumes",
+    "labels",
+    "env",
+    "expose",
+    "user",
+    "cmd",
+    "entrypoint",
+    "workingDir",
+    "stopSignal",
+    "healthcheck",
+)
+
 _LIMIT = {name: Key(ALL, cleanup=True) for name in ("last", "in", "operator")}
 
 #: The meta section (the one with ``project:``).
@@ -86,9 +109,7 @@ META: dict[str, Key] = {
                 ONLY_2,
                 children={
                     **_keys(ONLY_2, "author", "clearHistory"),
-                    "config": Key(
-                        ONLY_2, children=_keys(ONLY_2, "clearWerfLabels", "keepEssentialWerfLabels", "labels", "removeLabels")
-                    ),
+                    "config": Key(ONLY_2, children=_keys(ONLY_2, *_IMAGE_SPEC_CONFIG)),
                 },
             ),
         },
