@@ -199,12 +199,16 @@ def config_render(
     dir: Annotated[str, o.opt("dir", CommonSettings.model_fields["dir"].description or "")] = ".",
     config: Annotated[str, o.opt("config", CommonSettings.model_fields["config"].description or "")] = "werf.yaml",
     env: Annotated[str, o.opt("env", CommonSettings.model_fields["env"].description or "")] = "",
+    repo: Annotated[
+        str,
+        o.opt("repo", "Read it as a cleanup of this werf 1.2/2.x repository reads it: werf 2.x's rules (toYaml, WERF_ENV, …)."),
+    ] = "",
 ) -> int:
     """Print the werf.yaml rendered as werf renders it (Go templates, .werf partials, env):
     exactly what stagesweep reads."""
     from cli.werf_yaml import print_rendered_config
 
-    return print_rendered_config(dir, config, env)
+    return print_rendered_config(dir, config, env, werf2=bool(repo))
 
 
 @server_app.command("status")
