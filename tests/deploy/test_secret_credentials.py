@@ -163,10 +163,13 @@ def test_a_deployment_run_and_a_pool_fleet_take_kubeconfig_and_token_from_secret
             "registry_secret": [f"{proxy.host}={blocks['registry']}"],
         }
 
+        runs_tmp = tmp_path / "runs-tmp"  # where the runs make their private Docker configs
+        runs_tmp.mkdir()
         env = prefect_server.env(
             HOME=str(tmp_path / "worker-home"),
             DOCKER_CONFIG=str(tmp_path / "no-docker-config"),
             KUBECONFIG=str(tmp_path / "no-kubeconfig"),
+            TMPDIR=str(runs_tmp),
             PREFECT_WORKER_QUERY_SECONDS="1",
             STAGESWEEP_PREFECT_SERVER_AUTOSTART="false",
         )
@@ -234,6 +237,7 @@ def test_a_deployment_run_and_a_pool_fleet_take_kubeconfig_and_token_from_secret
         for name in names:  # the registry gave each project's deletes to the block's user
             assert any(f"/{name}/images/" in s and s.endswith(":delete") for s in scopes), (name, scopes)
         assert {r["user"] for r in proxy.state.token_requests} <= {sweeper, "pusher"}
+        assert not list(runs_tmp.glob("stagesweep-docker-config-*")), "each run's Docker config went with it"
 
         # the server and the audit keep no credential's bytes
         secrets = secret_forms(sweeper, token) | set(proxy.state.grants) | {kube_token, kubeconfig}
