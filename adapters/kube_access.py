@@ -3,7 +3,8 @@ context (SPEC §6). Listing the workloads is :mod:`adapters.kube`.
 
 Where the clusters are, the first that applies:
 
-1. ``kube_config_base64``, else ``$STAGESWEEP_KUBE_CONFIG_BASE64``: a kubeconfig's content
+1. ``kube_config_base64``, else ``$STAGESWEEP_KUBE_CONFIG_BASE64`` (then, without ``kube_config``,
+   werf's ``$WERF_KUBE_CONFIG_BASE64``, ``$WERF_KUBECONFIG_BASE64``, ``$KUBECONFIG_BASE64``): a kubeconfig's content
    (``--kube-config-base64``, e.g. a CI variable; the settings never serialise it, so a deployment
    run finds it in its environment). It is a credential: it stays in memory and no message ever
    quotes it;
@@ -46,6 +47,8 @@ WITHOUT_KUBE_HINT = "pass --without-kube to clean without the Kubernetes check"
 
 #: the base64 kubeconfig, read here too: it is never a Prefect parameter
 KUBE_CONFIG_BASE64_ENV = "STAGESWEEP_KUBE_CONFIG_BASE64"
+#: werf's variables of the same, read after it (a `werf cleanup` job's environment)
+WERF_KUBE_CONFIG_BASE64_ENVS = ("WERF_KUBE_CONFIG_BASE64", "WERF_KUBECONFIG_BASE64", "KUBECONFIG_BASE64")
 #: where Kubernetes mounts a pod's service account (token, ca.crt, namespace)
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 #: overrides SERVICE_ACCOUNT_DIR (tests, or a token mounted elsewhere)
@@ -241,7 +244,10 @@ def select_source(options: KubeOptions, environ: Mapping[str, str] | None = None
     env = os.environ if environ is None else environ
     # the option never travels in Prefect parameters: a deployment run (or a run retried in place)
     # finds it in its environment
-    encoded = options.kube_config_base64 or env.get(KUBE_CONFIG_BASE64_ENV)
+    werf_names = () if options.kube_config else WERF_KUBE_CONFIG_BASE64_ENVS  # a kubeconfig given wins over them
+    encoded = options.kube_config_base64 or next(
+        (env[name] for name in (KUBE_CONFIG_BASE64_ENV, *werf_names) if env.get(name)), None
+    )
     if encoded:
         if options.kube_config:
             raise KubeError(

@@ -295,6 +295,12 @@ def translate(values: dict[str, Any], sources: dict[str, str], environ: Mapping[
         # werf: the namespaces named take precedence over each context's own namespace
         values["scan_context_namespace_only"] = False
         notes.append("note: --kube-scan-namespaces takes precedence over --scan-context-namespace-only, as in werf")
+    base64_source = sources.get("kube_config_base64", "")
+    if values.get("kube_config") and values.get("kube_config_base64") and base64_source in WERF_ENV["kube_config_base64"]:
+        # a kubeconfig named for this run wins over werf's variable of the CI environment
+        values["kube_config_base64"] = None
+        sources["kube_config_base64"] = f"{base64_source}, ignored beside --kube-config"
+        notes.append(f"note: --kube-config is used; {base64_source} is not")
     for variable in CREDENTIAL_ENV:
         if env.get(variable):
             notes.append(f"note: {variable} is not read: {_CREDENTIALS}")

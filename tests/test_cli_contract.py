@@ -258,3 +258,33 @@ def test_werf_options_that_change_nothing_are_noted_and_credentials_are_refused(
     assert result.exit_code == 2 and "kubeconfig" in result.output
     result, _ = settings_of("cleanup", "--repo", "r.example/a", "--no-such-werf-option")
     assert result.exit_code == 2
+
+
+def test_werf_kubeconfig_variable_reaches_a_run_that_has_only_its_environment(tmp_path):
+    import base64
+
+    from adapters.kube_access import KubeOptions, select_source
+
+    kubeconfig = "apiVersion: v1\nkind: Config\ncontexts:\n- name: prod\n  context: {cluster: c, user: u}\n"
+    encoded = base64.b64encode(kubeconfig.encode()).decode()
+    # a deployment run or a retried run: the setting is never serialised, the variable is there
+    source = select_source(KubeOptions(), environ={"WERF_KUBE_CONFIG_BASE64": encoded})
+    assert list(source.namespaces) == ["prod"]
+    # a kubeconfig named for the run wins over werf's variable
+    path = tmp_path / "config"
+    path.write_text(kubeconfig.replace("prod", "named"))
+    source = select_source(KubeOptions(kube_config=str(path)), environ={"WERF_KUBE_CONFIG_BASE64": encoded})
+    assert list(source.namespaces) == ["named"]
+
+
+def test_a_kube_config_option_wins_over_werf_kubeconfig_variable(settings_of, tmp_path):
+    result, settings = settings_of(
+        "cleanup",
+        "--repo",
+        "r.example/a",
+        "--kube-config",
+        str(tmp_path / "config"),
+        env={"WERF_KUBE_CONFIG_BASE64": "Zm9v"},
+    )
+    assert result.exit_code == 0, result.output
+    assert settings.kube_config_base64 is None and "note: --kube-config is used" in result.output
