@@ -134,6 +134,7 @@ _IGNORED: dict[str, tuple[str, bool, bool]] = {
     "--debug-templates": ("template errors always name their file and line", True, False),
     "--allow-includes-update": ("werf includes are not read", True, False),
     "--tmp-dir": ("stagesweep keeps no temporary project files", False, False),
+    "--project-name -N": ("werf uses it for host cleanup only; the project is werf.yaml's", False, False),
     "--insecure-helm-dependencies": ("a no-op in werf too", True, False),
     "--disable-auto-host-cleanup": ("stagesweep cleanup never cleans the host; run `stagesweep host cleanup`", True, False),
     "--allowed-backend-storage-volume-usage": ("no host cleanup here; see `stagesweep host cleanup`", False, False),
