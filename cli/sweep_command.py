@@ -59,7 +59,7 @@ class SweepCommand(TyperCommand):
             if word == "--":
                 out.extend(args[i - 1 :])
                 break
-            name, eq, value = word.partition("=") if word.startswith("--") else (word, "", "")
+            name, eq, value = word.partition("=") if word.startswith("-") else (word, "", "")
             param = by_name.get(name)
             if param is None or param.name is None:
                 out.append(word)
@@ -71,6 +71,8 @@ class SweepCommand(TyperCommand):
                     out.append(name)
                 else:
                     forced[param.name] = False
+            elif eq and name != long:
+                out.append(f"{long}={value}")  # werf's `-p=false`, `-S=:local`
             elif not eq and param.name in _VALUE_FLAGS:
                 out.append(f"{long}=true")
             elif not eq and param.name == "save_cleanup_report" and (i >= len(args) or args[i].startswith("-")):

@@ -288,3 +288,25 @@ def test_a_kube_config_option_wins_over_werf_kubeconfig_variable(settings_of, tm
     )
     assert result.exit_code == 0, result.output
     assert settings.kube_config_base64 is None and "note: --kube-config is used" in result.output
+
+
+def test_werf_limits_short_options_and_work_tree(settings_of, tmp_path):
+    result, settings = settings_of("cleanup", "--repo", "r.example/a", "--parallel-tasks-limit", "-1", "-p=false", "-S=:local")
+    assert result.exit_code == 0, result.output
+    assert settings.parallel_tasks_limit == 256  # werf's "no limit": the most stagesweep allows
+    result, settings = settings_of("cleanup", "--repo", "r.example/a", "-p", env={"WERF_PARALLEL_TASKS_LIMIT": "3"})
+    assert result.exit_code == 0, result.output
+    assert settings.parallel_tasks_limit == 3 and settings.option_sources["parallel_tasks_limit"] == "WERF_PARALLEL_TASKS_LIMIT"
+    project = tmp_path / "tree" / "project"
+    project.mkdir(parents=True)
+    result, _ = settings_of("cleanup", "--repo", "r.example/a", "--dir", str(project), "--git-work-tree", str(tmp_path / "tree"))
+    assert result.exit_code == 0, result.output
+    result, _ = settings_of("cleanup", "--repo", "r.example/a", "--dir", str(tmp_path), "--git-work-tree", str(project))
+    assert result.exit_code == 2 and "outside the git work tree" in result.output
+
+
+def test_werf_purge_job_runs_with_only_the_command_name_changed(settings_of):
+    env = {"WERF_REPO": "r.example/app", "WERF_DRY_RUN": "1", "WERF_REPO_CONTAINER_REGISTRY": "gitlab"}
+    result, settings = settings_of("purge", "--synchronization", ":local", env=env)
+    assert result.exit_code == 0, result.output
+    assert settings.repo == "r.example/app" and settings.dry_run and settings.repo_implementation.value == "gitlab"
