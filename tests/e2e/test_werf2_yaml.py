@@ -75,6 +75,58 @@ def world(git_project, tmp_path):
     return world
 
 
+def _kept(world, *names: str) -> set[str]:
+    """The outcomes of the named images' meta records in the last run's audit."""
+    audit = world.last_audit()
+    return set(audit[audit.tag.isin([world.built[f"meta-{name}"] for name in names])].outcome)
+
+
+def _dry_run(world, env: dict | None = None):
+    result = world.run("cleanup", "--without-kube", "--dry-run", env=env)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+# --- the three werf.yaml cases of public projects, one at a time ---------------------------------
+
+
+def test_a_tab_inside_a_plain_scalar_of_a_partial_is_read(world):
+    work = world.git.work
+    (work / ".werf" / "tab.tmpl").write_text("image: app\nshell:\n  install:\n  - aclocal -I m4 &&\tautoconf\n")
+    (work / "werf.yaml").write_text('project: acme\nconfigVersion: 1\n---\n{{ include "tab.tmpl" . }}\n---\nimage: worker\n')
+    _dry_run(world)
+    assert _kept(world, "app", "worker") == {"kept"}
+
+
+def test_an_image_name_with_upper_case_letters_is_read(world):
+    (world.git.work / "werf.yaml").write_text(f"project: acme\nconfigVersion: 1\n---\nimage: app\n---\nimage: {UPPER}\n")
+    _dry_run(world)
+    assert _kept(world, "app", UPPER) == {"kept"}
+
+
+def test_env_comes_from_werf_env(world):
+    (world.git.work / "werf.yaml").write_text(
+        'project: acme\nconfigVersion: 1\n---\nimage: app\n---\nimage: worker{{ if ne .Env "production" }}-{{ .Env }}{{ end }}\n'
+    )
+    _dry_run(world, env={"WERF_ENV": "production"})
+    assert _kept(world, "app", "worker") == {"kept"}
+
+
+def test_config_render_with_repo_reads_as_werf_2(world):
+    (world.git.work / "werf.yaml").write_text(
+        f'project: acme\nconfigVersion: 1\n---\nimage: {UPPER}-{{{{ .Env }}}}\nx: {{{{ toYaml (list "a\\tb") | nindent 2 }}}}\n'
+    )
+    args = ["config", "render", "--dir", str(world.git.work)]
+    result = world.cli(*args, "--repo", world.address, env={"WERF_ENV": "production"})
+    assert result.exit_code == 0, result.output
+    assert f'image: {UPPER}-production\nx: \n  - "a\\tb"' in result.output
+    refused = world.cli(*args, env={"WERF_ENV": "production"})
+    assert refused.exit_code != 0 and "function 'toYaml' not defined" in refused.output
+
+
+# --- werf 2.x's functions and data together ----------------------------------------------------
+
+
 def test_a_repo_run_reads_werf_2_yaml_with_tabs_upper_case_names_and_werf_env(world):
     result = world.run("cleanup", "--without-kube", "--dry-run", env={"WERF_ENV": "production"})
     assert result.exit_code == 0, result.output
