@@ -105,6 +105,12 @@ TRANSLATED: tuple[WerfOption, ...] = (
     ),
     _opt("--log-debug --debug", "werf's debug output: stagesweep's --debug.", flag=True, env="WERF_LOG_DEBUG WERF_DEBUG"),
     _opt(
+        "--loose-giterminism",
+        "werf's loose giterminism, as WERF_LOOSE_GITERMINISM=1: werf.yaml's `env` of an unset variable "
+        "without a default reads as empty instead of stopping the run.",
+        flag=True,
+    ),
+    _opt(
         "--config-templates-dir",
         "werf's templates directory: stagesweep reads .werf in --dir, so only that directory is accepted.",
         env="WERF_CONFIG_TEMPLATES_DIR",
@@ -125,7 +131,6 @@ _IGNORED: dict[str, tuple[str, bool, bool]] = {
     "--cache-repo": ("cache repos are never cleaned", False, True),
     "--container-registry-mirror": ("registry mirrors only serve builds", False, True),
     "--platform": ("all platforms of a stage are cleaned together", False, True),
-    "--loose-giterminism": ("the werf.yaml is read from the work tree", True, False),
     "--dev": ("the werf.yaml is read from the work tree", True, False),
     "--dev-branch": ("there is no development mode", False, False),
     "--dev-ignore": ("there is no development mode", False, True),
@@ -262,6 +267,13 @@ def translate(values: dict[str, Any], sources: dict[str, str], environ: Mapping[
     debug = given.get("werf_log_debug")
     if debug is not None and _truthy("--log-debug", debug, sources["--log-debug"]):
         os.environ["STAGESWEEP_DEBUG"] = "true"
+    loose = given.get("werf_loose_giterminism")
+    if loose is not None and _truthy("--loose-giterminism", loose, sources["--loose-giterminism"]):
+        os.environ["WERF_LOOSE_GITERMINISM"] = "1"  # what the werf.yaml reader asks
+    if sources.get("env") == "WERF_ENV" and not values.get("repo"):
+        # werf v1.1's werf.yaml has no .Env from the environment: WERF_ENV is werf 2.x's
+        values["env"] = ""
+        sources["env"] = "WERF_ENV, not read for werf v1.1 storages"
     work_tree = given.get("werf_git_work_tree")
     if work_tree:
         inside = Path(values.get("dir") or ".").expanduser().resolve()

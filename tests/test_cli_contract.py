@@ -310,3 +310,25 @@ def test_werf_purge_job_runs_with_only_the_command_name_changed(settings_of):
     result, settings = settings_of("purge", "--synchronization", ":local", env=env)
     assert result.exit_code == 0, result.output
     assert settings.repo == "r.example/app" and settings.dry_run and settings.repo_implementation.value == "gitlab"
+
+
+def test_werf_env_is_read_for_a_werf_2_repository_only_and_loose_giterminism_is_werfs(settings_of, tmp_path, monkeypatch):
+    result, settings = settings_of("cleanup", "--repo", "r.example/a", env={"WERF_ENV": "production"})
+    assert settings.env == "production"
+    result, settings = settings_of(
+        "cleanup", "--stages-storage", f"oci:{tmp_path}/s", "--images-repo", f"oci:{tmp_path}/i", env={"WERF_ENV": "production"}
+    )
+    assert result.exit_code == 0, result.output
+    assert settings.env == "" and settings.option_sources["env"] == "WERF_ENV, not read for werf v1.1 storages"
+    # the variable the werf.yaml reader reads, set for the run; CliRunner puts back what `env` names
+    import os
+
+    seen = []
+    monkeypatch.setattr(
+        "cli.app.run_command", lambda command, settings: seen.append(os.environ.get("WERF_LOOSE_GITERMINISM")) or 0
+    )
+    result = CliRunner().invoke(
+        app, ["cleanup", "--repo", "r.example/a", "--loose-giterminism"], env={"WERF_LOOSE_GITERMINISM": ""}
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == ["1"]
