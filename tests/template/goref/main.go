@@ -125,11 +125,15 @@ func (f memFiles) IsDir(p string) bool {
 // (Exists and IsDir as werf 2 defines them).
 type diskFiles struct {
 	ProjectDir string
+	werf2      bool
 }
 
 func (f diskFiles) Get(p string) string {
 	filePath := filepath.Join(f.ProjectDir, filepath.FromSlash(p))
 	if _, err := os.Stat(filePath); os.IsNotExist(err) {
+		if f.werf2 {
+			panic(fmt.Sprintf("{{ .Files.Get %q }}: the file %q not found in the project directory", p, p))
+		}
 		return ""
 	}
 	b, err := ioutil.ReadFile(filePath)
@@ -363,7 +367,7 @@ func renderProject(c testCase) (string, error) {
 	if _, err := tmpl.Parse(string(data)); err != nil {
 		return "", err
 	}
-	return execute(tmpl, "werfConfig", templateData(c, diskFiles{filepath.Dir(configPath)}))
+	return execute(tmpl, "werfConfig", templateData(c, diskFiles{filepath.Dir(configPath), c.Werf2}))
 }
 
 // canonical prints a value read from YAML with its Go types: "string:x", "int:1", "float64:1.5",
