@@ -171,25 +171,23 @@ _KUBECONFIG = (
     "and pass --kube-config or --kube-config-base64 (WERF_KUBE_CONFIG_BASE64), or run in a pod with a "
     "service account"
 )
-#: refused (exit 2): option names → what to use instead
+_CREDENTIAL_OPTIONS = tuple(
+    f"--{repo}-{what}"
+    for repo in ("repo", "final-repo")
+    for what in (
+        "docker-hub-username",
+        "docker-hub-password",
+        "docker-hub-token",
+        "github-token",
+        "harbor-username",
+        "harbor-password",
+        "quay-token",
+    )
+)
+#: refused (exit 2): option names (one parameter each group) → what to use instead
 _REFUSED: dict[str, str] = {
-    **{
-        f"--{repo}-{what}": _CREDENTIALS
-        for repo in ("repo", "final-repo")
-        for what in (
-            "docker-hub-username",
-            "docker-hub-password",
-            "docker-hub-token",
-            "github-token",
-            "harbor-username",
-            "harbor-password",
-            "quay-token",
-        )
-    },
-    "--kube-token": _KUBECONFIG,
-    "--kube-token-path": _KUBECONFIG,
-    "--kube-api-server": _KUBECONFIG,
-    "--kube-ca-data": _KUBECONFIG,
+    " ".join(_CREDENTIAL_OPTIONS): _CREDENTIALS,
+    "--kube-token --kube-token-path --kube-api-server --kube-ca-data": _KUBECONFIG,
     "--skip-tls-verify-kube": _KUBECONFIG + " (insecure-skip-tls-verify: true in its cluster entry)",
 }
 REFUSED: tuple[WerfOption, ...] = tuple(
@@ -206,7 +204,7 @@ REFUSED: tuple[WerfOption, ...] = tuple(
 _REFUSED_WHY = {o.param: instead for o, instead in zip(REFUSED, _REFUSED.values())}
 
 #: werf's credential variables: stagesweep does not read them (a note says so when one is set)
-CREDENTIAL_ENV = tuple(f"WERF_{o.names[0][2:].upper().replace('-', '_')}" for o in REFUSED if "repo-" in o.names[0])
+CREDENTIAL_ENV = tuple(f"WERF_{name[2:].upper().replace('-', '_')}" for name in _CREDENTIAL_OPTIONS)
 
 ALL: tuple[WerfOption, ...] = TRANSLATED + IGNORED + REFUSED
 BY_PARAM = {o.param: o for o in ALL}
@@ -253,7 +251,8 @@ def translate(values: dict[str, Any], sources: dict[str, str], environ: Mapping[
         given[name] = value
         sources[option.names[0]] = source
         if name in _REFUSED_WHY:
-            raise UsageError(f"{option.names[0]} is not supported: {_REFUSED_WHY[name]}")
+            used = source.partition("(")[2].rstrip(")") or option.names[0]  # the name on the command line
+            raise UsageError(f"{used} is not supported: {_REFUSED_WHY[name]}")
         if option in IGNORED:
             notes.append(f"note: {option.names[0]} ignored: {option.help.removeprefix('Ignored: ').rstrip('.')}")
             sources[option.names[0]] = f"{source}, ignored"
