@@ -10,9 +10,10 @@ v2.77's `werf cleanup` (its `--help`), what stagesweep does with it:
 * `REFUSED`: a usage error (exit 2) saying what to use instead — registry credentials on the
   command line, and Kubernetes connection options stagesweep takes from a kubeconfig.
 
-`translate(values, sources)` turns the werf-only values into settings fields, and
-`option_sources` says where each option came from (command line, `STAGESWEEP_*`, `WERF_*` or
-default) for the run's audit metadata. Option names follow werf's docs, `docs/werf-dropin.md`.
+`translate(values, sources)` turns the werf-only values into settings fields and keeps, by werf's
+option name, where they came from (`cli.options.option_sources` says it for every option: command
+line, `STAGESWEEP_*`, `WERF_*` or default; the run's audit metadata keeps it). The same table in
+words, option by option: `docs/werf-dropin.md`.
 """
 
 from __future__ import annotations
@@ -269,6 +270,9 @@ def translate(values: dict[str, Any], sources: dict[str, str], environ: Mapping[
     loose = given.get("werf_loose_giterminism")
     if loose is not None and _truthy("--loose-giterminism", loose, sources["--loose-giterminism"]):
         os.environ["WERF_LOOSE_GITERMINISM"] = "1"  # what the werf.yaml reader asks
+    if sources.get("config") == "WERF_CONFIG" and not Path(values["config"]).is_absolute():
+        # werf reads its --config relative to the working directory, stagesweep's to --dir
+        values["config"] = str(Path(values["config"]).absolute())
     if sources.get("env") == "WERF_ENV" and not values.get("repo"):
         # werf v1.1's werf.yaml has no .Env from the environment: WERF_ENV is werf 2.x's
         values["env"] = ""

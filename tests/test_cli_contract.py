@@ -332,3 +332,12 @@ def test_werf_env_is_read_for_a_werf_2_repository_only_and_loose_giterminism_is_
     )
     assert result.exit_code == 0, result.output
     assert seen == ["1"]
+
+
+def test_werf_config_variable_is_relative_to_the_working_directory_as_in_werf(settings_of, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result, settings = settings_of("cleanup", "--repo", "r.example/a", "--dir", "project", env={"WERF_CONFIG": "ci/werf.yaml"})
+    assert result.exit_code == 0, result.output
+    assert settings.config == str(tmp_path / "ci" / "werf.yaml")
+    result, settings = settings_of("cleanup", "--repo", "r.example/a", "--dir", "project", "--config", "werf.yaml")
+    assert settings.config == "werf.yaml"  # stagesweep's --config: relative to --dir
