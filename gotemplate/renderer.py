@@ -117,7 +117,8 @@ class Renderer:
     ``.Commit`` when they are given; when not, they are missing keys as in werf v1.1.
 
     ``werf2`` renders as werf 2.x does: its functions (``toYaml``, ``*_debug``), ``.Env`` always
-    set ("" when not given), ``.Files.Get`` of a missing file an error and — unless
+    set ("" when not given), ``.Files.Get`` of a missing file an error, ``.Files.Glob`` taking the
+    files below what a pattern matches (werf 2.x's path matcher) and — unless
     ``loose_giterminism`` (werf's ``--loose-giterminism``) — ``env`` of an unset variable without
     a default an error.
     """
@@ -133,7 +134,7 @@ class Renderer:
         loose_giterminism: bool = False,
     ) -> None:
         self.environ = dict(environ or {})
-        self.files = Files(files, missing_is_error=werf2)
+        self.files = Files(files, werf2=werf2)
         self.werf_env = "" if werf2 and werf_env is None else werf_env
         self.commit = commit
         self.functions = FUNCTIONS_WERF2 if werf2 else FUNCTIONS

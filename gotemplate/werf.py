@@ -57,9 +57,9 @@ class Files(GoObject):
 
     type_name = "config.files"
 
-    def __init__(self, source: FileSource | None, *, missing_is_error: bool = False) -> None:
+    def __init__(self, source: FileSource | None, *, werf2: bool = False) -> None:
         self._source = source
-        self._missing_is_error = missing_is_error  #: werf 2: .Files.Get of a missing file fails
+        self._werf2 = werf2  #: werf 2.x: .Files.Get of a missing file fails; Glob takes what is below
 
     def method(self, name: str) -> Func | None:
         found = {"Get": self.get, "Glob": self.glob, "Exists": self.exists, "IsDir": self.is_dir}.get(name)
@@ -77,19 +77,54 @@ class Files(GoObject):
         if self._source is None:
             return ""
         content = self._call("Get", lambda source: source.read(path))
-        if content is None and self._missing_is_error:
+        if content is None and self._werf2:
             raise ExecError(f'{{{{ .Files.Get "{path}" }}}}: the file {path!r} is not in the project (werf 2.x fails on it)')
         return "" if content is None else str(content)
 
     def glob(self, pattern: str) -> dict[str, Any]:
+        if not self._werf2:
+            found: Mapping[str, str] = self._call("Glob", lambda source: source.glob(pattern))
+            return dict(sorted(found.items()))
+        union: dict[str, Any] = {}
+        for each in werf2_glob_patterns(pattern):
+            union.update(self._glob_one(each))
+        return dict(sorted(union.items()))
+
+    def _glob_one(self, pattern: str) -> Mapping[str, str]:
         found: Mapping[str, str] = self._call("Glob", lambda source: source.glob(pattern))
-        return dict(sorted(found.items()))
+        return found
 
     def exists(self, path: str) -> bool:
         return bool(self._call("Exists", lambda source: source.exists(path)))
 
     def is_dir(self, path: str) -> bool:
         return bool(self._call("IsDir", lambda source: source.is_dir(path)))
+
+
+_GLOB_CHARS = "*?[{\\"
+
+
+def werf2_glob_patterns(pattern: str) -> list[str]:
+    """werf 2.x's ``.Files.Glob`` as patterns of werf v1.1's matcher, whose matches it unites.
+
+    werf 2.x walks from the pattern's literal leading directories and takes a path below them
+    that matches the rest of the pattern, or that rest with its trailing ``*``-only components
+    cut, or that cut rest followed by ``/**/*`` — so ``images/*`` also takes ``images/a/b``, and a
+    literal directory takes every file below it."""
+    parts = [part for part in pattern.split("/") if part not in ("", ".")]
+    literal = 0
+    while literal < len(parts) and not any(char in parts[literal] for char in _GLOB_CHARS):
+        literal += 1
+    prefix, rest = parts[:literal], parts[literal:]
+    trimmed = list(rest)
+    while trimmed and not trimmed[-1].strip("*"):
+        trimmed.pop()
+    found: list[str] = []
+    for candidate in (prefix + rest, prefix + trimmed, [*prefix, *trimmed, "**", "*"]):
+        text = "/".join(candidate)
+        if text and text not in found:
+            found.append(text)
+    return found
 
 
 def _env(state: Any, name: Any, *default: str) -> str:

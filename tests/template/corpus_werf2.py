@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from tests.template.cases import DEFAULT_ENV, Case
 
+_KEYS = "{{ range $path, $_ := %s }}{{ $path }};{{ end }}"
 _COMMIT = ("0123456789abcdef0123456789abcdef01234567", datetime(2025, 3, 4, 5, 6, 7, tzinfo=timezone(timedelta(hours=2))))
 
 
@@ -87,6 +88,9 @@ _FILES = {
     "values.yaml": "shell:\n  install:\n  - aclocal -I m4 &&\tautoconf\n  - make\tinstall\n",
     "tabs.yaml": "a:\tb\nlist: [x,\ty]\nplain: one\ttwo   # comment\n",
     "images/api/Dockerfile": "FROM alpine\n",
+    "images/api/werf.inc.yaml": "image: api\n",
+    "images/web/nested/werf.inc.yaml": "image: nested\n",
+    "images/top.yaml": "image: top\n",
     "base.yml": "alpine: alpine:3.19\nwhen: 2024-01-02\nyes: y\nfloat: 1e3\n",
 }
 _FILES["strings.json"] = json.dumps(_STRINGS)  #: the strings toYaml is given
@@ -148,6 +152,16 @@ WERF2 = [
         '{{ .Files.Exists "values.yaml" }} {{ .Files.Exists "images" }} {{ .Files.Exists "nope.txt" }} '
         '{{ .Files.IsDir "images" }} {{ .Files.IsDir "values.yaml" }} {{ .Files.IsDir "nope" }} {{ .Files.IsDir "/" }}',
     ),
+    # .Files.Glob through werf 2.x's path matcher: a match takes what is below it
+    _w2("glob_star_takes_files_below", _KEYS % '.Files.Glob "images/*"'),
+    _w2("glob_literal_directory_takes_files_below", _KEYS % '.Files.Glob "images/web"'),
+    _w2("glob_literal_file", _KEYS % '.Files.Glob "images/api/Dockerfile"'),
+    _w2("glob_component_pattern", _KEYS % '.Files.Glob "images/*/werf.inc.yaml"'),
+    _w2("glob_extension_pattern", _KEYS % '.Files.Glob "images/**/*.yaml"'),
+    _w2("glob_everything", _KEYS % '.Files.Glob "*"'),
+    _w2("glob_braces_and_leading_slash", _KEYS % '.Files.Glob "/{images,nope}/*/Dockerfile"'),
+    _w2("glob_no_match", _KEYS % '.Files.Glob "nope/*"'),
+    _w2("glob_range_of_contents", '{{ range $p, $c := .Files.Glob "images/*" }}{{ $c }}{{ end }}'),
     _w2("files_get_present", '{{ .Files.Get "/base.yml" }}'),
     _w2("files_get_missing_fails", '{{ .Files.Get "missing.yaml" }}'),
     _w2(

@@ -87,7 +87,63 @@ func (f memFiles) Get(p string) string {
 	return content
 }
 
+// werf2Glob: werf 2.x's .Files.Glob (giterminism_manager's listFilesWithGlob with path_matcher's
+// include matcher): the pattern's literal leading components are the base; a path below it
+// matches when its rest matches the glob, the glob with trailing "*"-only components cut, or
+// that cut glob joined with "**/*".
+func (f memFiles) werf2Glob(pattern string) map[string]interface{} {
+	components := []string{}
+	for _, part := range strings.Split(pattern, "/") {
+		if part != "" && part != "." {
+			components = append(components, part)
+		}
+	}
+	literal := 0
+	for ; literal < len(components); literal++ {
+		if strings.ContainsAny(components[literal], "*?[{\\") {
+			break
+		}
+	}
+	base := path.Join(components[:literal]...)
+	glob := path.Join(components[literal:]...)
+	trimmedParts := components[literal:]
+	for len(trimmedParts) > 0 && strings.TrimRight(trimmedParts[len(trimmedParts)-1], "*") == "" {
+		trimmedParts = trimmedParts[:len(trimmedParts)-1]
+	}
+	trimmed := path.Join(trimmedParts...)
+	result := map[string]interface{}{}
+	for name, content := range f.contents {
+		var rel string
+		switch {
+		case base == "" || base == ".":
+			rel = name
+		case name == base:
+			rel = ""
+		case strings.HasPrefix(name, base+"/"):
+			rel = strings.TrimPrefix(name, base+"/")
+		default:
+			continue
+		}
+		for _, g := range []string{glob, trimmed, path.Join(trimmed, "**", "*")} {
+			matched := false
+			if rel == "" {
+				matched = g == ""
+			} else if g != "" {
+				matched, _ = doublestar.PathMatch(g, rel)
+			}
+			if matched {
+				result[name] = content
+				break
+			}
+		}
+	}
+	return result
+}
+
 func (f memFiles) Glob(pattern string) map[string]interface{} {
+	if f.werf2 {
+		return f.werf2Glob(pattern)
+	}
 	full := path.Join("/project", pattern)
 	result := map[string]interface{}{}
 	for name, content := range f.contents {
@@ -144,6 +200,22 @@ func (f diskFiles) Get(p string) string {
 }
 
 func (f diskFiles) Glob(pattern string) map[string]interface{} {
+	if f.werf2 {
+		contents := map[string]string{}
+		_ = filepath.Walk(f.ProjectDir, func(p string, info os.FileInfo, err error) error {
+			if err != nil || info.IsDir() {
+				return nil
+			}
+			b, err := ioutil.ReadFile(p)
+			if err != nil {
+				return nil
+			}
+			rel, _ := filepath.Rel(f.ProjectDir, p)
+			contents[filepath.ToSlash(rel)] = string(b)
+			return nil
+		})
+		return memFiles{contents, true}.werf2Glob(pattern)
+	}
 	result := map[string]interface{}{}
 	err := walkByPattern(f.ProjectDir, filepath.FromSlash(pattern), func(p string, s os.FileInfo, err error) error {
 		if err != nil {
