@@ -19,6 +19,7 @@ from prefect.context import FlowRunContext
 
 from adapters.audit import audit_path, check_writable, part_path, read_run_record, write_audit_part
 from adapters.report_files import check_report_writable
+from coordination import credentials
 from coordination.adapters_from_settings import repo_implementations
 from coordination.exclusive import StorageExclusion
 from coordination.progress import DeletionProgress
@@ -333,6 +334,7 @@ def finish(run: DeletionRun, body: Callable[[], None]) -> RunSummary:
             run.write_cleanup_report()
         finally:
             run.exclusion.release()
+            credentials.release(run.run_id)  # the run's Docker config from Secret blocks goes with it
     summary = run.summary(error)
     run.steps.publish_summary(summary.markdown())
     if error is not None:
