@@ -6,6 +6,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -25,6 +26,15 @@ image: backend
 ---
 image: frontend
 """
+
+
+def build_or_reuse(publisher: Any, last: dict[str, Any], name: str, when: Any, reuse: bool) -> Any:
+    """The image CI has for `name` at this push: the last one when its inputs did not change,
+    else a new build whose first stage is the last build's (the cache)."""
+    prev = last.get(name)
+    if not (reuse and prev is not None):
+        prev = last[name] = publisher.build(name, built_at=when, n_stages=3, base=prev, reuse=1 if prev else 0)
+    return prev
 
 
 def build_world(root: Path) -> dict:
@@ -53,22 +63,13 @@ def build_world(root: Path) -> dict:
             """What CI does for a push: build both images (reusing the cache) and publish
             the commit tag, the branch tag and any git tags."""
             for name in ("backend", "frontend"):
-                prev = last.get(name)
-                if name == "frontend" and not frontend_changed and prev is not None:
-                    built = prev
-                else:
-                    built = pub.build(name, built_at=when, n_stages=3, base=prev, reuse=1 if prev else 0)
-                last[name] = built
+                reuse = name == "frontend" and not frontend_changed
+                built = build_or_reuse(pub, last, name, when, reuse)
                 pub.publish(built, commit, commit, tag_strategy="git-commit")
                 pub.publish(built, branch, commit, tag_strategy="git-branch")
                 for tag in tags:
                     pub.publish(built, tag, commit, tag_strategy="git-tag")
-                prev2 = last2.get(name)
-                if name == "frontend" and not frontend_changed and prev2 is not None:
-                    built2 = prev2
-                else:
-                    built2 = werf2.build(name, built_at=when, n_stages=3, base=prev2, reuse=1 if prev2 else 0)
-                last2[name] = built2
+                built2 = build_or_reuse(werf2, last2, name, when, reuse)
                 werf2.publish(built2, commit)
                 for tag in tags:
                     werf2.custom_tag(built2, f"{name}-{tag}")
