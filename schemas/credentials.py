@@ -251,7 +251,7 @@ def credentials_in(data: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield path, hint
 
 
-def json_mapping(text: str) -> dict | None:
+def json_mapping(text: str) -> dict[str, Any] | None:
     """`text` as a JSON mapping, or None."""
     try:
         value = json.loads(text)

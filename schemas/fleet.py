@@ -56,7 +56,7 @@ NOT_IN_FLEET = frozenset({"git_url", "dir", "save_cleanup_report"})
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,61}[a-z0-9])?$")
 
 
-def _refuse_credentials(file: str, data: dict) -> None:
+def _refuse_credentials(file: str, data: dict[str, Any]) -> None:
     """A fleet file is kept in git and its values become Prefect parameters: a credential in it —
     under a key that names one (`kube_config_base64`, `password`, `token`, `auths`, …), or as a
     value (a kubeconfig, a Docker config, a private key, a token, a URL with a password) — stops
