@@ -93,7 +93,8 @@ def _run(command: Command, model: type, kw: dict[str, Any], **extra: Any) -> int
 @guard
 @o.settings_options(CleanupSettings, werf=True)
 def cleanup(**kw: Any) -> int:
-    """Images cleanup by git-history keep policies, then stages cleanup."""
+    """Cleanup by git-history keep policies: a werf 1.2 / 2.x --repo (werf v2's cleanup), or werf
+    v1.1's images cleanup then stages cleanup."""
     return _run(Command.CLEANUP, CleanupSettings, kw)
 
 
@@ -117,7 +118,8 @@ def stages_cleanup(**kw: Any) -> int:
 @guard
 @o.settings_options(PurgeSettings, werf=True)
 def purge(**kw: Any) -> int:
-    """Delete every werf image of the project, then every stage and record. No Kubernetes check."""
+    """Delete every werf image of the project, then every stage and record (of --repo, or of the
+    v1.1 storages). No Kubernetes check."""
     return _run(Command.PURGE, PurgeSettings, kw)
 
 

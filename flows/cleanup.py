@@ -25,7 +25,10 @@ from tasks.extract import (
 from tasks.publish import publish_counts, publish_inventory
 
 
-@flow(name="cleanup", description="Images cleanup by git-history keep policies, then stages cleanup.")
+@flow(
+    name="cleanup",
+    description="Cleanup by git-history keep policies: a werf 1.2 / 2.x repository, or images cleanup then stages cleanup.",
+)
 def cleanup(settings: CleanupSettings) -> RunSummary:
     return run_cleanup(settings, Command.CLEANUP, images=True, stages=True)
 
