@@ -45,17 +45,17 @@ if (_user_home / ".gitconfig").is_file():
 os.environ["HOME"] = str(_SCRATCH / "home")
 os.environ["PREFECT_HOME"] = str(_SCRATCH / "prefect")
 
-#: test modules whose tests must not run beside each other's (they interrupt CLIs and workers at a
-#: moment they choose, or count requests in flight at a registry or the Prefect API): one xdist
-#: group, so one worker runs them one after another
+#: test modules whose tests must not run beside each other's: one xdist group, so one worker runs
+#: them one after another. They start Prefect workers and fleets of flow-run processes and assert
+#: how soon something ends (a Ctrl-C'd fleet within 30 s, a dead run Crashed within 2 minutes of
+#: its last heartbeat, its slots free within 2 minutes of the kill): two of them side by side would
+#: share the cores with each other's process trees. A test that only counts requests in flight, or
+#: kills a process at a moment it chooses, uses its own worker's registry, proxies and Prefect API:
+#: nothing another worker's test does reaches them, so it runs beside anything.
 ONE_AT_A_TIME = "one-at-a-time"
 ONE_AT_A_TIME_MODULES = {
     "tests/deploy/test_dead_runs.py",
     "tests/deploy/test_fleet_pool.py",
-    "tests/deploy/test_prefect_server.py",
-    "tests/e2e/test_durable_audit.py",
-    "tests/e2e/test_registry_slots.py",
-    "tests/faults/test_prefect_api_faults.py",
 }
 
 

@@ -1,6 +1,11 @@
-"""The deployment tests' server: one real Prefect server per test module — on PostgreSQL for the
-modules that run a work pool under load (`PREFECT_SERVER_DATABASE = "postgresql"`, as
-deployments/README.md recommends for a fleet), else on SQLite (Prefect's default)."""
+"""The deployment tests' server: one real `prefect server start` per test worker, shared by every
+deployment test module of that worker, on PostgreSQL (as deployments/README.md recommends for a
+fleet on a work pool).
+
+Sharing is safe because each test names what it owns: its own work pool, project names, storages
+and fleet runs (read back by their names, their pool or the moment the test started), and the
+`cleanup/fleet-project` deployment and the automations are registered again, by name, by every
+fleet run or `stagesweep server automations` that a test makes."""
 
 from __future__ import annotations
 
@@ -11,13 +16,10 @@ import pytest
 from tests.deploy.server import PrefectServer
 
 
-@pytest.fixture(scope="module")
-def prefect_server(request, tmp_path_factory) -> Iterator[PrefectServer]:
-    """`prefect server start` on a free loopback port with its own PREFECT_HOME."""
-    database_url = None
-    if getattr(request.module, "PREFECT_SERVER_DATABASE", "sqlite") == "postgresql":
-        database_url = request.getfixturevalue("postgres").new_database()
-    server = PrefectServer(home=tmp_path_factory.mktemp("prefect-server-home"), database_url=database_url)
+@pytest.fixture(scope="session")
+def prefect_server(postgres, tmp_path_factory) -> Iterator[PrefectServer]:
+    """`prefect server start` on a free loopback port with its own PREFECT_HOME and database."""
+    server = PrefectServer(home=tmp_path_factory.mktemp("prefect-server-home"), database_url=postgres.new_database())
     server.start()
     try:
         yield server

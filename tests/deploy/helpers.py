@@ -25,6 +25,19 @@ def api_client(server: PrefectServer):
             yield client
 
 
+def create_process_pool(server: PrefectServer, name: str) -> None:
+    """A process work pool `name` on `server`, as `prefect work-pool create NAME --type process`
+    makes it (Prefect's default job template for the process worker), made in this process: the
+    CLI starts a Python process that imports Prefect. tests/deploy/test_prefect_server.py makes its
+    pool with the CLI, as an operator does."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    with api_client(server) as client:
+        client.create_work_pool(WorkPoolCreate(name=name, type="process", base_job_template=template))
+
+
 def wait_for_final_state(client, flow_run_id, *, timeout: float = FINAL_TIMEOUT, logs=None):
     """Poll the API until the flow run is final; the run. On timeout, say where it got stuck."""
     deadline = time.monotonic() + timeout

@@ -19,6 +19,18 @@ from tests.fixtures.registry import free_port
 BIN = Path(sys.executable).parent
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 180.0  # ~20 s on an idle machine, much more on 2 busy cores
+STOP_TIMEOUT = 5.0
+#: the test server's service loops, shorter than Prefect's defaults. They only set how soon the
+#: server notices what already happened (a lease that expired, an event to persist, a proactive
+#: automation's window that ended), never how long a window is: the lease stays 60 s, the zombie
+#: window stays what the automation says. Defaults: repossessor 15 s, event and task-run
+#: flushes 5 s, proactive triggers every 5 s.
+SERVICE_LOOPS = {
+    "PREFECT_SERVER_SERVICES_REPOSSESSOR_LOOP_SECONDS": "1",
+    "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_FLUSH_INTERVAL": "1",
+    "PREFECT_SERVER_EVENTS_PROACTIVE_GRANULARITY": "PT1S",
+}
 
 
 def _healthy(url: str) -> bool:
@@ -80,6 +92,7 @@ class PrefectServer:
             PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED="false",
             # the address operators open (links in notifications), as deployments/README.md asks
             PREFECT_UI_URL=f"http://127.0.0.1:{self.port}",
+            **SERVICE_LOOPS,
         )
         if self.database_url:
             env["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
@@ -104,8 +117,10 @@ class PrefectServer:
         raise RuntimeError(f"prefect server not healthy after {START_TIMEOUT:.0f} s:\n{self.log_tail()}")
 
     def stop(self) -> None:
+        """Stop the server; a throwaway one is killed when it takes its time over a graceful
+        shutdown (its database goes with the session)."""
         if self.process is not None:
-            stop_process(self.process, signal.SIGTERM)
+            stop_process(self.process, signal.SIGTERM, timeout=STOP_TIMEOUT)
 
     def log_tail(self, n: int = 40) -> str:
         try:

@@ -1,9 +1,12 @@
-"""Runs whose process dies, at the wire: one real `prefect server start` (shared by the tests of
-this module), a process work pool, workers and the fleet CLI, killed with SIGKILL.
+"""Runs whose process dies, at the wire: the worker's real `prefect server start`, a process work
+pool of each test's own, workers and the fleet CLI, killed with SIGKILL.
 
 No heartbeat setting anywhere (Prefect's default 180 s on the server, the workers and the CLI):
 stagesweep's runs heartbeat every 30 s by themselves; the killed-CLI test shortens the zombie
-automation to 2 missed heartbeats (a test copy of deployments/automations.yaml).
+automation to 2 missed heartbeats (a test copy of deployments/automations.yaml). The test server
+notices an expired lease or an ended window sooner than Prefect's default loops do
+(`tests/deploy/server.py`, `SERVICE_LOOPS`); the lease and the windows are Prefect's and
+stagesweep's own.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from prefect.client.schemas.filters import (
 )
 
 from adapters.audit import read_audit
-from tests.deploy.helpers import api_client
+from tests.deploy.helpers import api_client, create_process_pool
 from tests.deploy.server import BIN, PROJECT_ROOT, stop_process
 from tests.e2e.test_fleet import fleet_world
 
@@ -72,7 +75,7 @@ class WebhookReceiver:
         return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def webhook():
     receiver = WebhookReceiver()
     yield receiver
@@ -117,7 +120,7 @@ def wait_for(predicate, timeout: float, what: str, poll: float = 1.0):
 
 
 def test_a_killed_fleet_cli_frees_its_slots_within_about_a_minute_and_the_next_run_says_what_it_waited_for(
-    prefect_server, registry, webhook, tmp_path
+    prefect_server, registry, webhook, tmp_path, monkeypatch
 ):
     names = ["alpha", "beta", "gamma"]
     worlds, fleet = fleet_world(registry, f"tests/killed-cli-{uuid.uuid4().hex[:8]}", tmp_path, names)
@@ -126,15 +129,19 @@ def test_a_killed_fleet_cli_frees_its_slots_within_about_a_minute_and_the_next_r
     # a child of the dead run may still be cleaning when the next run's child starts: it waits
     env = short_timings_env(prefect_server, tmp_path, webhook, STAGESWEEP_LOCK_WAIT_SECONDS="300")
     pool = "killed-cli"
-    prefect_server.run(str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process", env=env)
-    # the automations exist before the first run's first heartbeat (as once they are created anywhere)
-    applied = prefect_server.run(str(BIN / "stagesweep"), "server", "automations", env=env).stdout
-    assert "stagesweep-crash-zombie-flow-runs: " in applied and "no heartbeat for 60 s" in applied, applied
-    assert "stagesweep-notify-failed-runs: " in applied, applied
+    create_process_pool(prefect_server, pool)
     command = fleet_command(path, pool, tmp_path / "audit")
     first_log = tmp_path / "first.log"
     worker = None
     with api_client(prefect_server) as client:
+        from coordination.automations import apply_automations
+
+        monkeypatch.delenv("STAGESWEEP_HEARTBEAT_SECONDS", raising=False)  # no heartbeat setting here either
+        # the automations exist before the first run's first heartbeat (as once they are created
+        # anywhere); `stagesweep server automations` itself is run by the killed-worker test
+        applied = "\n".join(apply_automations(webhook_url=webhook.url, path=env["STAGESWEEP_AUTOMATIONS_FILE"]))
+        assert "stagesweep-crash-zombie-flow-runs: " in applied and "no heartbeat for 60 s" in applied, applied
+        assert "stagesweep-notify-failed-runs: " in applied, applied
         from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 
         from coordination.slots import write_holder
@@ -145,12 +152,13 @@ def test_a_killed_fleet_cli_frees_its_slots_within_about_a_minute_and_the_next_r
             names=["project:gamma"], slots=1, mode="concurrency", lease_duration=600
         )
         write_holder("project:gamma", {"run_id": "the-test", "command": "a test"}, logging.getLogger("test"))
+        since = datetime.now(timezone.utc)
         with first_log.open("w") as out:
             first = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True)
         try:
             wait_for(lambda: "waiting for the project gamma" in first_log.read_text(), 300, "the first run to wait for gamma")
             # the zombie automation watches runs that have heartbeated: kill once the server has one
-            dead = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["fleet_cleanup"])))[0]
+            dead = _fleet_runs_since(client, since)[0]
             wait_for(lambda: _heartbeats(client, dead.id), 120, "the first run's first heartbeat on the server")
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=30)
@@ -161,10 +169,7 @@ def test_a_killed_fleet_cli_frees_its_slots_within_about_a_minute_and_the_next_r
                 env=env, log=tmp_path / "worker.log",
             )  # fmt: skip
             second = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=900)
-            fleet_runs = sorted(
-                client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["fleet_cleanup"]))),
-                key=lambda r: r.created,
-            )
+            fleet_runs = _fleet_runs_since(client, since)
             # the automation may end the dead parent after the next run is done (up to two windows
             # after its last heartbeat)
             fleet_runs[0] = wait_for_final(client, fleet_runs[0].id, 240)
@@ -238,7 +243,7 @@ def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_withi
     env = short_timings_env(prefect_server, tmp_path, webhook, missed_heartbeats=3)
     pool = "killed-worker"
     prefect = str(BIN / "prefect")
-    prefect_server.run(prefect, "work-pool", "create", pool, "--type", "process", env=env)
+    create_process_pool(prefect_server, pool)
     with api_client(prefect_server) as client:
         # the automation as it was made under Prefect's default heartbeat: 3 × 180 s
         from coordination.automations import _upsert, load_spec, zombie_automation
@@ -273,6 +278,7 @@ def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_withi
             env=env, cwd=PROJECT_ROOT, stdout=out, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
     by_name = FlowRunFilter(name=FlowRunFilterName(any_=["victim"]))
+    since = datetime.now(timezone.utc)
     try:
         with api_client(prefect_server) as client:
             wait_for(lambda: held, 600, "the victim to delete")
@@ -291,8 +297,11 @@ def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_withi
             fleet_run.wait(timeout=900)
             runs = sorted(client.read_flow_runs(flow_run_filter=by_name), key=lambda r: r.created)
             final = {name: _newest_run(client, name) for name in names}
+            # the limits this fleet's runs made (the server is the test worker's, shared by its tests)
             held_slots = [
-                (gcl.name, gcl.active_slots) for gcl in client.read_global_concurrency_limits(limit=200) if gcl.active_slots
+                (gcl.name, gcl.active_slots)
+                for gcl in client.read_global_concurrency_limits(limit=200)
+                if gcl.active_slots and gcl.created >= since
             ]
     finally:
         gate.set()
@@ -324,6 +333,12 @@ def test_with_prefect_defaults_a_worker_killed_mid_project_ends_it_crashed_withi
         lambda: [b.get("text", "") for b in webhook.bodies if str(crashed.id) in b.get("text", "")], 120, "the notification"
     )
     assert "Crashed" in texts[0] and f"/runs/flow-run/{crashed.id}" in texts[0], texts[0]
+
+
+def _fleet_runs_since(client, since: datetime) -> list:
+    """The `fleet_cleanup` runs created since `since`, oldest first."""
+    found = client.read_flow_runs(flow_filter=FlowFilter(name=FlowFilterName(any_=["fleet_cleanup"])))
+    return sorted((r for r in found if r.created >= since), key=lambda r: r.created)
 
 
 def _heartbeats(client, flow_run_id) -> list:

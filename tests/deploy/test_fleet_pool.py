@@ -1,7 +1,12 @@
-"""`stagesweep fleet cleanup --work-pool` whole: a real `prefect server start`, a process work
-pool and two workers run a fleet of 12 projects (git origins by file://, one registry behind a counting proxy, the audit on
-moto's S3 server). All children complete but the broken one; the per-registry limit holds at the
-wire; a rerun deletes nothing; `report s3://...` reads the audit."""
+"""`stagesweep fleet cleanup --work-pool` whole: the worker's real `prefect server start`, a process
+work pool and two workers run a fleet of 4 projects (git origins by file://, one registry behind a
+counting proxy, the audit on moto's S3 server). All children complete but the broken one; the
+per-registry limit holds at the wire; a rerun of a cleaned project deletes nothing; `report s3://...`
+reads the audit.
+
+Four projects on two workers that take two runs each: every worker runs projects, and four
+project runs (each up to 10 requests at once, its parallel_tasks_limit) share a limit of 3. A
+fleet at size is bench/fleet.py's."""
 
 from __future__ import annotations
 
@@ -15,77 +20,86 @@ import yaml
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterName
 
 from adapters.audit import read_audit
-from tests.deploy.helpers import api_client
+from tests.deploy.helpers import api_client, create_process_pool
 from tests.deploy.server import BIN, PROJECT_ROOT, stop_process
 from tests.e2e.test_fleet import fleet_world
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.slow]
-#: the pool runs on a Prefect server backed by PostgreSQL, as deployments/README.md recommends
-PREFECT_SERVER_DATABASE = "postgresql"
 
 POOL = "fleet-done"
 LIMIT = 3
+#: project runs a worker takes at once: the fleet's four runs need both workers
+WORKER_LIMIT = 2
 
 
-def test_fleet_of_twelve_projects_on_two_workers_holds_the_registry_limit_and_a_rerun_deletes_nothing(
+def test_fleet_on_two_workers_holds_the_registry_limit_and_a_rerun_deletes_nothing(
     prefect_server, registry, fault_proxy, s3, tmp_path
 ):
-    names = [f"project-{i:02d}" for i in range(12)]
+    names = [f"project-{i:02d}" for i in range(4)]
+    broken = "project-02"
     worlds, fleet = fleet_world(
-        registry, f"tests/done-{uuid.uuid4().hex[:8]}", tmp_path, names, broken={"project-05"}, host=fault_proxy.host
+        registry, f"tests/done-{uuid.uuid4().hex[:8]}", tmp_path, names, broken={broken}, host=fault_proxy.host
     )
     fleet["registries"] = {fault_proxy.host: {"max_concurrent_requests": LIMIT}}
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet))
-    audit = "s3://audit-bucket/fleet"
+    audit = f"s3://audit-bucket/fleet-{uuid.uuid4().hex[:8]}"
     env = prefect_server.env(
         HOME=str(tmp_path), PREFECT_WORKER_QUERY_SECONDS="1", STAGESWEEP_PREFECT_SERVER_AUTOSTART="false", COLUMNS="300"
     )
     prefect = str(BIN / "prefect")
-    prefect_server.run(prefect, "work-pool", "create", POOL, "--type", "process", env=env)
+    create_process_pool(prefect_server, POOL)
     logs = [tmp_path / f"worker-{i}.log" for i in range(2)]
     workers = [
-        prefect_server.spawn(prefect, "worker", "start", "--pool", POOL, "--name", f"done-{i}", "--limit", "3", env=env, log=log)
+        prefect_server.spawn(
+            prefect, "worker", "start", "--pool", POOL, "--name", f"done-{i}", "--limit", str(WORKER_LIMIT), env=env, log=log
+        )
         for i, log in enumerate(logs)
     ]
     command = [str(BIN / "stagesweep"), "fleet", "cleanup", str(path), "--work-pool", POOL, "--audit-dir", audit]
+    # the rerun: a cleaned project (nothing left to delete) and the broken one (fails again, alone)
+    rerun = ["project-00", broken]
     fault_proxy.max_in_flight = 0  # the pushes that built the worlds do not count
     try:
         first = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1500, check=False)
         first_max = fault_proxy.max_in_flight
         fault_proxy.max_in_flight = 0
-        second = subprocess.run(command, env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1500, check=False)
+        second = subprocess.run(
+            [*command, "--projects", ",".join(rerun)],
+            env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=1500, check=False,
+        )  # fmt: skip
     finally:
         for worker in workers:
             stop_process(worker)
     output = first.stdout + first.stderr
     assert first.returncode == 3, output + "\n".join(log.read_text(errors="replace")[-3000:] for log in logs)
-    assert "1 of 12 projects failed: project-05" in output
-    assert second.returncode == 3 and "1 of 12 projects failed: project-05" in second.stdout + second.stderr
+    assert f"1 of 4 projects failed: {broken}" in output
+    assert second.returncode == 3 and f"1 of 2 projects failed: {broken}" in second.stdout + second.stderr
     # the limit held at the wire, through both runs, across both workers
     assert 1 <= first_max <= LIMIT and fault_proxy.max_in_flight <= LIMIT
     for log in logs:
         assert "submitted to infrastructure" in log.read_text(errors="replace")
     for name, (world, facts) in worlds.items():
-        if name == "project-05":
+        if name == broken:
             assert facts["f1"] in world.image_tags()
         else:
             assert facts["f1"] not in world.image_tags() and facts["c2"] in world.image_tags()
     # each project is a child run of its fleet run, a run of the per-project deployment on the pool
     with api_client(prefect_server) as client:
         children = client.read_flow_runs(flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=names)))
-        assert len(children) == 2 * len(names)
-        assert {r.name for r in children if not r.state.is_completed()} == {"project-05"}
+        assert sorted(r.name for r in children) == sorted(names + rerun)
+        assert {r.name for r in children if not r.state.is_completed()} == {broken}
         assert None not in {r.parent_task_run_id for r in children}
         deployment = client.read_deployment_by_name("cleanup/fleet-project")
         assert deployment.work_pool_name == POOL
         assert {r.deployment_id for r in children} == {deployment.id}
     # the audit is on S3, partitioned by project and date; the rerun deleted nothing
     table = read_audit(audit).to_pandas()
-    assert table.run_id.nunique() == 2 * 11
+    assert table.run_id.nunique() == len(names) - 1 + 1  # the broken project's runs read no storage
     newest = table.sort_values("started_at").groupby("project").run_id.last()
-    assert set(table[table.run_id.isin(set(newest))].outcome) == {"kept"}
-    assert set(table[~table.run_id.isin(set(newest))].outcome) >= {"deleted", "kept"}
+    assert table[table.project == "project-00"].run_id.nunique() == 2
+    assert set(table[table.run_id == newest["project-00"]].outcome) == {"kept"}
+    assert set(table[table.run_id != newest["project-00"]].outcome) >= {"deleted", "kept"}
     report = subprocess.run(
         [str(BIN / "stagesweep"), "report", audit, "--format", "json"],
         env=env,
@@ -106,7 +120,7 @@ def start_fleet_on_empty_pool(prefect_server, registry, tmp_path, names: list[st
     path = tmp_path / "fleet.yaml"
     path.write_text(yaml.safe_dump(fleet))
     env = prefect_server.env(HOME=str(tmp_path), PREFECT_WORKER_QUERY_SECONDS="1", STAGESWEEP_PREFECT_SERVER_AUTOSTART="false")
-    prefect_server.run(str(BIN / "prefect"), "work-pool", "create", pool, "--type", "process", env=env)
+    create_process_pool(prefect_server, pool)
     command = [
         str(BIN / "stagesweep"),
         "fleet",
