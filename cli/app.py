@@ -272,12 +272,15 @@ def report(
     format: Annotated[str, o.opt("format", "Output: table, json or csv.")] = "table",
     table: Annotated[Optional[str], o.opt("table", "Only this table: runs, reasons, images, largest_kept or failures.")] = None,
     html: Annotated[Optional[str], o.opt("html", "Write one self-contained HTML report with charts to FILE.")] = None,
+    repo: Annotated[
+        Optional[str], o.opt("repo", "Only the rows of this repository (a --repo or --final-repo address, or any storage's).")
+    ] = None,
 ) -> int:
     """Per-run counts by action, reason and outcome, reclaimable bytes, images, the largest kept
     items and failures, newest run first; as a table, JSON, CSV or an HTML page."""
     from cli.report import print_report
 
-    return print_report(source, run, format, table, html)
+    return print_report(source, run, format, table, html, repo)
 
 
 @fleet_app.command("cleanup")

@@ -45,12 +45,35 @@ def reason_counts(source: str, run_id: str | None = None) -> pd.DataFrame:
     return t.reasons(load_audit(source, run_id))
 
 
-def print_report(source: str, run_id: str | None, fmt: str = "table", table: str | None = None, html: str | None = None) -> int:
+def only_repository(df: pd.DataFrame, repository: str, source: str) -> pd.DataFrame:
+    """The rows of one repository (`--repo`): as given, or as a registry address names it."""
+    from adapters.storage import registry_repository
+
+    names = {repository.rstrip("/"), registry_repository(repository) or repository}
+    chosen = df[df["repository"].isin(names)]
+    if chosen.empty:
+        raise AuditError(
+            f"no audited row of the repository {repository} in {source}",
+            hint="Pass the --repo (or --final-repo) address the runs were given, or leave --repo out.",
+        )
+    return chosen
+
+
+def print_report(
+    source: str,
+    run_id: str | None,
+    fmt: str = "table",
+    table: str | None = None,
+    html: str | None = None,
+    repository: str | None = None,
+) -> int:
     if fmt not in FORMATS:
         raise typer.BadParameter(f"{fmt!r} is not one of {', '.join(FORMATS)}", param_hint="--format")
     if table is not None and table not in t.TABLES:
         raise typer.BadParameter(f"{table!r} is not one of {', '.join(t.TABLES)}", param_hint="--table")
     df = load_audit(source, run_id)
+    if repository:
+        df = only_repository(df, repository, source)
     if html:
         from reports.html import render
 

@@ -494,9 +494,11 @@ def test_werf_v2_cleanup_report_and_the_audit_report_of_a_repo_run(world, tmp_pa
     kept = {(item["type"], item.get("tag")): item for item in document["kept"]}
     assert kept[("customTag", "new-release")]["stageID"] == built["new"].stage_id
     assert kept[("stage", built["new"].stage_id)]["reason"] == "git policy"
-    shown = world.cli("report", str(world.audit_dir), "--format", "json")
+    shown = world.cli("report", str(world.audit_dir), "--format", "json", "--repo", world.address)
     assert shown.exit_code == 0, shown.output
     assert "stage-deleted" in shown.output and "unused-stage" in shown.output
+    elsewhere = world.cli("report", str(world.audit_dir), "--repo", world.address + "-other")
+    assert elsewhere.exit_code == 1 and "no audited row of the repository" in elsewhere.output
 
 
 @pytest.mark.registry
