@@ -18,7 +18,9 @@ The cache decides nothing: a delete always re-reads the tag's digest from the re
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -44,6 +46,29 @@ def _atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+_TEMP_NAMES = itertools.count()
+_TEMP_PREFIX = uuid.uuid4().hex[:12]
+
+
+def _write_blob(path: str, data: bytes) -> None:
+    """:func:`_atomic_write` with os-level calls (a cold read writes thousands of small blobs):
+    a temp name unique to this process and call, then ``os.replace``."""
+    temp = f"{path}.{_TEMP_PREFIX}.{next(_TEMP_NAMES)}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
 def directory_name(repository: str) -> str:
     """The cache directory of ``repository``: readable, unique (a hash of the full address)."""
     slug = _UNSAFE.sub("_", repository).strip("_")[-80:]
@@ -61,6 +86,8 @@ class RepositoryCache:
         self._seen: dict[str, str] = {}
         self._listed: set[str] | None = None
         self._dirty = False
+        self._blobs_dir = os.path.join(directory, BLOBS)
+        self._blobs_dir_made = False
         self.hits = 0
         self.misses = 0
         self._load()
@@ -135,9 +162,9 @@ class RepositoryCache:
             pass
 
     # -------------------------------------------------------------- blobs
-    def _blob_path(self, digest: str) -> Path | None:
+    def _blob_path(self, digest: str) -> str | None:
         match = _SHA256.fullmatch(digest or "")
-        return self.directory / BLOBS / match.group(1) if match else None
+        return os.path.join(self._blobs_dir, match.group(1)) if match else None
 
     def blob(self, digest: str | None) -> bytes | None:
         """The bytes of ``digest`` if cached and intact; a damaged entry is removed."""
@@ -145,12 +172,14 @@ class RepositoryCache:
         if path is None:
             return None
         try:
-            data = path.read_bytes()
+            with open(path, "rb") as file:
+                data = file.read()
         except OSError:
             self.misses += 1
             return None
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
             self.misses += 1
             return None
         self.hits += 1
@@ -162,8 +191,15 @@ class RepositoryCache:
         if path is None or "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            _atomic_write(path, data)
+            if not self._blobs_dir_made:
+                os.makedirs(self._blobs_dir, exist_ok=True)
+                self._blobs_dir_made = True
+            _write_blob(path, data)
+        except FileNotFoundError:  # the directory was removed meanwhile (host cleanup): once more
+            self._blobs_dir_made = False
+            with contextlib.suppress(OSError):
+                os.makedirs(self._blobs_dir, exist_ok=True)
+                _write_blob(path, data)
         except OSError:
             pass
 

@@ -87,6 +87,7 @@ class Transport:
         self._open: set[http.client.HTTPConnection] = set()
         self._lock = threading.Lock()
         self._closed = False
+        self._origins: dict[str, tuple[str, str, int | None]] = {}
         self.auth = Authenticator(DockerCredentials(docker_config_file(options), options.credential_source), self._fetch_for_auth)
 
     # -- public ------------------------------------------------------------------------------
@@ -112,9 +113,10 @@ class Transport:
         no ``Authorization`` and its 401 challenges are not answered with the registry's
         credentials. (The token realm is reached by the authenticator itself, which sends it
         the registry's Basic credentials as the token specification prescribes.)"""
-        url = path if "://" in path else self.url(host, path)
-        registry_origin = origin(self.url(host, "/"))
-        own = origin(url) == registry_origin
+        absolute = "://" in path
+        url = path if absolute else self.url(host, path)
+        registry_origin = self._origin(host)
+        own = (not absolute and path.startswith("/")) or origin(url) == registry_origin
         sent = {k: v for k, v in (headers or {}).items() if k.lower() != "authorization"}
         authorization = self.auth.authorization(host, scope) if own else None
         if authorization:
@@ -142,6 +144,13 @@ class Transport:
             response = self.send(method, url, sent, body=None)
             hops += 1
         return response
+
+    def _origin(self, host: str) -> tuple[str, str, int | None]:
+        """The origin of registry ``host`` (asked on every request)."""
+        found = self._origins.get(host)
+        if found is None:
+            found = self._origins[host] = origin(self.url(host, "/"))
+        return found
 
     def send(self, method: str, url: str, headers: dict[str, str], body: bytes | None = None) -> Response:
         """One HTTP exchange on a kept-alive connection; a connection the server closed while

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import replace
 from typing import TypeVar
 
 from adapters.cache import ContentCache
@@ -88,10 +87,6 @@ class RegistryBackend(RepoBackend):
                 self.map,
                 listed=lambda: self.listed_digests(repository),
             )
-            indexes = [tag for tag, info in found.items() if info.image_id is None and not info.platforms]
-            if indexes:  # the cache read keeps an index's manifest by digest: its platforms from there
-                platforms = self.map(lambda tag: self._index_platforms(repository, found[tag].digest), indexes)
-                found.update({tag: replace(found[tag], platforms=p) for tag, p in zip(indexes, platforms, strict=True)})
             return found
         tags = list(tags)
         found = self.map(lambda tag: self._read(repository, tag), tags)
@@ -127,15 +122,6 @@ class RegistryBackend(RepoBackend):
         except ValueError as exc:
             raise RegistryError(f"the image config of {repository}:{ref} is not valid JSON", retryable=False) from exc
         return Described(manifest.digest, config_digest, config, blobs)
-
-    def _index_platforms(self, repository: str, digest: str) -> tuple[str, ...]:
-        cached = _cached_manifest(self.cache.repository(repository), digest) if self.cache is not None else None
-        if cached is None:
-            try:
-                cached = self.client.get_manifest(repository, digest)
-            except NotFoundError:
-                return ()
-        return index_platforms(cached.parsed)
 
     def put_image(self, repository: str, tag: str, config: bytes) -> str:
         self.client.push_blob(repository, config)
