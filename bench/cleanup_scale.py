@@ -36,6 +36,7 @@ import os
 import resource
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,7 +48,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scale_report import MARKER, count, report  # noqa: E402
-from scale_world import Http, push, run_parallel, world_items  # noqa: E402
+from scale_world import Http, push, run_parallel, werf2_world_items, world_items  # noqa: E402
 
 from adapters.registry import MANIFEST_ACCEPT  # noqa: E402
 from adapters.storage import codec  # noqa: E402
@@ -103,9 +104,9 @@ def child(spec: dict) -> None:
             from prefect import Task
 
             import tasks.delete as delete_tasks
-            from flows import project_inventory
+            from flows import project_inventory, repo_runs
 
-            for module in (cleanup_flow, project_inventory):
+            for module in (cleanup_flow, project_inventory, repo_runs):
                 for name, value in list(vars(module).items()):
                     if isinstance(value, Task):
                         setattr(module, name, value.fn)
@@ -129,9 +130,15 @@ def child(spec: dict) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run_child(spec: dict, env: dict) -> dict:
+def run_child(spec: dict, env: dict, tree: Path = ROOT) -> dict:
+    """One stagesweep run in a child process, with the code of ``tree`` (another checkout of
+    stagesweep, for a before/after comparison in one run; it needs this bench's files)."""
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", json.dumps(spec)], env=env, capture_output=True, text=True, cwd=ROOT
+        [sys.executable, str(tree / "bench" / Path(__file__).name), "--child", json.dumps(spec)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=tree,
     )
     for line in proc.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -172,7 +179,14 @@ def start_prefect_server(home: Path) -> tuple[subprocess.Popen, str]:
 # ---------------------------------------------------------------------------------- main
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument(
+        "--format",
+        choices=("v1.1", "v2"),
+        default="v1.1",
+        help="v1.1: images repo + stages storage; v2: one werf 1.2 / 2.x repository (--repo)",
+    )
+    parser.add_argument("--images", type=int, default=2000, help="end images (v1.1) or builds of one stage each (v2)")
+    parser.add_argument("--custom-tags", type=int, default=5, help="v2: custom tags on the newest builds")
     parser.add_argument("--keep", type=int, default=10, help="commits that exist in git (their images stay)")
     parser.add_argument("--parallel", type=int, default=10, help="stagesweep --parallel-tasks-limit and raw DELETE threads")
     parser.add_argument("--read-threads", type=int, default=16)
@@ -183,6 +197,18 @@ def main() -> int:
         help="stagesweep --batch-size: rows per deletion batch (each checks the tags that stay)",
     )
     parser.add_argument("--skip-deletes", action="store_true", help="only the reads (for very large N)")
+    parser.add_argument(
+        "--cold-rounds",
+        type=int,
+        default=1,
+        help="rounds of raw reads + a cold dry run (cache emptied), interleaved; medians reported",
+    )
+    parser.add_argument(
+        "--baseline-tree",
+        type=Path,
+        metavar="DIR",
+        help="another checkout of stagesweep (with this bench's files): its cold dry run too, in every cold round",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="warm dry runs, flow and direct, interleaved (best kept)")
     parser.add_argument("--uncached-rounds", type=int, default=2, help="the same with --no-cache")
     parser.add_argument("--profile", metavar="DIR", help="write a cProfile of each warm dry run (flow and direct) to DIR")
@@ -218,17 +244,31 @@ def main() -> int:
         )
         (git.work / "werf.yaml").write_text(werf)
 
-        worlds = {"acme": world_items(server.host, "acme", args.images, real, now)}
+        v2 = args.format == "v2"
+
+        def make_world(project: str) -> list:
+            if v2:
+                return werf2_world_items(project, args.images, real, now, args.custom_tags)
+            return world_items(server.host, project, args.images, real, now)
+
+        worlds = {"acme": make_world("acme")}
         if not args.skip_deletes:
-            worlds["ref"] = world_items(server.host, "ref", args.images, real, now)
+            worlds["ref"] = make_world("ref")
         http_ = Http(server.host)
         items = [item for world in worlds.values() for item in world]
         fill = run_parallel(16, lambda item: push(http_, item), items)
         werf_tags = len(worlds["acme"])
-        print(
-            f"registry {server.host}; {args.images} end images + {args.images} stages + {args.images} metadata "
-            f"+ 1 managed image = {werf_tags} werf tags per world, {len(worlds)} world(s)"
-        )
+        if v2:
+            print(
+                f"registry {server.host}; werf 1.2 / 2.x repository: {args.images} stages + {args.images} meta records "
+                f"+ {args.custom_tags} custom tags and their metadata + 1 managed image = {werf_tags} tags per world, "
+                f"{len(worlds)} world(s)"
+            )
+        else:
+            print(
+                f"registry {server.host}; {args.images} end images + {args.images} stages + {args.images} metadata "
+                f"+ 1 managed image = {werf_tags} werf tags per world, {len(worlds)} world(s)"
+            )
         print(f"fill: {len(items)} images ({3 * len(items)} requests) in {fill:.1f} s = {3 * len(items) / fill:.0f} req/s")
         phase()
 
@@ -242,7 +282,8 @@ def main() -> int:
             status, _, _ = http_.request("GET", f"/v2/{repo}/blobs/{codec.digest_of(config)}")
             assert status == 200, status
 
-        raw_read = run_parallel(args.read_threads, read, acme)
+        loads = [os.getloadavg()]
+        raw_reads = [run_parallel(args.read_threads, read, acme)]
         phase()
 
         home = work / "home"
@@ -253,9 +294,13 @@ def main() -> int:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "STAGESWEEP_HOME_DIR": str(home),
         }
+        storages = (
+            {"repo": f"{server.host}/bench/acme/repo"}
+            if v2
+            else {"images_repo": f"{server.host}/bench/acme/images", "stages_storage": f"{server.host}/bench/acme/stages"}
+        )
         settings = {
-            "images_repo": f"{server.host}/bench/acme/images",
-            "stages_storage": f"{server.host}/bench/acme/stages",
+            **storages,
             "dir": str(git.work),
             "audit_dir": str(work / "audit"),
             "insecure_registry": True,
@@ -269,8 +314,32 @@ def main() -> int:
         spec = {"registry": server.host, "settings": settings}
         runs: dict[str, dict] = {}
         counts: dict[str, Counter] = {}
-        runs["dry run, cold"] = run_child({**spec, "mode": "flow"}, env)
-        counts["dry run, cold"] = phase()[0]
+        cold_profile = None
+        if args.profile:
+            Path(args.profile).mkdir(parents=True, exist_ok=True)
+            cold_profile = str(Path(args.profile) / "cold-flow.prof")
+        cold_rounds: list[dict] = []
+        for i in range(max(1, args.cold_rounds)):  # raw reads and cold runs interleaved: the load hits all alike
+            if i:
+                raw_reads.append(run_parallel(args.read_threads, read, acme))
+                phase()
+            found = {"raw": raw_reads[-1]}
+            trees = [("this tree", ROOT)] + ([("baseline", args.baseline_tree.resolve())] if args.baseline_tree else [])
+            for name, tree in trees if i % 2 == 0 else trees[::-1]:
+                shutil.rmtree(home / "cache", ignore_errors=True)  # cold: an empty <home>/cache
+                result = run_child({**spec, "mode": "flow", "profile": cold_profile if i == 0 else None}, env, tree)
+                requests = phase()[0]
+                found[name] = result["wall"]
+                if name == "this tree" and i == 0:
+                    runs["dry run, cold"], counts["dry run, cold"] = result, requests
+                elif name == "baseline" and i == 0:
+                    runs["dry run, cold, baseline tree"], counts["dry run, cold, baseline tree"] = result, requests
+            cold_rounds.append(found)
+            loads.append(os.getloadavg())
+        raw_read = statistics.median(raw_reads)
+        runs["dry run, cold"]["wall"] = statistics.median(r["this tree"] for r in cold_rounds)
+        if args.baseline_tree:
+            runs["dry run, cold, baseline tree"]["wall"] = statistics.median(r["baseline"] for r in cold_rounds)
         pairs: dict[str, tuple[list, list]] = {"warm": ([], []), "no cache": ([], [])}
         for label, extra, rounds in (("warm", {}, args.rounds), ("no cache", {"no_cache": True}, args.uncached_rounds)):
             for i in range(rounds):  # interleaved: the machine's load hits both alike
@@ -294,15 +363,20 @@ def main() -> int:
 
         raw_delete = None
         if not args.skip_deletes:
-            order = {"image-tag": 0, "image-metadata": 1, "stage": 2}
-            ref = [item for item in worlds["ref"] if item[4] in order]
-            kept_tags = set(real) | {codec.metadata_tag("app", c) for c in real}
-            kept_stage_index = set(range(args.images - args.keep, args.images))
-            doomed = [
-                item
-                for i, item in enumerate(ref)
-                if item[1] not in kept_tags and not (item[4] == "stage" and i // 3 in kept_stage_index)
-            ]
+            if v2:  # the builds whose commits git no longer has: their meta records, then their stages
+                order = {"meta": 0, "stage": 1}
+                ref = [item for item in worlds["ref"] if item[4] in ("stage", "meta")]
+                doomed = ref[: 2 * (args.images - args.keep)]  # a build's stage, then its meta record
+            else:
+                order = {"image-tag": 0, "image-metadata": 1, "stage": 2}
+                ref = [item for item in worlds["ref"] if item[4] in order]
+                kept_tags = set(real) | {codec.metadata_tag("app", c) for c in real}
+                kept_stage_index = set(range(args.images - args.keep, args.images))
+                doomed = [
+                    item
+                    for i, item in enumerate(ref)
+                    if item[1] not in kept_tags and not (item[4] == "stage" and i // 3 in kept_stage_index)
+                ]
             doomed.sort(key=lambda item: order[item[4]])
 
             def delete(item) -> None:
@@ -311,7 +385,10 @@ def main() -> int:
 
             raw_delete = (
                 len(doomed),
-                sum(run_parallel(args.parallel, delete, [d for d in doomed if order[d[4]] == k]) for k in range(3)),
+                sum(
+                    run_parallel(args.parallel, delete, [d for d in doomed if order[d[4]] == k])
+                    for k in sorted(set(order.values()))
+                ),
             )
             phase()
             runs["cleanup"] = run_child({**spec, "mode": "flow", "settings": {**settings, "dry_run": False}}, env)
@@ -321,7 +398,8 @@ def main() -> int:
             counts["cleanup: reads"] = count(found[:split])
             counts["cleanup: deletion phase"] = count(found[split:])
 
-        report(args, werf_tags, raw_read, raw_delete, runs, counts)
+        loads.append(os.getloadavg())
+        report(args, werf_tags, raw_read, raw_delete, runs, counts, cold_rounds, loads)
         return 0
     finally:
         if prefect is not None:

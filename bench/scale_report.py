@@ -4,6 +4,7 @@ log) and the report of every run against the raw reads and raw DELETEs.
 
 from __future__ import annotations
 
+import statistics
 from collections import Counter
 
 #: the request that splits the access log (the child sends it before its deletion phase)
@@ -30,7 +31,16 @@ def count(requests) -> Counter:
 
 
 # ---------------------------------------------------------------------------------- report
-def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts: dict) -> None:
+def report(
+    args,
+    werf_tags: int,
+    raw_read: float,
+    raw_delete,
+    runs: dict,
+    counts: dict,
+    cold_rounds: list[dict] | None = None,
+    loads: list[tuple[float, float, float]] | None = None,
+) -> None:
     reads = 2 * werf_tags
     print(
         f"\nraw reads (http.client, {args.read_threads} threads): {reads} GETs in {raw_read:.1f} s = {reads / raw_read:.0f} req/s"
@@ -38,7 +48,7 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
     header = f"{'run':<40} {'wall s':>7} {'peak MiB':>8} {'requests':>8} {'per tag':>7}  " + "  ".join(f"{k}" for k in KINDS[:6])
     print(header)
     names = (
-        ["dry run, cold"]
+        ["dry run, cold", "dry run, cold, baseline tree"]
         + [f"dry run, {label}{how}" for label in ("warm", "no cache") for how in ("", ", tasks called directly")]
         + ["cleanup"]
     )
@@ -49,8 +59,19 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
         total = sum(v for k, v in c.items())
         per = "  ".join(f"{c.get(k, 0) / werf_tags:>{len(k)}.3f}" for k in KINDS[:6])
         print(f"{name:<40} {run['wall']:>7.1f} {run['peak_rss_mib']:>8.0f} {total:>8} {total / werf_tags:>7.3f}  {per}")
-    cold, warm = runs["dry run, cold"], runs["dry run, warm"]
+    cold, warm = runs["dry run, cold"], runs.get("dry run, warm")
     print(f"\ndry run cold vs raw reads: {cold['wall']:.1f} s vs {raw_read:.1f} s = {cold['wall'] / raw_read:.2f}x")
+    for i, found in enumerate(cold_rounds or []):
+        others = "  ".join(f"{k} {v:.1f} s = {v / found['raw']:.2f}x" for k, v in found.items() if k != "raw")
+        print(f"  cold round {i + 1}: raw reads {found['raw']:.1f} s; {others}")
+    if cold_rounds and len(cold_rounds) > 1:
+        for name in [k for k in cold_rounds[0] if k != "raw"]:
+            ratios = sorted(found[name] / found["raw"] for found in cold_rounds)
+            print(
+                f"  {name}: cold / raw reads of the same round, median {statistics.median(ratios):.2f}x (range {ratios[0]:.2f}–{ratios[-1]:.2f}x)"
+            )
+    if loads:
+        print("  load average (1 min) during the cold rounds: " + ", ".join(f"{load[0]:.1f}" for load in loads))
     for label, rounds in (("warm", args.rounds), ("no cache", args.uncached_rounds)):
         if f"dry run, {label}" not in runs:
             continue
@@ -59,7 +80,8 @@ def report(args, werf_tags: int, raw_read: float, raw_delete, runs: dict, counts
             f"Prefect overhead ({label} dry run, flow vs .fn, best of {rounds}): {flow['wall']:.1f} s vs "
             f"{direct['wall']:.1f} s = {flow['wall'] / direct['wall'] - 1:+.0%}"
         )
-    print(f"warm vs cold dry run: {warm['wall']:.1f} s vs {cold['wall']:.1f} s")
+    if warm is not None:
+        print(f"warm vs cold dry run: {warm['wall']:.1f} s vs {cold['wall']:.1f} s")
     if raw_delete is not None:
         n, seconds = raw_delete
         cleanup = runs["cleanup"]

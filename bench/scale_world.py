@@ -1,11 +1,13 @@
 """The world of the cleanup benchmarks: one project's werf v1.1 records at size (end images
-tagged by commit, their stages, metadata records and the managed-image record), pushed to a
-registry with a stdlib ``http.client`` pusher on many threads (``cleanup_scale.py``,
-``fleet_world.py``).
+tagged by commit, their stages, metadata records and the managed-image record), or a werf 1.2 /
+2.x repository at size (stages, their meta records, a few custom tags with their metadata, the
+managed-image record, as :class:`Werf2Publisher` writes them), pushed to a registry with a stdlib
+``http.client`` pusher on many threads (``cleanup_scale.py``, ``fleet_world.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import http.client
@@ -54,6 +56,55 @@ def world_items(host: str, project: str, n: int, real_commits: list[str], now: d
     )
     return [
         (repo, tag, config, codec.image_manifest(config, codec.DOCKER_MEDIA_TYPES), kind) for repo, tag, config, kind in items
+    ]
+
+
+class _Recorder:
+    """A storage backend that keeps what a publisher writes, as (repository, tag, config, kind)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, str, bytes, str]] = []
+        self._by_tag: dict[str, bytes] = {}
+
+    @contextlib.contextmanager
+    def batch(self):
+        yield
+
+    def put_image(self, repository: str, tag: str, config: bytes) -> None:
+        kind = next((kind for prefix, kind in _RECORD_KINDS if tag.startswith(prefix)), "stage")
+        self.items.append((repository, tag, config, kind))
+        self._by_tag[tag] = config
+
+    def copy_tag(self, repository: str, tag: str, new_tag: str) -> None:
+        self.items.append((repository, new_tag, self._by_tag[tag], "custom-tag"))
+
+
+_RECORD_KINDS = (("meta-", "meta"), ("custom-tag-meta-", "custom-tag-meta"), ("managed-image-", "managed-image"))
+
+
+def werf2_world_items(project: str, n: int, real_commits: list[str], now: dt.datetime, custom_tags: int = 5):
+    """(repository path, tag, config, manifest, kind) of a werf 1.2 / 2.x repository: ``n`` builds
+    of image ``app`` (one stage each, its meta record at its commit; the last ``len(real_commits)``
+    at the commits git has), ``custom_tags`` custom tags (with their metadata) on the newest
+    builds, and the managed-image record. Kinds: stage, meta, custom-tag, custom-tag-meta,
+    managed-image."""
+    from adapters.storage.werf2_publisher import Werf2Publisher
+
+    keep = len(real_commits)
+    recorder = _Recorder()
+    publisher = Werf2Publisher(recorder, f"bench/{project}/repo", project)
+    builds = []
+    for i in range(n):
+        commit = real_commits[i - (n - keep)] if i >= n - keep else sha(f"{project}/commit/{i}", "sha1")
+        build = publisher.build("app", built_at=now - dt.timedelta(days=30) + dt.timedelta(seconds=10 * i), n_stages=1)
+        publisher.publish(build, commit)
+        builds.append(build)
+    for k in range(custom_tags):
+        publisher.custom_tag(builds[n - 1 - k % keep], f"v1.{k}.0")
+    publisher.manage("app")
+    return [
+        (repo, tag, config, codec.image_manifest(config, codec.DOCKER_MEDIA_TYPES), kind)
+        for repo, tag, config, kind in recorder.items
     ]
 
 
