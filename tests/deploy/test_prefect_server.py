@@ -2,7 +2,8 @@
 pool and worker, and `stagesweep serve`, each running a cleanup of a real registry.
 
 The serve test registers the same deployment names as served ones (no work pool) and pauses
-them when it stops, so it comes last in this module (pytest keeps file order)."""
+them when it stops, so it comes last in this module (pytest keeps file order; under xdist the
+module is one group)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,14 @@ from tests.deploy.helpers import (
 from tests.deploy.server import BIN, PROJECT_ROOT, PrefectServer, stop_process
 from tests.e2e.world import World
 
-pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.slow]
+#: one worker runs the module in file order (the serve test re-registers the deployments the others
+#: read); the server is that worker's, shared with its other deployment tests
+pytestmark = [
+    pytest.mark.registry,
+    pytest.mark.prefect,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("tests/deploy/test_prefect_server.py"),
+]
 
 POOL = "stagesweep"
 PREFECT_FILE = "deployments/prefect.yaml"
