@@ -260,6 +260,9 @@ def start_project_runs(
 
 #: how long starting a project run rides out a busy API (503, a dropped connection)
 START_PATIENCE_SECONDS = 300.0
+#: how long a 409 Conflict on creating a project run is asked again (its parent task run not yet
+#: recorded by the server); a conflict that lasts longer is an error
+CONFLICT_PATIENCE_SECONDS = 30.0
 
 
 def _patiently(call: Any, what: str, logger: Any) -> Any:
@@ -269,12 +272,16 @@ def _patiently(call: Any, what: str, logger: Any) -> Any:
     from prefect.exceptions import PrefectHTTPStatusError
 
     deadline = time.monotonic() + START_PATIENCE_SECONDS
+    conflicts_until = time.monotonic() + CONFLICT_PATIENCE_SECONDS
     delay = 1.0
     while True:
         try:
             return call()
         except (PrefectHTTPStatusError, httpx.TransportError) as exc:
-            busy = not isinstance(exc, PrefectHTTPStatusError) or exc.response.status_code in API_BUSY_STATUSES
+            status = exc.response.status_code if isinstance(exc, PrefectHTTPStatusError) else None
+            # 409: the server has not yet recorded the parent task run the child points to
+            # (PostgreSQL checks the link); the idempotency key makes asking again safe
+            busy = status is None or status in API_BUSY_STATUSES or (status == 409 and time.monotonic() < conflicts_until)
             if not busy or time.monotonic() > deadline:
                 raise
             logger.warning("could not create %s yet (%s); asking again", what, exc)
