@@ -5,16 +5,23 @@ One run, one local Distribution registry with its access log on (every request c
 1. fill N end images (multirepo ``images/app``, tag = commit), their N stages and N metadata
    records (plus the managed-image record) with a stdlib ``http.client`` pusher; only the last
    ``--keep`` commits exist in git, so a cleanup deletes everything else (3·(N − keep) items).
+   ``--format v2``: one werf 1.2 / 2.x repository (``--repo``) instead — N builds of one stage
+   each with their meta records, ``--custom-tags`` custom tags with their metadata on the newest
+   builds, the managed-image record — as ``Werf2Publisher`` writes them; a cleanup deletes the
+   2·(N − keep) stages and meta records of the builds git no longer has.
    With deletes, a second, identical world (``ref``) is filled for the raw DELETE reference;
 2. **raw reads** (reference): GET manifest + GET config of every tag, ``http.client``,
    ``--read-threads`` threads, no client logic;
-3. stagesweep ``cleanup --dry-run``, cache cold (empty ``<home>/cache``), then warm (twice,
-   interleaved with 4.);
-4. the same dry run with the flow's task functions called directly (``.fn``) in one process:
+3. stagesweep ``cleanup --dry-run``, cache cold (empty ``<home>/cache``); with ``--cold-rounds K``
+   K rounds of raw reads and a cold dry run, interleaved, each cold run against the raw reads of
+   its own round (medians reported); ``--baseline-tree DIR`` adds, in every round, the cold dry
+   run of another checkout of stagesweep (a before/after in one run and one world);
+4. the dry run warm (twice, interleaved with 5.);
+5. the same dry run with the flow's task functions called directly (``.fn``) in one process:
    the Prefect overhead is the orchestrated warm run's wall time over this one's;
-5. **raw DELETE** (reference): the same 3·(N − keep) deletes by digest on the ``ref`` world, in
-   the cleanup's order, at stagesweep's parallelism;
-6. the real ``cleanup`` (warm cache), with the time its durable audit took (the part file
+6. **raw DELETE** (reference): the same deletes by digest on the ``ref`` world, in the cleanup's
+   order, at stagesweep's parallelism;
+7. the real ``cleanup`` (warm cache), with the time its durable audit took (the part file
    written before each deletion batch and after the last: its writes and their seconds).
 
 Each stagesweep run is a child process against one ``prefect server`` started by the script;
@@ -22,8 +29,9 @@ its wall time is the flow call alone (not imports), its peak RSS is the child's.
 each phase come from the registry's access log; a marker request splits the real cleanup into
 its reads and its deletion phase.
 
-    .venv/bin/python bench/cleanup_scale.py [--images 2000] [--keep 10] [--parallel 10]
-        [--read-threads 16] [--skip-deletes]
+    .venv/bin/python bench/cleanup_scale.py [--format v1.1|v2] [--images 2000] [--custom-tags 5]
+        [--keep 10] [--parallel 10] [--read-threads 16] [--skip-deletes] [--cold-rounds 1]
+        [--baseline-tree DIR] [--rounds 3] [--uncached-rounds 2] [--profile DIR]
 """
 
 from __future__ import annotations
