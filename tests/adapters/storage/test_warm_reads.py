@@ -156,3 +156,21 @@ def test_no_cache_setting_builds_no_cache(tmp_path):
 
     assert content_cache(RunSettings(home_dir=str(tmp_path), no_cache=True)) is None
     assert content_cache(RunSettings(home_dir=str(tmp_path))).root == tmp_path / "cache"
+
+
+def test_the_blob_writer_keeps_every_blob_by_the_time_it_closes_and_only_intact_ones(tmp_path):
+    import hashlib
+
+    from adapters.storage.warm_reads import BlobWriter
+
+    cache = ContentCache(tmp_path / "cache").repository("127.0.0.1:5000/acme/stages")
+    blobs = {f"sha256:{hashlib.sha256(data).hexdigest()}": data for data in (f"blob {i}".encode() for i in range(200))}
+    writer = BlobWriter(cache)
+    for digest, data in blobs.items():
+        writer.put(digest, data)
+    writer.put("sha256:" + "0" * 64, b"not what that digest names")
+    writer.close()
+    assert all(cache.blob(digest) == data for digest, data in blobs.items())
+    assert cache.blob("sha256:" + "0" * 64) is None
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+    BlobWriter(cache).close()  # nothing written: nothing started, nothing to wait for
