@@ -52,8 +52,8 @@ _TEMP_PREFIX = uuid.uuid4().hex[:12]
 
 def _write_blob(path: str, data: bytes) -> None:
     """:func:`_atomic_write` with os-level calls (a cold read writes thousands of small blobs):
-    a temp name unique to this process and call, then ``os.replace``."""
-    temp = f"{path}.{_TEMP_PREFIX}.{next(_TEMP_NAMES)}.tmp"
+    a temp name unique to this process (a forked one too) and call, then ``os.replace``."""
+    temp = f"{path}.{os.getpid()}.{_TEMP_PREFIX}.{next(_TEMP_NAMES)}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
         try:
