@@ -77,7 +77,7 @@ V11_ONLY_EXCLUDED = {"final_repo", "keep_list"}
 def _settings(command: str, model: type, kw: dict[str, Any], **extra: Any) -> Any:
     """The command's settings, or a usage error (exit 2) when its storage addresses don't fit."""
     settings = o.settings_from(model, kw, **extra)
-    problem = address_problem(settings, command)
+    problem = address_problem(settings, command) if isinstance(settings, CommonSettings) else None
     if problem:
         raise UsageError(
             problem, hint=f"See `stagesweep {command.replace('-', ' ', 1) if command in V11_ONLY else command} --help`."
