@@ -88,6 +88,8 @@ class Werf2Publisher:
         self._batch: contextlib.ExitStack | None = None
         #: tags pointed at stages written in the same block: copied once the stages are stored
         self._copies: list[tuple[str, str]] = []
+        #: config digest → the write that uploads it first
+        self._blobs: dict[str, Future] = {}
 
     def __enter__(self) -> Werf2Publisher:
         self._batch = contextlib.ExitStack()
@@ -126,7 +128,22 @@ class Werf2Publisher:
             self._futures.append(self._pool.submit(fn, *args))
 
     def _put(self, tag: str, config: bytes) -> None:
-        self._write(self.backend.put_image, self.repository, tag, config)
+        # two records with the same config (same labels, same time) share its blob: a registry
+        # may answer 500 to two concurrent uploads of one blob, so the second waits for the first
+        digest = digest_of(config)
+        earlier = self._blobs.get(digest)
+        if self._pool is None:
+            self.backend.put_image(self.repository, tag, config)
+            return
+
+        def put() -> None:
+            if earlier is not None:
+                earlier.result()
+            self.backend.put_image(self.repository, tag, config)
+
+        future = self._pool.submit(put)
+        self._blobs[digest] = future
+        self._futures.append(future)
 
     def _record(self, tag: str, labels: dict[str, str], created: datetime) -> None:
         self._put(tag, image_config({LABEL_PROJECT: self.project, **labels}, created))

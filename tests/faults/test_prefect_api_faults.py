@@ -32,8 +32,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.usefixtures("pr
 
 INCREMENT = "/v2/concurrency_limits/increment-with-lease"
 DECREMENT = "/v2/concurrency_limits/decrement-with-lease"
-#: later than a run's default wait for a storage (10 s), which once bounded taking its slot
-SLOW_ANSWER_SECONDS = 11.0
+#: how long these tests' runs wait for a held storage (STAGESWEEP_LOCK_WAIT_SECONDS; 10 s by default)
+WAIT_SECONDS = 2.0
+#: later than a run's wait for a storage, which once bounded taking its slot
+SLOW_ANSWER_SECONDS = WAIT_SECONDS + 1.5
 
 
 def _active_slots(api_url: str, name: str) -> int:
@@ -122,11 +124,11 @@ def test_a_project_run_whose_create_answer_was_lost_is_created_once(prefect_api,
 
 @pytest.fixture
 def storage(prefect_api, tmp_path, monkeypatch):
-    """A stages storage address of its own, the file locks of this test's home, the default wait."""
+    """A stages storage address of its own, the file locks of this test's home, a short wait."""
     from coordination.exclusive import WAIT_ENV
 
     monkeypatch.setenv("STAGESWEEP_HOME_DIR", str(tmp_path / "home"))
-    monkeypatch.delenv(WAIT_ENV, raising=False)
+    monkeypatch.setenv(WAIT_ENV, str(WAIT_SECONDS))
     address = f"127.0.0.1:5999/slow-{uuid.uuid4().hex[:8]}/stages"
     name = lock_name(storage_key(address))
     yield address, name
@@ -142,8 +144,6 @@ def _exclusion(command: str = "cleanup"):
 
 
 def test_a_free_storage_is_taken_while_the_api_answers_slowly(prefect_api, prefect_fault_proxy, storage):
-    from coordination.exclusive import DEFAULT_WAIT_SECONDS
-
     proxy = prefect_fault_proxy
     address, name = storage
     proxy.delay(SLOW_ANSWER_SECONDS, "GET", f"/v2/concurrency_limits/{name}")
@@ -162,7 +162,7 @@ def test_a_free_storage_is_taken_while_the_api_answers_slowly(prefect_api, prefe
         held = run()
     assert held == 1, "the storage was held by this run, on the server"
     increments = proxy.calls_to("POST", INCREMENT)
-    assert len(increments) == 1 and increments[0][3] > DEFAULT_WAIT_SECONDS, "its slot was answered after the wait"
+    assert len(increments) == 1 and increments[0][3] > WAIT_SECONDS, "its slot was answered after the wait"
     assert _active_slots(prefect_api, name) == 0
 
 
@@ -170,8 +170,6 @@ def test_a_held_storage_is_reported_held_even_when_the_api_is_slow(
     prefect_api, prefect_fault_proxy, storage, tmp_path, monkeypatch
 ):
     from prefect.runtime import flow_run
-
-    from coordination.exclusive import DEFAULT_WAIT_SECONDS
 
     proxy = prefect_fault_proxy
     address, name = storage
@@ -227,5 +225,5 @@ def test_a_held_storage_is_reported_held_even_when_the_api_is_slow(
     assert "Nothing was read or deleted." in message
     assert proxy.calls_to("GET", f"/v2/concurrency_limits/{name}"), "the limit was read through the slow API"
     # told after the wait and the slow reads, not after the patience for a slow answer (120 s)
-    assert took < DEFAULT_WAIT_SECONDS + 3 * SLOW_ANSWER_SECONDS, took
+    assert took < WAIT_SECONDS + 3 * SLOW_ANSWER_SECONDS, took
     assert "error" not in other and _active_slots(prefect_api, name) == 0
