@@ -106,7 +106,7 @@ def test_a_project_run_whose_create_answer_was_lost_is_created_once(prefect_api,
         with proxy.as_api(client_retries=0):
             parent_id, child_id = fleet()
 
-        assert lost == [f"/api{create}"], "the first create reached the server and its answer was lost"
+        assert lost == [f"/api{create}"], "a create reached the server, took effect, and its answer was lost"
         with direct_client(prefect_api) as client:
             runs = client.read_flow_runs(
                 flow_run_filter=FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[deployment_id]))
@@ -116,7 +116,8 @@ def test_a_project_run_whose_create_answer_was_lost_is_created_once(prefect_api,
             assert runs[0].parent_task_run_id is not None
             assert str(client.read_task_run(runs[0].parent_task_run_id).flow_run_id) == parent_id
         # created by the first ask; the second one, with the same key, was given that run
-        assert [status for method, path, status in proxy.forwarded if path.endswith(create)] == [201, 200]
+        statuses = [status for method, path, status in proxy.forwarded if path.endswith(create)]
+        assert [s for s in statuses if s < 500] == [201, 200], statuses
     finally:
         with direct_client(prefect_api) as client:
             client.delete_deployment(deployment_id)
