@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from adapters.registry import RegistryClient
 from schemas.errors import RegistryError
+from tests.fixtures.registry import write_test_ca
 
 pytestmark = pytest.mark.registry
 
@@ -46,3 +49,16 @@ def test_plain_http_client_against_https_registry_says_not_to_use_insecure_regis
         with pytest.raises(RegistryError, match="do not pass --insecure-registry") as caught:
             client.list_tags(tls_registry.repo(unique_repo))
     assert caught.value.status == 400
+
+
+def test_a_ca_file_replaced_on_disk_is_read_again_by_the_next_client(tls_registry, unique_repo, tmp_path) -> None:
+    (tmp_path / "other").mkdir()
+    other_ca, _, _ = write_test_ca(tmp_path / "other")
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(Path(other_ca).read_bytes())
+    with RegistryClient(tls_registry.options(ca_file=str(ca_file))) as client:
+        with pytest.raises(RegistryError, match="could not be verified"):
+            client.list_tags(tls_registry.repo(unique_repo))
+    ca_file.write_bytes(Path(tls_registry.ca_file).read_bytes() + b"\n")  # same path, new bytes
+    with RegistryClient(tls_registry.options(ca_file=str(ca_file))) as client:
+        assert client.list_tags(tls_registry.repo(unique_repo)) == []
