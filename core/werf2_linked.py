@@ -10,8 +10,9 @@ tags with their metadata, import metadata and rejected markers.
 * An import metadata record stays while its source stage stays (werf's
   ``deleteUnusedImportsMetadata``), else it goes (``unused-import-metadata``).
 * A rejected marker follows its stage, and goes last (the plan's phases put it after the stage
-  and its custom tags, so a failed delete leaves the marker for the next run); a marker whose
-  stage is gone is deleted (``rejected``).
+  and its custom tags, and ``core.werf2_revise`` keeps it when the stage's delete did not happen,
+  so the marker is there for the next run); a marker whose stage is gone is deleted
+  (``rejected``).
 """
 
 from __future__ import annotations

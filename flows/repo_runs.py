@@ -22,6 +22,7 @@ from tasks.repo import (
     decide_repo_purge,
     extract_repo,
     read_keep_list,
+    revise_repo_rows,
     werf2_policies,
     write_cleanup_record,
 )
@@ -86,7 +87,7 @@ def run_repo_cleanup(settings: CleanupSettings, command: Command) -> RunSummary:
             keep_list=keep_list,
             switches=switches,
         )
-        run.execute(build_deletion_plan([decisions]))
+        run.execute(build_deletion_plan([decisions]), revise=revise_repo_rows)
         # 4. werf's `cleanup` record, after a real cleanup that was not disabled
         run.metadata["cleanup_record"] = _cleanup_record(run, settings, disabled=switches.disabled)
 

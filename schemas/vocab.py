@@ -57,6 +57,11 @@ class Reason(StrEnum):
     STAGE_DELETED = "stage-deleted"
     #: an import metadata record whose source stage is not protected
     UNUSED_IMPORT_METADATA = "unused-import-metadata"
+    #: a record of a stage whose delete did not happen in this run (failed, tag-moved,
+    #: shared-digest): it stays with its stage
+    STAGE_STAYS = "stage-stays"
+    #: a custom-tag metadata record of a stage one of whose custom tags was not deleted in this run
+    CUSTOM_TAG_STAYS = "custom-tag-stays"
 
 
 class ItemType(StrEnum):

@@ -12,6 +12,7 @@ from prefect import get_run_logger, task
 from coordination import adapters_from_settings as build
 from coordination.task_options import PER_RUN, io_task_options
 from core.cleanup_switches import CleanupSwitches
+from core.werf2_revise import revise_after_phase
 from schemas.config import WerfConfig
 from schemas.keep_policies import KeepPolicy
 from schemas.repo_tables import RepoInventory
@@ -89,6 +90,12 @@ def decide_repo_cleanup(
         keep_list=keep_list,
         switches=switches,
     )
+
+
+def revise_repo_rows(rows: list[dict]) -> list[dict]:
+    """What the run applies after each deletion phase: the records of a stage (or custom tag)
+    whose delete did not happen stay with it (`core.werf2_revise`)."""
+    return revise_after_phase(rows)
 
 
 @task(name="decide_repo_purge", cache_policy=PER_RUN, persist_result=True)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.registry import RegistryClient
 from adapters.storage.werf2_codec import CLEANUP_TAG, parse_meta_tag
 from adapters.storage.werf2_labels import cleanup_timestamp_ms
-from tests.e2e.repo_world import oci_repo_world, registry_repo_world
+from tests.e2e.repo_world import RepoWorld, oci_repo_world, registry_repo_world
 from tests.e2e.world import ago
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
@@ -581,3 +582,43 @@ def test_a_repo_holding_werf_v11_content_is_refused_and_nothing_is_deleted(world
 
     assert world.last_audit().empty
     assert read_run_metadata(world.audits()[-1])["refused"]["reason"] == "wrong-storage-format"
+
+
+@pytest.mark.registry
+def test_when_a_stage_delete_fails_its_custom_tags_their_metadata_and_its_marker_stay_until_the_rerun(
+    git_project, registry, fault_proxy, unique_repo, tmp_path
+):
+    world = RepoWorld(
+        git=git_project,
+        address=f"{fault_proxy.host}/{unique_repo}/werf2",
+        options=registry.options(),
+        audit_dir=tmp_path / "audit",
+        extra_args=["--insecure-registry"],
+    )
+    history(world)
+    with world.publisher() as pub:
+        broken = pub.build("app", built_at=ago(days=1))
+        marker = pub.reject(broken.stages[-1])
+        record = pub.custom_tag(broken, "broken-build")
+    with RegistryClient(registry.options()) as client:
+        digest = client.head_manifest(registry.repo(f"{unique_repo}/werf2"), broken.stage_id)
+    assert digest is not None
+    fault_proxy.fail_deletes_matching(lambda path: digest in path, status=500)
+
+    failed = world.run("cleanup", "--without-kube")
+
+    assert failed.exit_code == 3, failed.output
+    assert {broken.stage_id, marker, "broken-build", record} <= world.tags()
+    audit = world.last_audit()
+    stage = audit[audit.tag == broken.stage_id].iloc[0]
+    assert (stage.action, stage.outcome) == ("delete", "failed")
+    followers = audit[audit.tag.isin([marker, "broken-build", record])]
+    assert len(followers) == 3
+    assert set(followers.action) == {"keep"} and set(followers.outcome) == {"kept"}
+    assert set(followers.reason) == {"stage-stays"}
+    assert all(broken.stage_id in detail and "failed" in detail for detail in followers.detail)
+
+    fault_proxy.heal()
+    rerun = world.run("cleanup", "--without-kube")
+    assert rerun.exit_code == 0, rerun.output
+    assert not {broken.stage_id, marker, "broken-build", record} & world.tags()

@@ -1,0 +1,77 @@
+"""What a werf 1.2 / 2.x cleanup re-decides between its deletion phases: a record follows its
+stage (SPEC §13.3 steps 6–8), so when a stage's delete did not happen — it failed, or it was found
+unsafe at the last moment (`tag-moved`, `shared-digest`) — the records of that stage not deleted
+yet stay in this run: its custom tags and their metadata, its rejected marker, the import metadata
+it is the source of, and its final copy. A custom tag whose delete did not happen keeps the
+custom-tag metadata records of its stage. The next run decides them again."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
+
+Row = Mapping[str, object]
+
+#: the rows that follow the stage their `signature` names
+FOLLOW_STAGE = frozenset(
+    {
+        ItemType.CUSTOM_TAG.value,
+        ItemType.CUSTOM_TAG_METADATA.value,
+        ItemType.REJECTED_MARKER.value,
+        ItemType.IMPORT_METADATA.value,
+        ItemType.FINAL_STAGE.value,
+    }
+)
+_UNSAFE_AT_DELETE = frozenset({Reason.TAG_MOVED.value, Reason.SHARED_DIGEST.value})
+
+
+def not_deleted(row: Row) -> str | None:
+    """Why a row planned as a delete was not deleted when it ran (None: it was, or it has not run)."""
+    if row["outcome"] == Outcome.FAILED.value:
+        return f"its delete failed: {row.get('error') or 'unknown error'}"
+    if row["outcome"] == Outcome.KEPT.value and row["reason"] in _UNSAFE_AT_DELETE:
+        return f"kept when its delete was about to run: {row['reason']}"
+    return None
+
+
+def revise_after_phase(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """`rows` (audit rows: decision + outcome) with every delete not run yet (`blocked`) that
+    follows a stage or custom tag whose delete did not happen turned into a keep saying why."""
+    stages: dict[str, str] = {}
+    custom_tags: dict[str, str] = {}
+    for row in rows:
+        if row["storage"] != StorageKind.REPO.value:
+            continue
+        why = not_deleted(row)
+        if why is None:
+            continue
+        if row["item_type"] == ItemType.STAGE.value:
+            stages.setdefault(str(row["tag"]), f"its stage {row['tag']} stays in this run ({why})")
+        elif row["item_type"] == ItemType.CUSTOM_TAG.value:
+            custom_tags.setdefault(str(row["signature"]), f"custom tag {row['tag']} of its stage stays in this run ({why})")
+    if not stages and not custom_tags:
+        return rows
+    out = []
+    for row in rows:
+        if row["action"] == Action.DELETE.value and row["outcome"] == Outcome.BLOCKED.value:
+            stage_id = str(row["signature"])
+            if row["item_type"] in FOLLOW_STAGE and stage_id in stages:
+                row = {
+                    **row,
+                    "action": Action.KEEP.value,
+                    "reason": Reason.STAGE_STAYS.value,
+                    "detail": stages[stage_id],
+                    "outcome": Outcome.KEPT.value,
+                }
+            elif row["item_type"] == ItemType.CUSTOM_TAG_METADATA.value and stage_id in custom_tags:
+                row = {
+                    **row,
+                    "action": Action.KEEP.value,
+                    "reason": Reason.CUSTOM_TAG_STAYS.value,
+                    "detail": custom_tags[stage_id],
+                    "outcome": Outcome.KEPT.value,
+                }
+        out.append(row)
+    return out
