@@ -225,6 +225,19 @@ def leaving_tags(rows: list[Row], repositories: set[str]) -> dict[str, list[str]
     return {repository: sorted(tags) for repository, tags in sorted(out.items())}
 
 
+_UNSAFE_AT_DELETE = frozenset({Reason.TAG_MOVED.value, Reason.SHARED_DIGEST.value})
+
+
+def not_deleted(row: Row) -> str | None:
+    """Why a row planned as a delete was not deleted when it ran (None: it was, or it has not run):
+    its delete failed, or it was found unsafe as it was about to run (`tag-moved`, `shared-digest`)."""
+    if row["outcome"] == Outcome.FAILED.value:
+        return f"its delete failed: {row.get('error') or 'unknown error'}"
+    if row["outcome"] == Outcome.KEPT.value and row["reason"] in _UNSAFE_AT_DELETE:
+        return f"kept when its delete was about to run: {row['reason']}"
+    return None
+
+
 def merge_outcome(row: Row, result: Row) -> Row:
     """A plan row with the outcome of its delete; a delete found unsafe at the last moment (the
     tag moved, or a tag that stays shares its digest) turns the row into a keep saying why."""

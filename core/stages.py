@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 
+from core.plan import not_deleted
 from schemas.tables import DECISIONS_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
@@ -181,6 +182,38 @@ def revise_after_failed_images(
                 "action": Action.KEEP.value,
                 "reason": kept["reason"],
                 "detail": kept["detail"],
+                "outcome": Outcome.KEPT.value,
+            }
+        out.append(r)
+    return out
+
+
+def keep_markers_of_stages_not_deleted(rows: list[Row]) -> list[Row]:
+    """After the stage phase: a rejected marker (``<stage tag>-rejected``) whose stage's delete did
+    not happen (failed, `tag-moved`, `shared-digest`) and has not run yet stays in this run, so
+    builders still see the stage as broken (`stage-stays`); the next run decides both again."""
+    stays = {}
+    for r in rows:
+        if r["storage"] == StorageKind.STAGES_STORAGE and r["item_type"] == ItemType.STAGE:
+            why = not_deleted(r)
+            if why is not None:
+                stays[(r["repository"], f"{r['tag']}-rejected")] = f"its stage {r['tag']} stays in this run ({why})"
+    if not stays:
+        return rows
+    out = []
+    for r in rows:
+        why = stays.get((r["repository"], r["tag"]))
+        if (
+            why is not None
+            and r["item_type"] == ItemType.REJECTED_MARKER
+            and r["action"] == Action.DELETE
+            and r["outcome"] == Outcome.BLOCKED
+        ):
+            r = {
+                **r,
+                "action": Action.KEEP.value,
+                "reason": Reason.STAGE_STAYS.value,
+                "detail": why,
                 "outcome": Outcome.KEPT.value,
             }
         out.append(r)

@@ -7,12 +7,10 @@ custom-tag metadata records of its stage. The next run decides them again."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
+from core.plan import not_deleted
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
-
-Row = Mapping[str, object]
 
 #: the rows that follow the stage their `signature` names
 FOLLOW_STAGE = frozenset(
@@ -24,16 +22,6 @@ FOLLOW_STAGE = frozenset(
         ItemType.FINAL_STAGE.value,
     }
 )
-_UNSAFE_AT_DELETE = frozenset({Reason.TAG_MOVED.value, Reason.SHARED_DIGEST.value})
-
-
-def not_deleted(row: Row) -> str | None:
-    """Why a row planned as a delete was not deleted when it ran (None: it was, or it has not run)."""
-    if row["outcome"] == Outcome.FAILED.value:
-        return f"its delete failed: {row.get('error') or 'unknown error'}"
-    if row["outcome"] == Outcome.KEPT.value and row["reason"] in _UNSAFE_AT_DELETE:
-        return f"kept when its delete was about to run: {row['reason']}"
-    return None
 
 
 def revise_after_phase(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -79,9 +79,9 @@ def run_cleanup(settings: CleanupSettings, command: Command, *, images: bool, st
         if stages and not switches.disabled:
             # 6. stages no remaining image needs
             decisions.append(decide_stage_keep_set(inventory, tags, image_decisions, run.now, hours))
-        # 7. one ordered plan, then its execution; stages of an image whose delete failed stay
+        # 7. one ordered plan, then its execution; stages of an image whose delete failed stay,
+        # and so does the rejected marker of a stage whose delete did not happen
         plan = build_deletion_plan(decisions)
-        revise = stage_reviser(inventory, tags, run.now, hours)
-        run.execute(plan, revise=revise if (images and stages) else None)
+        run.execute(plan, revise=stage_reviser(inventory, tags, run.now, hours, after_images=images and stages))
 
     return finish(run, body)

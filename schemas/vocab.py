@@ -58,7 +58,8 @@ class Reason(StrEnum):
     #: an import metadata record whose source stage is not protected
     UNUSED_IMPORT_METADATA = "unused-import-metadata"
     #: a record of a stage whose delete did not happen in this run (failed, tag-moved,
-    #: shared-digest): it stays with its stage
+    #: shared-digest) stays with its stage: a rejected marker (v1.1 and v2), custom tags, their
+    #: metadata, import metadata, the final copy (v2)
     STAGE_STAYS = "stage-stays"
     #: a custom-tag metadata record of a stage one of whose custom tags was not deleted in this run
     CUSTOM_TAG_STAYS = "custom-tag-stays"

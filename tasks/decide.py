@@ -124,14 +124,18 @@ def build_deletion_plan(decisions: list[pa.Table]) -> pa.Table:
 
 
 def stage_reviser(
-    inventory: StagesInventory, tags: pa.Table, now: datetime, keep_hours: float
+    inventory: StagesInventory, tags: pa.Table, now: datetime, keep_hours: float, *, after_images: bool
 ) -> Callable[[list[dict]], list[dict]]:
     """What the run applies after each deletion phase: stages of images whose delete failed
-    stay (`core.stages.revise_after_failed_images`)."""
+    stay (`core.stages.revise_after_failed_images`, when the run deletes images and stages), and
+    the rejected marker of a stage whose delete did not happen stays
+    (`core.stages.keep_markers_of_stages_not_deleted`)."""
 
     def revise(rows: list[dict]) -> list[dict]:
-        return stage_rules.revise_after_failed_images(
-            rows, inventory.stages, tags, now, timedelta(hours=keep_hours), inventory.containers_using
-        )
+        if after_images:
+            rows = stage_rules.revise_after_failed_images(
+                rows, inventory.stages, tags, now, timedelta(hours=keep_hours), inventory.containers_using
+            )
+        return stage_rules.keep_markers_of_stages_not_deleted(rows)
 
     return revise

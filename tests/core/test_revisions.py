@@ -11,7 +11,12 @@ from core.images import remaining_image_tags
 from core.plan import build_plan, initial_outcomes
 from core.purge import decide_managed_images_rm
 from core.reapply import image_names_of_rows, images_repo_of_rows, recheck
-from core.stages import decide_stages, revise_after_failed_images, stages_needed_by_images
+from core.stages import (
+    decide_stages,
+    keep_markers_of_stages_not_deleted,
+    revise_after_failed_images,
+    stages_needed_by_images,
+)
 from schemas.tables import MANAGED_IMAGES_SCHEMA
 from tests.core.test_plan_and_stages import NOW, decision, image, images_table, stage, stages_table, table
 
@@ -101,3 +106,39 @@ def test_managed_images_rm_deletes_only_the_named_records():
     )
     out = decide_managed_images_rm(managed, ["b", "missing"]).to_pylist()
     assert [(r["tag"], r["action"], r["item_type"]) for r in out] == [("managed-image-b", "delete", "managed-image")]
+
+
+def _row(item_type, tag, outcome, *, action="delete", reason="rejected", error=None):
+    return {
+        "storage": "stages-storage",
+        "repository": "reg/acme/stages",
+        "tag": tag,
+        "item_type": item_type,
+        "action": action,
+        "reason": reason,
+        "detail": None,
+        "outcome": outcome,
+        "error": error,
+    }
+
+
+def test_the_rejected_marker_of_a_stage_whose_delete_failed_stays_and_others_go_on():
+    rows = [
+        _row("stage", "sig1-1", "failed", error="500 Internal Server Error"),
+        _row("stage", "sig2-2", "deleted"),
+        _row("rejected-marker", "sig1-1-rejected", "blocked"),
+        _row("rejected-marker", "sig2-2-rejected", "blocked"),
+    ]
+    revised = keep_markers_of_stages_not_deleted(rows)
+    kept = revised[2]
+    assert (kept["action"], kept["outcome"], kept["reason"]) == ("keep", "kept", "stage-stays")
+    assert "sig1-1" in kept["detail"] and "500 Internal Server Error" in kept["detail"]
+    assert revised[3] == rows[3] and revised[:2] == rows[:2]
+
+
+def test_the_rejected_marker_of_a_stage_kept_at_delete_time_stays():
+    rows = [
+        _row("stage", "sig1-1", "kept", action="keep", reason="shared-digest"),
+        _row("rejected-marker", "sig1-1-rejected", "blocked"),
+    ]
+    assert keep_markers_of_stages_not_deleted(rows)[1]["reason"] == "stage-stays"

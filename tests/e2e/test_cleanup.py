@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from adapters.registry import RegistryClient
 from tests.e2e.world import ago, basic_world, registry_world
 
 pytestmark = [pytest.mark.registry, pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
@@ -222,3 +223,32 @@ def test_stages_of_an_image_whose_delete_failed_are_kept_in_the_same_run(
     audit = world.last_audit()
     kept = audit[audit.tag.isin(w["F"].stage_tags)]
     assert set(kept.action) == {"keep"} and set(kept.outcome) == {"kept"}
+
+
+def test_the_rejected_marker_of_a_stage_whose_delete_failed_stays_until_the_rerun(
+    git_project, registry, fault_proxy, unique_repo, tmp_path
+):
+    world = registry_world(git_project, registry, unique_repo, tmp_path, host=fault_proxy.host)
+    basic_world(world)
+    with world.publisher() as pub:
+        broken = pub.build("app", built_at=ago(days=4), n_stages=1)
+        marker = pub.reject(broken.stages[0])
+    stage = broken.stages[0].tag
+    digest = {r["tag"]: r["digest"] for r in world.stages().list_stages().to_pylist()}[stage]
+    fault_proxy.fail_deletes_matching(lambda path: digest in path, status=500)
+
+    failed = world.cleanup("cleanup", "--without-kube")
+
+    assert failed.exit_code == 3, failed.output
+    with RegistryClient(registry.options()) as client:
+        assert {stage, marker} <= set(client.list_tags(registry.repo(f"{unique_repo}/stages")))
+    audit = world.last_audit()
+    row = audit[audit.tag == marker].iloc[0]
+    assert (row.item_type, row.action, row.outcome, row.reason) == ("rejected-marker", "keep", "kept", "stage-stays")
+    assert stage in row.detail and "failed" in row.detail
+
+    fault_proxy.heal()
+    rerun = world.cleanup("cleanup", "--without-kube")
+    assert rerun.exit_code == 0, rerun.output
+    with RegistryClient(registry.options()) as client:
+        assert not {stage, marker} & set(client.list_tags(registry.repo(f"{unique_repo}/stages")))
