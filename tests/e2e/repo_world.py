@@ -66,10 +66,11 @@ class RepoWorld:
         return pq.read_table(self.audits()[-1]).to_pandas()
 
 
-def registry_repo_world(git_project, registry, unique_repo, tmp_path) -> RepoWorld:
+def registry_repo_world(git_project, registry, unique_repo, tmp_path, host: str | None = None) -> RepoWorld:
+    """The repository on the real registry, addressed through `host` when given (a fault proxy)."""
     world = RepoWorld(
         git=git_project,
-        address=f"{registry.host}/{unique_repo}/werf2",
+        address=f"{host or registry.host}/{unique_repo}/werf2",
         options=registry.options(),
         audit_dir=tmp_path / "audit",
         extra_args=["--insecure-registry"],

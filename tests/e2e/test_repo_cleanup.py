@@ -9,7 +9,7 @@ import pytest
 from adapters.registry import RegistryClient
 from adapters.storage.werf2_codec import CLEANUP_TAG, parse_meta_tag
 from adapters.storage.werf2_labels import cleanup_timestamp_ms
-from tests.e2e.repo_world import RepoWorld, oci_repo_world, registry_repo_world
+from tests.e2e.repo_world import oci_repo_world, registry_repo_world
 from tests.e2e.world import ago
 
 pytestmark = [pytest.mark.prefect, pytest.mark.usefixtures("prefect_api")]
@@ -588,13 +588,7 @@ def test_a_repo_holding_werf_v11_content_is_refused_and_nothing_is_deleted(world
 def test_when_a_stage_delete_fails_its_custom_tags_their_metadata_and_its_marker_stay_until_the_rerun(
     git_project, registry, fault_proxy, unique_repo, tmp_path
 ):
-    world = RepoWorld(
-        git=git_project,
-        address=f"{fault_proxy.host}/{unique_repo}/werf2",
-        options=registry.options(),
-        audit_dir=tmp_path / "audit",
-        extra_args=["--insecure-registry"],
-    )
+    world = registry_repo_world(git_project, registry, unique_repo, tmp_path, host=fault_proxy.host)
     history(world)
     with world.publisher() as pub:
         broken = pub.build("app", built_at=ago(days=1))
