@@ -238,6 +238,11 @@ def not_deleted(row: Row) -> str | None:
     return None
 
 
+def kept_instead(row: Row, reason: Reason, detail: str | None) -> Row:
+    """A delete not run yet, turned into a keep that says why (the revisions between phases)."""
+    return {**row, "action": Action.KEEP.value, "reason": reason.value, "detail": detail, "outcome": Outcome.KEPT.value}
+
+
 def merge_outcome(row: Row, result: Row) -> Row:
     """A plan row with the outcome of its delete; a delete found unsafe at the last moment (the
     tag moved, or a tag that stays shares its digest) turns the row into a keep saying why."""

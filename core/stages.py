@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 
-from core.plan import not_deleted
+from core.plan import kept_instead, not_deleted
 from schemas.tables import DECISIONS_SCHEMA, Row
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
@@ -177,13 +177,7 @@ def revise_after_failed_images(
     for r in rows:
         kept = now_kept.get((r["repository"], r["tag"]))
         if kept is not None and r["action"] == Action.DELETE and r["outcome"] == Outcome.BLOCKED:
-            r = {
-                **r,
-                "action": Action.KEEP.value,
-                "reason": kept["reason"],
-                "detail": kept["detail"],
-                "outcome": Outcome.KEPT.value,
-            }
+            r = kept_instead(r, Reason(kept["reason"]), kept["detail"])
         out.append(r)
     return out
 
@@ -209,13 +203,7 @@ def keep_markers_of_stages_not_deleted(rows: list[Row]) -> list[Row]:
             and r["action"] == Action.DELETE
             and r["outcome"] == Outcome.BLOCKED
         ):
-            r = {
-                **r,
-                "action": Action.KEEP.value,
-                "reason": Reason.STAGE_STAYS.value,
-                "detail": why,
-                "outcome": Outcome.KEPT.value,
-            }
+            r = kept_instead(r, Reason.STAGE_STAYS, why)
         out.append(r)
     return out
 

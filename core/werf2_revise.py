@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.plan import not_deleted
+from core.plan import kept_instead, not_deleted
 from schemas.vocab import Action, ItemType, Outcome, Reason, StorageKind
 
 #: the rows that follow the stage their `signature` names
@@ -46,20 +46,8 @@ def revise_after_phase(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if row["action"] == Action.DELETE.value and row["outcome"] == Outcome.BLOCKED.value:
             stage_id = str(row["signature"])
             if row["item_type"] in FOLLOW_STAGE and stage_id in stages:
-                row = {
-                    **row,
-                    "action": Action.KEEP.value,
-                    "reason": Reason.STAGE_STAYS.value,
-                    "detail": stages[stage_id],
-                    "outcome": Outcome.KEPT.value,
-                }
+                row = kept_instead(row, Reason.STAGE_STAYS, stages[stage_id])
             elif row["item_type"] == ItemType.CUSTOM_TAG_METADATA.value and stage_id in custom_tags:
-                row = {
-                    **row,
-                    "action": Action.KEEP.value,
-                    "reason": Reason.CUSTOM_TAG_STAYS.value,
-                    "detail": custom_tags[stage_id],
-                    "outcome": Outcome.KEPT.value,
-                }
+                row = kept_instead(row, Reason.CUSTOM_TAG_STAYS, custom_tags[stage_id])
         out.append(row)
     return out
