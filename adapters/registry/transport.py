@@ -20,7 +20,7 @@ from adapters.registry.auth import Authenticator, DockerCredentials, docker_conf
 from adapters.registry.errors import parse_error_body
 from adapters.registry.options import RegistryOptions
 from adapters.registry.reference import DOCKER_HUB
-from schemas.errors import RegistryError
+from schemas.errors import ConfigError, RegistryError
 
 USER_AGENT = "stagesweep"
 MAX_REDIRECTS = 5
@@ -72,10 +72,16 @@ def tls_context(options: RegistryOptions) -> ssl.SSLContext:
     """The TLS context for `options`: one per CA file (as it is on disk) and verify setting in the
     process, shared by every transport (making one costs ~30 ms; a context is safe to share)."""
     stamp = None
-    if options.ca_file:
-        info = os.stat(options.ca_file)  # a missing file fails here, when the transport is made
-        stamp = (info.st_mtime_ns, info.st_size)
-    return _tls_context(options.ca_file, stamp, options.skip_tls_verify)
+    try:
+        if options.ca_file:
+            info = os.stat(options.ca_file)
+            stamp = (info.st_mtime_ns, info.st_size)
+        return _tls_context(options.ca_file, stamp, options.skip_tls_verify)
+    except (OSError, ssl.SSLError) as exc:  # before any request: the run stops before its first delete
+        raise ConfigError(
+            f"the registry CA file {options.ca_file} could not be read as PEM certificates: {exc}",
+            hint="Point --registry-ca-file (STAGESWEEP_REGISTRY_CA_FILE) at a readable PEM bundle.",
+        ) from None
 
 
 @functools.lru_cache(maxsize=16)

@@ -130,3 +130,20 @@ def test_registry_ca_file_makes_a_cleanup_trust_a_private_ca(git_project, tls_re
         result = world.cleanup("cleanup", "--without-kube", env={"STAGESWEEP_REGISTRY_CA_FILE": tls_registry.ca_file})
     assert result.exit_code == 0, result.output
     assert w["f1"] not in world.image_tags() and "main" in world.image_tags()
+
+
+@pytest.mark.parametrize("bad", ["missing", "not-pem"])
+def test_an_unreadable_registry_ca_file_stops_the_cleanup_before_any_delete_naming_the_file(
+    git_project, tls_registry, unique_repo, tmp_path, bad
+):
+    world = registry_world(git_project, tls_registry, unique_repo, tmp_path)
+    world.extra_args = []
+    w = basic_world(world)
+    ca_file = tmp_path / "ca.pem"
+    if bad == "not-pem":
+        ca_file.write_text("this is no certificate\n")
+    result = world.cleanup("cleanup", "--without-kube", "--registry-ca-file", str(ca_file))
+    assert result.exit_code != 0, result.output
+    assert f"the registry CA file {ca_file} could not be read" in result.output
+    assert "--registry-ca-file" in result.output and "Traceback" not in result.output
+    assert w["f1"] in world.image_tags(), "nothing deleted"
