@@ -152,9 +152,25 @@ def notification_automation(spec: dict[str, Any], block_document_id):
     )
 
 
+def _canonical(value: Any) -> Any:
+    """An automation's JSON with every list of names sorted: a trigger's `after`, `expect` and
+    `for_each` are sets, which a process dumps in an order of its own (string hashes differ
+    between processes). Lists of anything else (actions) keep their order."""
+    if isinstance(value, dict):
+        return {key: _canonical(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [_canonical(item) for item in value]
+        return sorted(items) if all(isinstance(item, str) for item in items) else items
+    return value
+
+
 def _upsert(client: Any, automation: Any) -> tuple[str, Any]:
     """Create the automation, or update the one of its name; 'created', 'updated' or 'unchanged',
-    and the automation found on the server before (None when there was none)."""
+    and the automation found on the server before (None when there was none).
+
+    Only a change is sent: the server gives an updated trigger a new id, and the windows it had
+    open (one per running flow run, keyed by the trigger's id) are then never evaluated again —
+    a run that died before its next heartbeat would never be marked Crashed."""
     from prefect.events.schemas.automations import AutomationCore
 
     # the server's update refuses `owner_resource` (Prefect Cloud's), which an automation built
@@ -168,7 +184,7 @@ def _upsert(client: Any, automation: Any) -> tuple[str, Any]:
     current = AutomationCore(**found[0].model_dump(include=fields))
     for extra in found[1:]:  # one of each name
         client.delete_automation(extra.id)
-    if current.model_dump(mode="json") == core.model_dump(mode="json"):
+    if _canonical(current.model_dump(mode="json")) == _canonical(core.model_dump(mode="json")):
         return "unchanged", found[0]
     client.update_automation(found[0].id, core)
     return "updated", found[0]

@@ -65,3 +65,47 @@ def test_the_zombie_automation_watches_every_flow_of_stagesweep_and_only_those()
         "prefect.resource.role": "flow",
         "prefect.resource.name": sorted(flows, key=spec["flows"].index),
     }
+
+
+@pytest.mark.prefect
+def test_applying_the_same_automations_again_keeps_the_zombie_triggers_open_windows(prefect_api, no_heartbeat_setting):
+    # The server gives an updated trigger a new id, and the windows it had open for running flow
+    # runs are never evaluated again: a run dead before its next heartbeat would never be Crashed.
+    # The trigger's event sets come back from the server in any order; that is no change.
+    from itertools import permutations
+
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+
+    from coordination.automations import apply_automations
+
+    no_heartbeat_setting.delenv("STAGESWEEP_ALERT_WEBHOOK_URL", raising=False)
+    fields = set(AutomationCore.model_fields) - {"owner_resource"}
+    name = load_spec()["crash_zombie_runs"]["name"]
+    apply_automations()
+    with get_client(sync_client=True) as client:
+        [automation] = client.read_automations_by_name(name)
+        stored = client._client.get(f"/automations/{automation.id}").json()
+        orders = list(permutations(sorted(stored["trigger"]["expect"])))[::40]
+        for order in orders:
+            body = {k: stored[k] for k in fields}
+            body["trigger"] = {k: v for k, v in stored["trigger"].items() if k != "id"} | {"expect": list(order)}
+            client._client.put(f"/automations/{automation.id}", json=body).raise_for_status()
+            trigger_id = client._client.get(f"/automations/{automation.id}").json()["trigger"]["id"]
+
+            lines = apply_automations()
+
+            assert [line for line in lines if line.startswith(f"{name}: unchanged")], (order, lines)
+            assert client._client.get(f"/automations/{automation.id}").json()["trigger"]["id"] == trigger_id
+
+
+def test_an_automation_whose_event_sets_come_back_in_another_order_is_unchanged_but_reordered_actions_are_a_change():
+    from coordination.automations import _canonical
+
+    automation = zombie_automation(load_spec()["crash_zombie_runs"]).model_dump(mode="json")
+    expect = automation["trigger"]["expect"]
+    back = {**automation, "trigger": {**automation["trigger"], "expect": list(reversed(expect))}}
+    assert expect != back["trigger"]["expect"]
+    assert _canonical(back) == _canonical(automation)
+    actions = [{"type": "a"}, {"type": "b"}]
+    assert _canonical({**automation, "actions": actions}) != _canonical({**automation, "actions": actions[::-1]})
