@@ -177,8 +177,13 @@ def print_implementations(settings: Any) -> None:
     if not isinstance(settings, CommonSettings):
         return
     from coordination.adapters_from_settings import repo_implementations
+    from schemas.errors import RegistryError
 
-    for kind, facts in repo_implementations(settings).items():
+    try:
+        found = repo_implementations(settings)
+    except RegistryError:
+        return  # a registry that does not answer: the run stops on it, with its audit, and says why
+    for kind, facts in found.items():
         err.print(
             f"{kind} {escape(facts['repository'])}: {facts['implementation']} implementation ({escape(facts['why'])})",
             highlight=False,

@@ -59,6 +59,16 @@ ONE_AT_A_TIME_MODULES = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _registries_learnt_afresh():
+    """What a process learns about a registry is kept by its address; a port one test's server
+    freed may be the next test's other registry (a vendor fake where a plain one was)."""
+    from adapters.registry.vendors import forget_registries
+
+    forget_registries()
+    yield
+
+
 def pytest_unconfigure(config):
     shutil.rmtree(_SCRATCH, ignore_errors=True)
 

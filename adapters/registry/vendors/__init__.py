@@ -7,12 +7,14 @@ from __future__ import annotations
 import importlib
 import json
 import threading
+import time
 from collections.abc import Mapping
 
 from adapters.registry.client import RegistryClient
 from adapters.registry.options import RegistryOptions
 from adapters.registry.reference import parse_repository
 from adapters.registry.vendors.base import TagDeleter
+from schemas.errors import RegistryAuthError, RegistryError
 from schemas.registry_implementations import RepoImplementation, detect
 
 #: implementation → "module:class" of its deleter (imported on first use: boto3 only for ECR)
@@ -65,14 +67,46 @@ PROBE_REASONS = {
 }
 
 
+#: tries of the probe's `GET /v2/` before a run stops rather than guess (network errors, 429, 5xx)
+PROBE_TRIES = 3
+PROBE_RETRY_SECONDS = 0.25
+
+
+def _ask_v2(client, host: str):  # type: ignore[no-untyped-def]
+    """The registry's answer to ``GET /v2/`` (any status below 500 but 429), asked up to
+    PROBE_TRIES times; raises the last network error or an error for the last failing status: a
+    registry that did not answer has told nothing, and ``default`` is not a safe guess for a
+    GitLab registry seen through a moment's outage."""
+    last: RegistryError | None = None
+    for attempt in range(PROBE_TRIES):
+        if attempt:
+            time.sleep(PROBE_RETRY_SECONDS * attempt)
+        try:
+            response = client.transport.request("GET", host, "/v2/")
+        except RegistryAuthError:
+            return None  # it answered, only not to these credentials: the reads say so
+        except RegistryError as exc:
+            if not exc.retryable:
+                raise
+            last = exc
+            continue
+        if response.status < 500 and response.status != 429:
+            return response
+        last = RegistryError(
+            f"GET /v2/ of registry {host} answered {response.status}",
+            status=response.status,
+            url=response.url,
+            retryable=True,
+        )
+    assert last is not None
+    raise last
+
+
 def probe_implementation(client, host: str) -> RepoImplementation | None:  # type: ignore[no-untyped-def]
     """What ``host`` tells of itself: GitLab's registry names itself in a header of its ``GET /v2/``
     answer; Harbor answers ``GET /api/v2.0/systeminfo`` (anonymous callers too) with its general
-    information. None when neither does or the host does not answer."""
-    try:
-        response = client.transport.request("GET", host, "/v2/")
-    except Exception:
-        response = None
+    information. None when neither does; an error when ``GET /v2/`` gets no answer."""
+    response = _ask_v2(client, host)
     if response is not None and response.header(GITLAB_HEADER):
         return RepoImplementation.GITLAB
     try:
@@ -102,7 +136,18 @@ def resolve_implementation(
     if found is not None:
         return found, f"host {host} matches the {found.value} host patterns"
     if client is not None:
-        probed = probe_implementation(client, host)
+        try:
+            probed = probe_implementation(client, host)
+        except RegistryError as exc:
+            if not exc.retryable:
+                raise  # its own message says what to do (a TLS certificate, say)
+            raise RegistryError(
+                f"could not tell which registry {host} is, to choose its implementation: {exc.message}",
+                status=exc.status,
+                url=exc.url,
+                retryable=True,
+                hint=f"Run again once the registry answers, or name its implementation with {option_name}.",
+            ) from exc
         if probed is not None:
             return probed, f"the registry at {host} {PROBE_REASONS[probed]}"
     return RepoImplementation.DEFAULT, f"host {host} matches no vendor host pattern"
@@ -141,9 +186,25 @@ def repository_implementation(
     return found
 
 
+def forget_registries() -> None:
+    """Forget everything this process learnt about registries by their address (implementation,
+    delete routes, owner kinds): for a process in which one host:port may be a different registry
+    later, as in the tests, where a port a server freed is taken by the next."""
+    from adapters.registry.vendors.default import forget_tag_deletes
+    from adapters.registry.vendors.github import forget_owner_kinds
+    from adapters.registry.vendors.gitlab import forget_routes
+
+    with _resolved_lock:
+        _resolved.clear()
+    forget_routes()
+    forget_tag_deletes()
+    forget_owner_kinds()
+
+
 __all__ = [
     "TagDeleter",
     "deleter_class",
+    "forget_registries",
     "make_deleter",
     "probe_implementation",
     "registry_client",

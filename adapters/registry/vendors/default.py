@@ -82,3 +82,9 @@ class DefaultDeleter(TagDeleter):
                 return Outcome.ALREADY_GONE
             raise self.client._fail(f"cannot delete tag {repository}:{tag}", response, wait=False)
         return super().delete_tag(repository, tag, digest, shared)
+
+
+def forget_tag_deletes() -> None:
+    """Forget which registries delete tags alone (a process that sees a host:port change hands)."""
+    with _deletes_tags_lock:
+        _deletes_tags.clear()

@@ -500,3 +500,9 @@ def _rate_limit_wait(response: Response) -> float | None:
     if response.status == 429 or "rate limit" in message:
         return SECONDARY_WAIT
     return None
+
+
+def forget_owner_kinds() -> None:
+    """Forget whether each owner is a user or an organisation."""
+    with _owner_kinds_lock:
+        _owner_kinds.clear()

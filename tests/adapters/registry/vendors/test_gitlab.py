@@ -9,7 +9,13 @@ import pytest
 
 from adapters.cache import ContentCache
 from adapters.registry import RegistryClient
-from adapters.registry.vendors import probe_implementation, registry_client, repository_implementation, resolve_implementation
+from adapters.registry.vendors import (
+    PROBE_TRIES,
+    probe_implementation,
+    registry_client,
+    repository_implementation,
+    resolve_implementation,
+)
 from adapters.registry.vendors.gitlab import GitLabDeleter, forget_routes
 from adapters.storage.registry_store import RegistryBackend
 from schemas.errors import RegistryAuthError, RegistryError, RegistryRateLimited
@@ -304,6 +310,29 @@ def test_the_registry_header_makes_auto_resolve_to_gitlab(gitlab_fake, registry,
         assert probe_implementation(client, gitlab_fake.host) == RepoImplementation.GITLAB
         found, why = resolve_implementation("auto", gitlab_fake.host, "--repo-implementation", client)
     assert found == RepoImplementation.GITLAB and "Gitlab-Container-Registry-Version" in why
+
+
+def test_the_probe_asks_again_when_get_v2_fails_for_a_moment_and_still_finds_gitlab(gitlab_fake, registry, tmp_path):
+    gitlab_fake.inject(lambda method, path: method == "GET" and path == "/v2/", 503, times=PROBE_TRIES - 1)
+    with gitlab_client(gitlab_fake, registry, tmp_path) as client:
+        assert probe_implementation(client, gitlab_fake.host) == RepoImplementation.GITLAB
+
+
+def test_a_registry_that_never_answers_the_probe_stops_the_run_instead_of_being_taken_for_default(
+    gitlab_fake, registry, tmp_path
+):
+    # a GitLab registry taken for `default` would be cleaned by digest deletes; no answer tells nothing
+    gitlab_fake.inject(lambda method, path: method == "GET" and path == "/v2/", 503, times=PROBE_TRIES)
+    config = gitlab_fake.write_docker_config(tmp_path / "docker", gitlab_fake.user)
+    options = registry.options(docker_config=config)
+    repository = f"{gitlab_fake.host}/group/probe-outage"
+    with pytest.raises(RegistryError) as caught:
+        repository_implementation(repository, "auto", "--repo-implementation", options)
+    assert f"could not tell which registry {gitlab_fake.host} is" in caught.value.message
+    assert "503" in caught.value.message and "--repo-implementation" in caught.value.hint
+    # nothing was remembered from the failed probe: once the registry answers, it is GitLab
+    found, _ = repository_implementation(repository, "auto", "--repo-implementation", options)
+    assert found == RepoImplementation.GITLAB
 
 
 def test_the_implementation_probe_holds_a_request_slot_of_its_host_like_every_request(gitlab_fake, registry, tmp_path):
