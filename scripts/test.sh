@@ -9,12 +9,13 @@ echo "ruff: lint and format"
 .venv/bin/ruff format --check --quiet .
 echo "mypy: strict on schemas/, core/ and gotemplate/"
 .venv/bin/mypy
-# pytest-xdist workers: one more than the cores, at most 4 (STAGESWEEP_TEST_WORKERS=N overrides; 0
-# runs the tests in this one process). The tests spend much of their time waiting on the services
-# they drive (Prefect's lease and heartbeat windows, a server's answer), and a third worker on two
-# cores fills that: 17.5 min with 2 workers, 14.3 with 3, 14.3 with 4 on the 2-core machine. The
-# tests that must not run beside each other are one xdist group (tests/conftest.py). The 20
-# slowest tests are listed at the end.
+# pytest-xdist workers: two per core, at most 4 (STAGESWEEP_TEST_WORKERS=N overrides; 0 runs the
+# tests in this one process). The tests spend much of their time waiting on the services they
+# drive (Prefect's lease and heartbeat windows, a server's answer, a heartbeat thread's last
+# second), so more workers than cores fill the cores: on the 2-core machine, from one clone in
+# one hour, 3 workers 13.4 min, 4 workers 11.4 min, 5 workers 12.6 min. The tests that must not
+# run beside each other are one xdist group (tests/conftest.py). The 20 slowest tests are listed
+# at the end.
 cores=$(nproc)
-workers=${STAGESWEEP_TEST_WORKERS:-$((cores + 1 < 4 ? cores + 1 : 4))}
+workers=${STAGESWEEP_TEST_WORKERS:-$((2 * cores < 4 ? 2 * cores : 4))}
 exec .venv/bin/python -m pytest -n "$workers" --dist loadgroup --durations=20 "$@"
