@@ -12,8 +12,9 @@ echo "mypy: strict on schemas/, core/ and gotemplate/"
 # pytest-xdist workers: two per core, at most 4 (STAGESWEEP_TEST_WORKERS=N overrides; 0 runs the
 # tests in this one process). The tests spend much of their time waiting on the services they
 # drive (Prefect's lease and heartbeat windows, a server's answer, a heartbeat thread's last
-# second), so more workers than cores fill the cores: on the 2-core machine, from one clone in
-# one hour, 3 workers 13.4 min, 4 workers 11.4 min, 5 workers 12.6 min. The tests that must not
+# second), so more workers than cores fill the cores: on the 2-core machine, fresh clones of one
+# commit within 90 minutes, 3 workers 13.4 min, 4 workers 11.4 and 13.9 min, 5 workers 12.6 min
+# (the machine's own swing is as large). The tests that must not
 # run beside each other are one xdist group (tests/conftest.py). The 20 slowest tests are listed
 # at the end.
 cores=$(nproc)
