@@ -36,14 +36,19 @@ def home(tmp_path, monkeypatch):
 @pytest.fixture
 def slow_world(git_project, registry, fault_proxy, unique_repo, tmp_path, home):
     """A world behind the fault proxy whose DELETEs take a second each; `first_delete` is set
-    when the first real DELETE arrives."""
+    when the first real DELETE arrives; while `deletes_may_go` is clear, DELETEs wait for it."""
     world = registry_world(git_project, registry, unique_repo, tmp_path, host=fault_proxy.host)
     world.state = basic_world(world)
     world.first_delete = threading.Event()
+    # cleared by a test that needs the first run still deleting (still holding its storages)
+    # until its own second run has ended, however long that second run takes to start
+    world.deletes_may_go = threading.Event()
+    world.deletes_may_go.set()
 
     def slow(method: str, count: int, path: str) -> None:
         if method == "DELETE" and PROBE not in path:
             world.first_delete.set()
+            world.deletes_may_go.wait(120)
             time.sleep(1.0)
         return None
 
@@ -88,6 +93,7 @@ def run_id_of(output: str) -> str:
 @pytest.mark.slow
 def test_second_run_on_a_storage_in_use_stops_naming_the_storage_and_the_other_run(slow_world, tmp_path):
     world = slow_world
+    world.deletes_may_go.clear()
     nightly = start_cli_run(world, tmp_path / "audit-nightly")
     try:
         assert world.first_delete.wait(120), "the first run never reached its deletions"
@@ -95,6 +101,7 @@ def test_second_run_on_a_storage_in_use_stops_naming_the_storage_and_the_other_r
         # the ad-hoc run ended while the nightly one was still deleting
         assert nightly.poll() is None
     finally:
+        world.deletes_may_go.set()
         code, output = finish(nightly)
     assert code == 0, output
     assert adhoc.exit_code == 1, adhoc.output
@@ -153,6 +160,7 @@ def test_images_repo_in_use_stops_a_run_on_another_stages_storage(slow_world, tm
     """The images repo is held too: a run with another stages storage but the same images repo
     stops."""
     world = slow_world
+    world.deletes_may_go.clear()
     nightly = start_cli_run(world, tmp_path / "audit-nightly")
     try:
         assert world.first_delete.wait(120), "the first run never reached its deletions"
@@ -171,7 +179,9 @@ def test_images_repo_in_use_stops_a_run_on_another_stages_storage(slow_world, tm
             "--without-kube",
             env={"STAGESWEEP_LOCK_WAIT_SECONDS": "0"},
         )
+        assert nightly.poll() is None
     finally:
+        world.deletes_may_go.set()
         code, output = finish(nightly)
     assert code == 0, output
     assert other.exit_code == 1, other.output
