@@ -120,6 +120,7 @@ def test_second_run_on_a_storage_in_use_stops_naming_the_storage_and_the_other_r
 @pytest.mark.slow
 def test_dry_run_reads_while_another_run_deletes_without_waiting(slow_world, tmp_path):
     world = slow_world
+    world.deletes_may_go.clear()
     nightly = start_cli_run(world, tmp_path / "audit-nightly")
     try:
         assert world.first_delete.wait(120), "the first run never reached its deletions"
@@ -127,6 +128,7 @@ def test_dry_run_reads_while_another_run_deletes_without_waiting(slow_world, tmp
         # the dry run finished while the nightly run was still deleting
         assert nightly.poll() is None
     finally:
+        world.deletes_may_go.set()
         code, output = finish(nightly)
     assert code == 0, output
     assert preview.exit_code == 0, preview.output
@@ -137,11 +139,18 @@ def test_dry_run_reads_while_another_run_deletes_without_waiting(slow_world, tmp
 @pytest.mark.slow
 def test_second_run_waits_for_the_first_and_then_finds_nothing_left_to_delete(slow_world, tmp_path):
     world = slow_world
+    world.deletes_may_go.clear()
     nightly = start_cli_run(world, tmp_path / "audit-nightly")
+    # the first run goes on deleting 15 s after its first delete: the second starts well before
+    # (it waits for the first, so the deletes cannot wait for it to end)
+    opener = threading.Timer(15, world.deletes_may_go.set)
     try:
         assert world.first_delete.wait(120), "the first run never reached its deletions"
+        opener.start()
         adhoc = world.cleanup("cleanup", "--without-kube", env={"STAGESWEEP_LOCK_WAIT_SECONDS": "240"})
     finally:
+        opener.cancel()
+        world.deletes_may_go.set()
         code, output = finish(nightly)
     assert code == 0, output
     assert adhoc.exit_code == 0, adhoc.output
